@@ -1,0 +1,95 @@
+"""Argument checks shared by the engine: every message names the argument and the value."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def describe(value, limit: int = 60) -> str:
+    """A short repr of ``value`` for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_dtype(dtype) -> np.dtype:
+    """Return the NumPy float dtype named by ``dtype`` ("float32" or "float64")."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {describe(dtype)}")
+    return resolved
+
+
+def check_int(name: str, value, minimum: int = 1, allow_none: bool = False):
+    """Return ``value`` as an int >= ``minimum`` (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_float(name: str, value, low=None, high=None, low_open=False, high_open=False) -> float:
+    """Return ``value`` as a finite float inside the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {describe(value)}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}; got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {value}")
+    return value
+
+
+def check_finite(name: str, array: np.ndarray) -> None:
+    """Refuse NaN and infinity, naming the first offending position."""
+    if array.size == 0:
+        return
+    # min and max propagate NaN and expose inf without a temporary the size of the array.
+    if np.isfinite(array.min()) and np.isfinite(array.max()):
+        return
+    position = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+    raise ValueError(
+        f"{name} must be finite; found {array[position]} at index {position}"
+    )
+
+
+def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = None):
+    """Return ``value`` as a finite, non-empty C-contiguous array of ``dtype``.
+
+    No copy is made when ``value`` already has that dtype and layout.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be an array of numbers; got {describe(value)}")
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}")
+    if ndim == 2 and array.ndim == 1:
+        raise ValueError(
+            f"{name} must be 2-D (m examples, n features); got shape {array.shape}. "
+            "Reshape a single feature with X.reshape(-1, 1) or a single example with "
+            "X.reshape(1, -1)."
+        )
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D; got shape {array.shape}")
+    if array.shape[0] == 0 or array.size == 0:
+        raise ValueError(f"{name} is empty; got shape {array.shape}")
+    if n_columns is not None and array.shape[1] != n_columns:
+        raise ValueError(
+            f"{name} has {array.shape[1]} features, but the network expects {n_columns}"
+        )
+    array = np.ascontiguousarray(array, dtype=dtype)
+    check_finite(name, array)
+    return array

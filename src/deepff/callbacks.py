@@ -1,0 +1,155 @@
+"""Callbacks: code that runs at the edges of epochs and batches during ``Network.fit``.
+
+The protocol is Keras's, kept small: ``on_train_begin``, ``on_epoch_begin``,
+``on_batch_end``, ``on_epoch_end`` and ``on_train_end``, each taking a ``logs`` dict, and
+``set_network`` before training starts. A callback stops training by setting
+``network.stop_training = True``.
+
+Examples
+--------
+>>> stopper = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+>>> stopper
+EarlyStopping(monitor='val_loss', patience=3)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from ._checks import check_float, check_int, describe
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    network = None
+
+    def set_network(self, network) -> None:
+        """Attach the network being trained."""
+        self.network = network
+
+    def on_train_begin(self, logs=None):
+        """Called once before the first epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs=None):
+        """Called at the start of each epoch (counted from 0 over the network's life)."""
+
+    def on_batch_end(self, batch: int, logs=None):
+        """Called after each optimizer step with ``{"loss": batch cost, "size": m}``."""
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        """Called after each epoch with that epoch's metrics (``loss``, ``val_loss``, ...)."""
+
+    def on_train_end(self, logs=None):
+        """Called once after the last epoch."""
+
+
+class History(Callback):
+    """Records each epoch's metrics; ``Network.fit`` returns it.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        ``loss``, ``val_loss`` and, for classifiers, ``accuracy`` and ``val_accuracy``.
+    epoch : list of int
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored metric stops improving.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch logs. Metrics named ``*accuracy`` or ``*r2`` are maximized,
+        others minimized.
+    patience : int, default 0
+        Epochs without improvement to wait before stopping.
+    min_delta : float, default 0.0
+        The least change that counts as an improvement.
+    restore_best_weights : bool, default False
+        Whether to put back the parameters of the best epoch when training stops.
+
+    Attributes
+    ----------
+    best : float
+        The best value seen.
+    best_epoch : int or None
+    stopped_epoch : int or None
+        The epoch after which training stopped, or None if it ran to the end.
+    """
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, restore_best_weights=False):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name; got {describe(monitor)}")
+        self.monitor = monitor
+        self.patience = check_int("patience", patience, minimum=0)
+        self.min_delta = check_float("min_delta", min_delta, low=0.0)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.maximize = monitor.endswith(("accuracy", "r2", "score"))
+
+    def on_train_begin(self, logs=None):
+        self.best = -math.inf if self.maximize else math.inf
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self.wait = 0
+        self._best_parameters = None
+
+    def _improved(self, value):
+        if self.maximize:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping monitor {self.monitor!r} is not among the metrics "
+                f"{sorted(logs)}; give validation data to monitor 'val_*' metrics"
+            )
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_parameters = self.network.get_state()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.network.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_parameters is not None:
+            self.network.set_state(self._best_parameters)
+
+    def __repr__(self):
+        return f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience})"
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch cost is NaN or infinite, with a warning.
+
+    ``Network.fit`` already does this and keeps the last finite weights; this callback
+    exists for code written against the Keras protocol.
+    """
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            warnings.warn(f"batch {batch}: loss is {loss}; stopping training", stacklevel=2)
+            self.network.stop_training = True

@@ -1,0 +1,260 @@
+"""Costs C(A[L], Y) and their gradients dA[L] (paper §2.4, eq. 16-17).
+
+Each loss is a cost and its dA[L] = dC/dA[L]. Costs are means over the m examples (eq. 16).
+For the elementwise losses (binary cross-entropy, MSE, MAE, hinge, squared hinge) the mean is
+taken over all m * k outputs, as in PyTorch and Keras; categorical cross-entropy sums over the
+k classes and averages over the m examples. With one output unit every convention agrees with
+eq. 16.
+
+Because C is a mean, dA[L] as returned here already carries the factor 1/m that the paper
+writes into dW[l] = (1/m) dZ[l] A[l-1]^T (eq. 15); the products are the same.
+
+Two pairs are fused, as eq. 17 suggests: sigmoid with binary cross-entropy and softmax with
+categorical cross-entropy give dZ[L] = (A[L] - Y) / m, and their cost is computed from Z[L]
+(``cost_from_logits``), so it neither overflows nor takes log(0).
+
+Examples
+--------
+>>> import numpy as np
+>>> from deepff import losses
+>>> mse = losses.get("mse")
+>>> float(mse.cost(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]])))
+2.5
+>>> mse.gradient(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
+array([[1.],
+       [2.]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._lookup import lookup
+
+
+class Loss:
+    """A cost C(A, Y) with its gradient dA = dC/dA (eq. 16-17).
+
+    ``A`` and ``Y`` have shape (m, k): one row per example.
+    """
+
+    name = "loss"
+    #: Whether the targets are class labels (a classifier) or values (a regressor).
+    classification = True
+    #: The output activation fused with this cost, if any.
+    fused_activation: str | None = None
+
+    def cost(self, A, Y) -> float:
+        """Return the mean cost over the examples (eq. 16)."""
+        raise NotImplementedError
+
+    def gradient(self, A, Y, out=None):
+        """Return dA[L] = dC/dA[L] (eq. 17), including the 1/m of the mean."""
+        raise NotImplementedError
+
+    def prepare_targets(self, Y):
+        """Return targets in the form ``cost`` expects (called once per data set)."""
+        return Y
+
+    def __call__(self, A, Y) -> float:
+        return self.cost(np.asarray(A, dtype=float), self.prepare_targets(np.asarray(Y)))
+
+    def get_config(self) -> dict:
+        """Return a dict that ``get`` turns back into an equal loss."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        """Build the loss described by ``config`` (as from ``get_config``)."""
+        return get(config)
+
+    def __eq__(self, other):
+        return isinstance(other, Loss) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _log(A):
+    # log(0) would give -inf and 0 * -inf = nan; the smallest positive float keeps it finite.
+    return np.log(np.maximum(A, np.finfo(A.dtype).tiny))
+
+
+class BinaryCrossentropy(Loss):
+    """C = -mean(Y log A + (1 - Y) log(1 - A)) (eq. 16), with a sigmoid output.
+
+    Fused with the sigmoid: C = mean(log(1 + e^Z) - Y Z) and dZ[L] = (A - Y) / (m k).
+    """
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def cost(self, A, Y):
+        return float(-np.mean(Y * _log(A) + (1.0 - Y) * _log(1.0 - A)))
+
+    def gradient(self, A, Y, out=None):
+        denominator = np.maximum(A * (1.0 - A), np.finfo(A.dtype).tiny)
+        out = np.subtract(A, Y, out=out)
+        out /= denominator * A.size
+        return out
+
+    def cost_from_logits(self, Z, Y) -> float:
+        """Return the cost from Z[L] = the sigmoid's input, without overflow or log(0)."""
+        return float(np.mean(np.logaddexp(0.0, Z) - Y * Z))
+
+    def fused_gradient(self, A, Y, out=None):
+        """Return dZ[L] = (A - Y) / (m k) for A = sigmoid(Z)."""
+        out = np.subtract(A, Y, out=out)
+        out *= 1.0 / A.size
+        return out
+
+
+class CategoricalCrossentropy(Loss):
+    """C = -(1/m) sum_i sum_k Y_ik log A_ik, with a softmax output.
+
+    Fused with the softmax: C = (1/m) sum_i (logsumexp(Z_i) - sum_k Y_ik Z_ik) for rows of Y
+    that sum to one, and dZ[L] = (A - Y) / m.
+    """
+
+    name = "categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def cost(self, A, Y):
+        return float(-np.sum(Y * _log(A)) / A.shape[0])
+
+    def gradient(self, A, Y, out=None):
+        out = np.divide(Y, np.maximum(A, np.finfo(A.dtype).tiny), out=out)
+        out *= -1.0 / A.shape[0]
+        return out
+
+    def cost_from_logits(self, Z, Y) -> float:
+        """Return the cost from Z[L] = the softmax's input, without overflow or log(0)."""
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(shifted).sum(axis=1))
+        return float((np.dot(Y.sum(axis=1), log_sum) - np.vdot(Y, shifted)) / Z.shape[0])
+
+    def fused_gradient(self, A, Y, out=None):
+        """Return dZ[L] = (A - Y) / m for A = softmax(Z)."""
+        out = np.subtract(A, Y, out=out)
+        out *= 1.0 / A.shape[0]
+        return out
+
+
+class MeanSquaredError(Loss):
+    """C = mean((A - Y)^2) over all m k outputs; dA = 2 (A - Y) / (m k)."""
+
+    name = "mse"
+    classification = False
+
+    def cost(self, A, Y):
+        difference = A - Y
+        return float(np.vdot(difference, difference) / A.size)
+
+    def gradient(self, A, Y, out=None):
+        out = np.subtract(A, Y, out=out)
+        out *= 2.0 / A.size
+        return out
+
+
+class MeanAbsoluteError(Loss):
+    """C = mean(|A - Y|) over all m k outputs; dA = sign(A - Y) / (m k)."""
+
+    name = "mae"
+    classification = False
+
+    def cost(self, A, Y):
+        return float(np.mean(np.abs(A - Y)))
+
+    def gradient(self, A, Y, out=None):
+        out = np.subtract(A, Y, out=out)
+        np.sign(out, out=out)
+        out *= 1.0 / A.size
+        return out
+
+
+class _MarginLoss(Loss):
+    """Shared target handling: labels 0/1 become -1/+1, as Keras does."""
+
+    def prepare_targets(self, Y):
+        Y = np.asarray(Y)
+        if np.all((Y == 0) | (Y == 1)):
+            return 2.0 * Y - 1.0
+        return Y
+
+
+class Hinge(_MarginLoss):
+    """C = mean(max(0, 1 - Y A)) for Y in {-1, +1}; dA = -Y [1 - Y A > 0] / (m k)."""
+
+    name = "hinge"
+
+    def cost(self, A, Y):
+        return float(np.mean(np.maximum(0.0, 1.0 - Y * A)))
+
+    def gradient(self, A, Y, out=None):
+        active = (1.0 - Y * A) > 0
+        out = np.multiply(Y, active, out=out)
+        out *= -1.0 / A.size
+        return out
+
+
+class SquaredHinge(_MarginLoss):
+    """C = mean(max(0, 1 - Y A)^2) for Y in {-1, +1}; dA = -2 Y max(0, 1 - Y A) / (m k)."""
+
+    name = "squared_hinge"
+
+    def cost(self, A, Y):
+        margin = np.maximum(0.0, 1.0 - Y * A)
+        return float(np.vdot(margin, margin) / A.size)
+
+    def gradient(self, A, Y, out=None):
+        margin = np.maximum(0.0, 1.0 - Y * A)
+        out = np.multiply(Y, margin, out=out)
+        out *= -2.0 / A.size
+        return out
+
+
+LOSSES = {
+    cls.name: cls
+    for cls in (
+        BinaryCrossentropy,
+        CategoricalCrossentropy,
+        MeanSquaredError,
+        MeanAbsoluteError,
+        Hinge,
+        SquaredHinge,
+    )
+}
+LOSSES.update(
+    {
+        "bce": BinaryCrossentropy,
+        "log_loss": BinaryCrossentropy,
+        "cce": CategoricalCrossentropy,
+        "cross_entropy": CategoricalCrossentropy,
+        "mean_squared_error": MeanSquaredError,
+        "squared_error": MeanSquaredError,
+        "mean_absolute_error": MeanAbsoluteError,
+        "absolute_error": MeanAbsoluteError,
+    }
+)
+
+
+def get(identifier) -> Loss:
+    """Return the loss named by a string, a config dict or an instance.
+
+    Parameters
+    ----------
+    identifier : str, dict or Loss
+        One of ``binary_crossentropy``, ``categorical_crossentropy``, ``mse``, ``mae``,
+        ``hinge``, ``squared_hinge`` (or an alias such as ``bce``, ``mean_squared_error``).
+
+    Examples
+    --------
+    >>> get("categorical_crossentropy")
+    CategoricalCrossentropy()
+    >>> get({"name": "hinge"}).classification
+    True
+    """
+    return lookup("loss", identifier, LOSSES, Loss)

@@ -1,0 +1,58 @@
+"""L2 and L1 regularization (paper §4.1, eq. 28-29).
+
+Both penalize weights only, never biases, and scale with the m examples of the batch being
+processed, as the cost they are added to is a mean over those examples:
+
+- L2 (eq. 28): C + lambda / (2m) * sum_l ||W[l]||^2, so dW[l] gains (lambda / m) W[l].
+- L1 (eq. 29): C + lambda / m * sum_l |W[l]|_1, with subgradient (lambda / m) sign(W[l]).
+
+Gradient descent on the L1 subgradient makes weights oscillate around zero and never reach
+it, as the paper remarks. Training therefore applies L1 as a proximal step after each
+update, the soft threshold W <- sign(W) max(|W| - learning_rate * lambda / m, 0), which sets
+weights exactly to zero. ``Network.cost_and_gradients`` reports the subgradient, which is
+what autograd gives.
+
+Examples
+--------
+>>> import numpy as np
+>>> W = np.array([[0.5, -0.02], [-0.3, 0.01]])
+>>> l2_cost(W, 0.1, m=10)
+0.0017...
+>>> soft_threshold(W, 0.05)
+array([[ 0.45, -0.  ],
+       [-0.25,  0.  ]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def l2_cost(W, lam: float, m: int) -> float:
+    """Return lambda / (2m) * ||W||^2 (eq. 28)."""
+    return float(lam / (2.0 * m) * np.vdot(W, W))
+
+
+def add_l2_gradient(dW, W, lam: float, m: int) -> None:
+    """Add (lambda / m) W to dW in place (the derivative of eq. 28)."""
+    dW += (lam / m) * W
+
+
+def l1_cost(W, lam: float, m: int) -> float:
+    """Return lambda / m * sum |W| (eq. 29)."""
+    return float(lam / m * np.abs(W).sum())
+
+
+def add_l1_subgradient(dW, W, lam: float, m: int) -> None:
+    """Add (lambda / m) sign(W) to dW in place (the subgradient of eq. 29)."""
+    dW += (lam / m) * np.sign(W)
+
+
+def soft_threshold(W, threshold: float, out=None):
+    """Return sign(W) max(|W| - threshold, 0): the proximal step of L1.
+
+    With ``out=W`` the weights are updated in place.
+    """
+    shrunk = np.abs(W) - threshold
+    np.maximum(shrunk, 0.0, out=shrunk)
+    return np.copysign(shrunk, W, out=out)
