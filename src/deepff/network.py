@@ -167,6 +167,7 @@ class Network:
         self.layers[-1].keep_preactivation = self._fused
         self.optimizer_state = self.optimizer.init(total, dtype)
         self._scratch = np.empty(total, dtype)
+        self._training_modes = [True] * len(self.layers)
         self.n_features_in_ = n_features
         self.built = True
         return self
@@ -210,10 +211,11 @@ class Network:
                 output._output, Y, out=output._space("loss_dA", Y.shape[0], output.units)
             )
             dA = output.backward(dA)
-        for layer in reversed(self.layers[:-1]):
+        for layer, training in zip(reversed(self.layers[:-1]), reversed(self._modes[:-1])):
             if dA is None:
                 break
-            dA = layer.backward(dA)
+            if training:  # a layer run in inference mode (dropout off) passes dA through
+                dA = layer.backward(dA)
 
     def _cost(self, Y, m: int) -> float:
         """The cost of the last training-mode forward pass, penalties included (eq. 16, 28-29)."""
@@ -248,9 +250,10 @@ class Network:
         norms = list(self._batch_norms())
         for norm in norms:
             norm.update_statistics = False
+        self._modes = self._gradient_modes()
         try:
             A = X
-            for layer, training in zip(self.layers, self._gradient_modes()):
+            for layer, training in zip(self.layers, self._modes):
                 A = layer.forward(A, training=training)
         finally:
             for norm in norms:
@@ -508,6 +511,7 @@ class Network:
         A = X
         for layer in self.layers:
             A = layer.forward(A, training=True)
+        self._modes = self._training_modes
         m = X.shape[0]
         cost = self._cost(Y, m)
         self.backward(Y)
