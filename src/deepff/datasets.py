@@ -1,0 +1,452 @@
+"""Built-in data sets and file loaders: CSV/TSV, NPZ, HDF5 and folders of images.
+
+``load_data(source)`` is what ``deepff train DATA`` calls. ``source`` is a built-in name
+(``digits``, ``iris``, ``wine``, ``breast_cancer``: scikit-learn's bundled files) or a path:
+
+=============  ========================================================================
+CSV / TSV      pandas; a header row; ``target`` names the label column (default: the last).
+               Text columns stay text here and are one-hot encoded by the preprocessing.
+               Missing values are refused, naming the row and the column, unless
+               ``impute`` is "mean" or "median".
+NPZ / NPY      arrays ``X`` and optional ``y``, or ``x_key`` / ``y_key``; never unpickled.
+HDF5           h5py; ``x_key`` / ``y_key``, or a lone ``*_x`` / ``*_y`` pair such as the
+               course files' ``train_set_x`` / ``train_set_y``. X is read lazily.
+folder         one subfolder per class of images (Pillow), resized to a common size (the
+               first image's, or ``image_size``), RGB, scaled to [0, 1]; a folder of images
+               without subfolders gives unlabeled data (for ``predict``).
+=============  ========================================================================
+
+pandas, h5py, Pillow and scikit-learn are imported only by the loader that needs them.
+
+Examples
+--------
+>>> data = load_data("iris")
+>>> data.X.shape, data.task, data.name
+((150, 4), 'classification', 'iris')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._checks import describe
+
+BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+class DataError(ValueError):
+    """Data that cannot be read as asked: the message names the file and what is wrong."""
+
+
+@dataclass
+class Dataset:
+    """Raw features and labels, as read from a source.
+
+    Attributes
+    ----------
+    X : ndarray, pandas.DataFrame or h5py.Dataset
+        One row per example: a table (CSV), an (m, n) array, or images (m, h, w, c).
+    y : ndarray or None
+        Labels or targets; None for unlabeled data.
+    feature_names : list of str or None
+    task : {"classification", "regression", None}
+        What the source says (built-in sets, image folders); None: guess from y.
+    name : str
+    class_names : list or None
+        Names of the labels when the source gives them (HDF5 ``list_classes``).
+    """
+
+    X: object
+    y: np.ndarray | None
+    feature_names: list | None = None
+    task: str | None = None
+    name: str = ""
+    class_names: list | None = None
+    info: dict = field(default_factory=dict)
+    _handle: object = None
+
+    def close(self) -> None:
+        """Close the file a lazily read dataset keeps open."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.X.shape[0])
+
+
+def load_data(
+    source,
+    target=None,
+    x_key=None,
+    y_key=None,
+    impute=None,
+    image_size=None,
+    require_target=False,
+) -> Dataset:
+    """Read a data set from a built-in name or a file or folder path.
+
+    Parameters
+    ----------
+    source : str or Path
+    target : str, optional
+        Label column of a CSV/TSV (default: the last column). Ignored for other sources.
+    x_key, y_key : str, optional
+        Array names in NPZ / HDF5 files.
+    impute : {None, "mean", "median"}
+        Allow missing values in CSV features (the preprocessing fills them).
+    image_size : (height, width), optional
+        Size to resize images of a folder to (default: the first image's).
+    require_target : bool, default False
+        For CSV: whether a missing ``target`` column is an error (True) or means the file
+        holds only features (False, when ``target`` is given and absent).
+
+    Raises
+    ------
+    DataError
+        A missing file, an unknown column or key, missing values, unreadable images.
+    """
+    if impute is not None and impute not in ("mean", "median"):
+        raise DataError(f"impute must be 'mean' or 'median'; got {describe(impute)}")
+    text = os.fspath(source)
+    if text in BUILTIN and not Path(text).exists():
+        return load_builtin(text)
+    path = Path(text)
+    if not path.exists():
+        raise DataError(
+            f"{text}: no such file or folder (built-in data sets: {', '.join(BUILTIN)})"
+        )
+    if path.is_dir():
+        return load_image_folder(path, image_size=image_size)
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        return load_csv(path, target=target, impute=impute, require_target=require_target)
+    if suffix in (".npz", ".npy"):
+        return load_npz(path, x_key=x_key, y_key=y_key)
+    if suffix in _HDF5_SUFFIXES:
+        return load_hdf5(path, x_key=x_key, y_key=y_key)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\x89HDF"):
+        return load_hdf5(path, x_key=x_key, y_key=y_key)
+    if head.startswith(b"PK"):
+        return load_npz(path, x_key=x_key, y_key=y_key)
+    raise DataError(
+        f"{path}: unknown data format {suffix or '(no suffix)'!r}; use a CSV/TSV, NPZ, "
+        "HDF5 file, a folder of images, or one of " + ", ".join(BUILTIN)
+    )
+
+
+# --- built-in -------------------------------------------------------------------------------
+
+
+def load_builtin(name: str) -> Dataset:
+    """One of scikit-learn's bundled data sets (no download)."""
+    if name not in BUILTIN:
+        raise DataError(f"unknown built-in data set {name!r}; choose from {', '.join(BUILTIN)}")
+    try:
+        from sklearn import datasets as sk
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise DataError(
+            f"the built-in data set {name!r} needs scikit-learn: pip install 'deepff[sklearn]'"
+        ) from None
+    bunch = getattr(sk, f"load_{name}")()
+    names = [str(n) for n in getattr(bunch, "feature_names", [])] or None
+    return Dataset(
+        X=np.asarray(bunch.data),
+        y=np.asarray(bunch.target),
+        feature_names=names,
+        task="classification",
+        name=name,
+        class_names=[str(n) for n in bunch.target_names] if name != "digits" else None,
+    )
+
+
+# --- CSV / TSV ------------------------------------------------------------------------------
+
+_SNIFF_ROWS = 10_000
+
+
+def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
+    """A table with a header row; numeric columns read as float32, text as categories."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        raise DataError("reading CSV needs pandas: pip install 'deepff[data]'") from None
+    path = Path(path)
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
+    read = {"sep": sep, "engine": "c"} if sep else {"sep": ",", "engine": "c"}
+    try:
+        sample = pd.read_csv(path, nrows=_SNIFF_ROWS, **read)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path}: not a readable table: {_first_line(error)}") from None
+    if sample.shape[1] == 1 and sep is None and "\t" in str(sample.columns[0]):
+        read = {"sep": "\t", "engine": "c"}
+        sample = pd.read_csv(path, nrows=_SNIFF_ROWS, **read)
+    columns = [str(c) for c in sample.columns]
+    sample.columns = columns
+    if len(columns) < 1:
+        raise DataError(f"{path}: no columns")
+    has_target = True
+    if target is None:
+        if len(columns) < 2:
+            raise DataError(f"{path}: needs at least a feature column and a label column")
+        target = columns[-1]
+    elif target not in columns:
+        if require_target:
+            raise DataError(
+                f"{path}: no column {target!r}; columns are {', '.join(columns)}"
+            )
+        has_target = False
+    features = [c for c in columns if c != target or not has_target]
+    # Explicit dtypes for the full read: float32 numbers and categorical text use a
+    # fraction of the memory of pandas' default float64 and Python strings.
+    dtypes = {}
+    for name in features:
+        kind = sample[name].dtype.kind
+        dtypes[name] = "float32" if kind in "iuf" else "category"
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, **read)
+    except (ValueError, TypeError):
+        # A column numeric in the first rows holds text further down: read it as text.
+        frame = pd.read_csv(path, **read)
+        for name in features:
+            if frame[name].dtype.kind == "f":
+                frame[name] = frame[name].astype("float32")
+            elif frame[name].dtype.kind not in "iub":
+                frame[name] = frame[name].astype("category")
+    frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataError(f"{path}: no data rows under the header")
+    y = None
+    if has_target:
+        column = frame[target]
+        if column.isna().any():
+            row = int(np.flatnonzero(column.isna().to_numpy())[0])
+            raise DataError(
+                f"{path}: missing label in column {target!r} at row {row + 1} "
+                f"(line {row + 2} of the file)"
+            )
+        if column.dtype.kind in "OSU" or isinstance(column.dtype, pd.CategoricalDtype):
+            y = column.astype(str).to_numpy().astype(str)
+        else:
+            y = column.to_numpy()
+        frame = frame.drop(columns=[target])
+    if impute is None:
+        missing = frame.isna()
+        if missing.to_numpy().any():
+            rows, cols = np.nonzero(missing.to_numpy())
+            first = int(np.argmin(rows * frame.shape[1] + cols))
+            row, col = int(rows[first]), frame.columns[int(cols[first])]
+            raise DataError(
+                f"{path}: missing value in column {col!r} at row {row + 1} (line {row + 2} "
+                f"of the file); use --impute mean|median to fill missing values"
+            )
+    return Dataset(
+        X=frame,
+        y=y,
+        feature_names=list(frame.columns),
+        task=None,
+        name=path.name,
+        info={"target": target if has_target else None},
+    )
+
+
+def _first_line(error) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+# --- NPZ ------------------------------------------------------------------------------------
+
+
+def load_npz(path, x_key=None, y_key=None) -> Dataset:
+    """Arrays ``X`` and optional ``y`` (or ``x_key`` / ``y_key``); pickles are refused."""
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{path}: not a readable NumPy file: {_first_line(error)}") from None
+    if isinstance(archive, np.ndarray):  # a lone .npy: features only
+        if x_key or y_key:
+            raise DataError(f"{path}: a .npy file holds one array; --x-key/--y-key need a .npz")
+        return Dataset(X=archive, y=None, name=path.name)
+    with archive:
+        keys = list(archive.files)
+        x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
+        if x_name not in keys:
+            raise DataError(f"{path}: no array {x_name!r}; arrays are {', '.join(keys)}")
+        y_name = y_key
+        if y_name is None:
+            y_name = next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
+            if y_name is None and x_name.endswith("_x") and x_name[:-2] + "_y" in keys:
+                y_name = x_name[:-2] + "_y"
+        elif y_name not in keys:
+            raise DataError(f"{path}: no array {y_name!r}; arrays are {', '.join(keys)}")
+        try:
+            X = archive[x_name]
+            y = archive[y_name] if y_name else None
+        except ValueError as error:
+            raise DataError(f"{path}: cannot read arrays: {_first_line(error)}") from None
+    return _array_dataset(path, X, y, x_name, y_name)
+
+
+def _pick(keys, preferred, path, which):
+    for key in preferred:
+        if key in keys:
+            return key
+    pairs = sorted(k[:-2] for k in keys if k.endswith("_x") and k[:-2] + "_y" in keys)
+    if len(pairs) == 1:
+        return pairs[0] + "_x"
+    hint = f"pass --{which}-key; arrays are {', '.join(keys)}"
+    if len(pairs) > 1:
+        raise DataError(f"{path}: several *_x/*_y pairs ({', '.join(pairs)}); {hint}")
+    raise DataError(f"{path}: no array X; {hint}")
+
+
+def _array_dataset(path, X, y, x_name, y_name, handle=None, class_names=None):
+    if X.ndim < 2:
+        raise DataError(f"{path}: features {x_name!r} must have one row per example; "
+                        f"got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: features {x_name!r} must be numbers; got dtype {X.dtype}")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 2 and 1 in y.shape and y.size == X.shape[0]:
+            y = y.reshape(-1)  # the course files store labels as (1, m)
+        if y.shape[0] != X.shape[0]:
+            raise DataError(
+                f"{path}: {x_name!r} has {X.shape[0]} rows but {y_name!r} has {y.shape[0]}"
+            )
+        if y.dtype.kind == "S":
+            y = y.astype(str)
+    return Dataset(
+        X=X, y=y, name=Path(path).name, task=None, class_names=class_names, _handle=handle,
+        info={"x_key": x_name, "y_key": y_name},
+    )
+
+
+# --- HDF5 -----------------------------------------------------------------------------------
+
+
+def load_hdf5(path, x_key=None, y_key=None) -> Dataset:
+    """Features read lazily from an HDF5 dataset (the file stays open; ``close()`` it)."""
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover
+        raise DataError("reading HDF5 needs h5py: pip install 'deepff[data]'") from None
+    path = Path(path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"{path}: not a readable HDF5 file: {_first_line(error)}") from None
+    try:
+        keys = []
+        handle.visititems(
+            lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
+        )
+        x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
+        if x_name not in keys:
+            raise DataError(f"{path}: no dataset {x_name!r}; datasets are {', '.join(keys)}")
+        y_name = y_key
+        if y_name is None:
+            if x_name.endswith("_x") and x_name[:-2] + "_y" in keys:
+                y_name = x_name[:-2] + "_y"
+            else:
+                y_name = next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
+        elif y_name not in keys:
+            raise DataError(f"{path}: no dataset {y_name!r}; datasets are {', '.join(keys)}")
+        X = handle[x_name]
+        y = handle[y_name][()] if y_name else None
+        class_names = None
+        if "list_classes" in keys:
+            names = handle["list_classes"][()]
+            class_names = [n.decode() if isinstance(n, bytes) else n.item() for n in names]
+        return _array_dataset(path, X, y, x_name, y_name, handle, class_names)
+    except BaseException:
+        handle.close()
+        raise
+
+
+# --- image folders --------------------------------------------------------------------------
+
+
+def _images_in(folder):
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def load_image_folder(folder, image_size=None) -> Dataset:
+    """Images in one subfolder per class (label = subfolder name), or unlabeled images.
+
+    Every image becomes RGB, resized to ``image_size`` (height, width) or the first image's
+    size, as float32 in [0, 1]: X has shape (m, height, width, 3).
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pragma: no cover
+        raise DataError("reading images needs Pillow: pip install 'deepff[data]'") from None
+    folder = Path(folder)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and _images_in(p))
+    if classes:
+        files = [(f, name) for name in classes for f in _images_in(folder / name)]
+    else:
+        files = [(f, None) for f in _images_in(folder)]
+    if not files:
+        raise DataError(
+            f"{folder}: no images (expected one subfolder of images per class, or images; "
+            f"formats {', '.join(IMAGE_SUFFIXES)})"
+        )
+    X = None
+    for i, (file, _) in enumerate(files):
+        try:
+            with Image.open(file) as image:
+                image = image.convert("RGB")
+                if X is None:
+                    width, height = image.size
+                    if image_size is not None:
+                        height, width = (int(s) for s in image_size)
+                    X = np.empty((len(files), height, width, 3), np.float32)
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                X[i] = np.asarray(image, np.float32)
+        except (UnidentifiedImageError, OSError) as error:
+            raise DataError(f"{file}: not a readable image: {_first_line(error)}") from None
+    X *= 1.0 / 255.0
+    y = np.array([label for _, label in files]) if classes else None
+    return Dataset(
+        X=X,
+        y=y,
+        task="classification" if classes else None,
+        name=folder.name,
+        info={"files": [str(f.relative_to(folder)) for f, _ in files]},
+    )
+
+
+__all__ = [
+    "BUILTIN",
+    "DataError",
+    "Dataset",
+    "load_builtin",
+    "load_csv",
+    "load_data",
+    "load_hdf5",
+    "load_image_folder",
+    "load_npz",
+]
