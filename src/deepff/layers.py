@@ -24,6 +24,8 @@ array([[1., 0., 0.]])
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import activations, initializers, regularizers
@@ -130,8 +132,18 @@ class Layer:
         return cls(**config)
 
     def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
+        # Only the arguments that differ from the defaults, with plain activation names.
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self)).parameters.items()
+        }
+        shown = []
+        for key, value in self.get_config().items():
+            if isinstance(value, dict) and list(value) == ["name"]:
+                value = value["name"]
+            if defaults.get(key, inspect.Parameter.empty) != value:
+                shown.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class BatchNorm(Layer):
