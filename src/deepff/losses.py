@@ -52,6 +52,13 @@ class Loss:
         """Return dA[L] = dC/dA[L] (eq. 17), including the 1/m of the mean."""
         raise NotImplementedError
 
+    def example_costs(self, A, Y):
+        """Return each example's cost, shape (m,); their mean is ``cost(A, Y)``.
+
+        Weighted training (``Network.fit(sample_weight=...)``) averages these with weights.
+        """
+        raise NotImplementedError
+
     def prepare_targets(self, Y):
         """Return targets in the form ``cost`` expects (called once per data set)."""
         return Y
@@ -101,9 +108,16 @@ class BinaryCrossentropy(Loss):
         out /= denominator * A.size
         return out
 
+    def example_costs(self, A, Y):
+        return -np.mean(Y * _log(A) + (1.0 - Y) * _log(1.0 - A), axis=1)
+
     def cost_from_logits(self, Z, Y) -> float:
         """Return the cost from Z[L] = the sigmoid's input, without overflow or log(0)."""
         return float(np.mean(np.logaddexp(0.0, Z) - Y * Z))
+
+    def example_costs_from_logits(self, Z, Y):
+        """Return each example's cost from Z[L], shape (m,)."""
+        return np.mean(np.logaddexp(0.0, Z) - Y * Z, axis=1)
 
     def fused_gradient(self, A, Y, out=None):
         """Return dZ[L] = (A - Y) / (m k) for A = sigmoid(Z)."""
@@ -130,11 +144,20 @@ class CategoricalCrossentropy(Loss):
         out *= -1.0 / A.shape[0]
         return out
 
+    def example_costs(self, A, Y):
+        return -np.sum(Y * _log(A), axis=1)
+
     def cost_from_logits(self, Z, Y) -> float:
         """Return the cost from Z[L] = the softmax's input, without overflow or log(0)."""
         shifted = Z - Z.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1))
         return float((np.dot(Y.sum(axis=1), log_sum) - np.vdot(Y, shifted)) / Z.shape[0])
+
+    def example_costs_from_logits(self, Z, Y):
+        """Return each example's cost from Z[L], shape (m,)."""
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(shifted).sum(axis=1))
+        return Y.sum(axis=1) * log_sum - np.einsum("ij,ij->i", Y, shifted)
 
     def fused_gradient(self, A, Y, out=None):
         """Return dZ[L] = (A - Y) / m for A = softmax(Z)."""
@@ -158,6 +181,9 @@ class MeanSquaredError(Loss):
         out *= 2.0 / A.size
         return out
 
+    def example_costs(self, A, Y):
+        return np.mean((A - Y) ** 2, axis=1)
+
 
 class MeanAbsoluteError(Loss):
     """C = mean(|A - Y|) over all m k outputs; dA = sign(A - Y) / (m k)."""
@@ -173,6 +199,9 @@ class MeanAbsoluteError(Loss):
         np.sign(out, out=out)
         out *= 1.0 / A.size
         return out
+
+    def example_costs(self, A, Y):
+        return np.mean(np.abs(A - Y), axis=1)
 
 
 class _MarginLoss(Loss):
@@ -193,6 +222,9 @@ class Hinge(_MarginLoss):
     def cost(self, A, Y):
         return float(np.mean(np.maximum(0.0, 1.0 - Y * A)))
 
+    def example_costs(self, A, Y):
+        return np.mean(np.maximum(0.0, 1.0 - Y * A), axis=1)
+
     def gradient(self, A, Y, out=None):
         active = (1.0 - Y * A) > 0
         out = np.multiply(Y, active, out=out)
@@ -208,6 +240,9 @@ class SquaredHinge(_MarginLoss):
     def cost(self, A, Y):
         margin = np.maximum(0.0, 1.0 - Y * A)
         return float(np.vdot(margin, margin) / A.size)
+
+    def example_costs(self, A, Y):
+        return np.mean(np.maximum(0.0, 1.0 - Y * A) ** 2, axis=1)
 
     def gradient(self, A, Y, out=None):
         margin = np.maximum(0.0, 1.0 - Y * A)

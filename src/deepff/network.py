@@ -194,33 +194,51 @@ class Network:
             A = layer.forward(A, training=training)
         return A
 
-    def backward(self, Y) -> None:
+    def backward(self, Y, sample_weight=None) -> None:
         """Backpropagate the loss for targets Y through the last training-mode ``forward``.
 
         Fills every layer's ``grads`` (eq. 13-15), including the L2 term; Y is in the
-        output's form, shape (m, k).
+        output's form, shape (m, k). With ``sample_weight`` (shape (m,), checked by the
+        caller) the gradients are those of the weighted cost (see ``fit``): row i of dA[L]
+        is scaled by w_i, and all gradients by m / sum(w) at the end, which also turns the
+        L2 term's lambda/m into lambda/sum(w).
         """
         output = self.layers[-1]
         if self._fused:
             dZ = self.loss.fused_gradient(
                 output._output, Y, out=output._space("dZ", Y.shape[0], output.units)
             )
+            if sample_weight is not None:
+                dZ *= sample_weight[:, None]
             dA = output.backward_from_preactivation(dZ)
         else:
             dA = self.loss.gradient(
                 output._output, Y, out=output._space("loss_dA", Y.shape[0], output.units)
             )
+            if sample_weight is not None:
+                dA *= sample_weight[:, None]
             dA = output.backward(dA)
         for layer, training in zip(reversed(self.layers[:-1]), reversed(self._modes[:-1])):
             if dA is None:
                 break
             if training:  # a layer run in inference mode (dropout off) passes dA through
                 dA = layer.backward(dA)
+        if sample_weight is not None:
+            self.gradients *= Y.shape[0] / float(sample_weight.sum())
 
-    def _cost(self, Y, m: int) -> float:
-        """The cost of the last training-mode forward pass, penalties included (eq. 16, 28-29)."""
+    def _cost(self, Y, m, sample_weight=None) -> float:
+        """The cost of the last training-mode forward pass, penalties included (eq. 16, 28-29).
+
+        With ``sample_weight``, the weighted mean of the examples' costs, and m is sum(w).
+        """
         output = self.layers[-1]
-        if self._fused:
+        if sample_weight is not None:
+            if self._fused:
+                costs = self.loss.example_costs_from_logits(output._preactivation, Y)
+            else:
+                costs = self.loss.example_costs(output._output, Y)
+            cost = float(np.dot(sample_weight, costs)) / m
+        elif self._fused:
             cost = self.loss.cost_from_logits(output._preactivation, Y)
         else:
             cost = self.loss.cost(output._output, Y)
@@ -260,16 +278,33 @@ class Network:
                 norm.update_statistics = True
         return X, Y
 
-    def cost(self, X, Y) -> float:
+    def cost(self, X, Y, sample_weight=None) -> float:
         """Return the cost for X and targets Y in the output's form, penalties included.
 
         Runs as ``cost_and_gradients`` does (BatchNorm on batch statistics, dropout off
         unless its ``fixed_mask`` is set), without the backward pass.
         """
         X, Y = self._forward_for_gradients(X, Y)
-        return self._cost(Y, X.shape[0])
+        weights = self._check_sample_weight(sample_weight, X.shape[0])
+        m = X.shape[0] if weights is None else float(weights.sum())
+        return self._cost(Y, m, weights)
 
-    def cost_and_gradients(self, X, Y):
+    def _check_sample_weight(self, sample_weight, m):
+        """Return sample_weight as a (m,) array of non-negative weights, or None."""
+        if sample_weight is None:
+            return None
+        weights = check_array("sample_weight", sample_weight, self.dtype, ndim=1)
+        if weights.shape[0] != m:
+            raise ValueError(
+                f"sample_weight has {weights.shape[0]} entries, but X has {m} examples"
+            )
+        if weights.min() < 0:
+            raise ValueError(f"sample_weight must be >= 0; got a minimum of {weights.min():g}")
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum; got all zeros")
+        return weights
+
+    def cost_and_gradients(self, X, Y, sample_weight=None):
         """Return the cost and the gradient of every parameter for X and targets Y.
 
         Parameters
@@ -278,6 +313,8 @@ class Network:
         Y : array of shape (m, k), or (m,) when k = 1
             Targets in the output's form: 0/1 for sigmoid units, one-hot rows for softmax,
             real values for other outputs.
+        sample_weight : array of shape (m,), optional
+            Weights of the examples, as in ``fit``.
 
         Returns
         -------
@@ -299,9 +336,10 @@ class Network:
         (0.6931, array([-0.5]))
         """
         X, Y = self._forward_for_gradients(X, Y)
-        m = X.shape[0]
-        cost = self._cost(Y, m)
-        self.backward(Y)
+        weights = self._check_sample_weight(sample_weight, X.shape[0])
+        m = X.shape[0] if weights is None else float(weights.sum())
+        cost = self._cost(Y, m, weights)
+        self.backward(Y, weights)
         for layer in self.layers:
             if isinstance(layer, Dense) and layer.l1:
                 regularizers.add_l1_subgradient(
@@ -414,6 +452,7 @@ class Network:
         validation_split=0.0,
         callbacks=None,
         verbose=1,
+        sample_weight=None,
     ) -> History:
         """Train the network by mini-batch gradient descent with the chosen optimizer.
 
@@ -438,6 +477,12 @@ class Network:
         verbose : int, default 1
             0 prints nothing, 1 a line per epoch.
 
+        sample_weight : array of shape (m,), optional
+            Non-negative weights of the examples. A batch's cost is then the weighted mean
+            sum_i w_i C_i / sum_i w_i, and the penalties use sum_i w_i in place of m, so an
+            integer weight acts as that many copies of the example (with batch gradient
+            descent, exactly). BatchNorm's batch statistics and the validation metrics are
+            unweighted; a batch whose weights are all zero is skipped.
         Returns
         -------
         History
@@ -458,6 +503,7 @@ class Network:
         if not isinstance(verbose, numbers.Integral):
             raise TypeError(f"verbose must be 0 or 1; got {describe(verbose)}")
         Y, classes = self._encode_targets(y, m)
+        weights = self._check_sample_weight(sample_weight, m)
         X_val = Y_val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -479,21 +525,29 @@ class Network:
                     f"{m - n_val} training examples out of {m}; both must be at least 1"
                 )
             X, X_val, Y, Y_val = X[: m - n_val], X[m - n_val :], Y[: m - n_val], Y[m - n_val :]
+            if weights is not None:
+                weights = weights[: m - n_val]
+                if not weights.sum() > 0:
+                    raise ValueError("sample_weight is zero for every training example")
             m -= n_val
         if not self.built:
             self.build(X.shape[1])
         self.classes_ = classes
-        return self._train(X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose)
+        return self._train(
+            X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights
+        )
 
-    def _batches(self, X, Y, batch_size, shuffle):
+    def _batches(self, X, Y, batch_size, shuffle, weights=None):
+        """Yield (X_batch, Y_batch, weights_batch or None) for one epoch."""
         m = X.shape[0]
         if batch_size is None or batch_size >= m:
             # One full batch: shuffling would change only the summation order.
-            yield X, Y
+            yield X, Y, weights
             return
         if not shuffle:
             for start in range(0, m, batch_size):
-                yield X[start : start + batch_size], Y[start : start + batch_size]
+                stop = start + batch_size
+                yield X[start:stop], Y[start:stop], None if weights is None else weights[start:stop]
             return
         order = self.rng.permutation(m)
         X_batch = np.empty((batch_size, X.shape[1]), X.dtype)
@@ -504,17 +558,18 @@ class Network:
             yield (
                 np.take(X, rows, axis=0, out=X_batch[:n]),
                 np.take(Y, rows, axis=0, out=Y_batch[:n]),
+                None if weights is None else weights[rows],
             )
 
-    def _train_step(self, X, Y, epoch) -> float:
+    def _train_step(self, X, Y, epoch, weights=None) -> float:
         """One forward pass, backward pass and update on a batch; returns its cost."""
         A = X
         for layer in self.layers:
             A = layer.forward(A, training=True)
         self._modes = self._training_modes
-        m = X.shape[0]
-        cost = self._cost(Y, m)
-        self.backward(Y)
+        m = X.shape[0] if weights is None else float(weights.sum())
+        cost = self._cost(Y, m, weights)
+        self.backward(Y, weights)
         self.optimizer.update(
             self.parameters, self.gradients, self.optimizer_state, epoch=epoch, scratch=self._scratch
         )
@@ -525,7 +580,9 @@ class Network:
                 regularizers.soft_threshold(W, threshold, out=W)
         return cost
 
-    def _train(self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose):
+    def _train(
+        self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights=None
+    ):
         history = History()
         callbacks = [history, *callbacks]
         for callback in callbacks:
@@ -538,10 +595,15 @@ class Network:
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             snapshot = self.get_state(out=snapshot)
-            total_cost, correct, seen = 0.0, 0, 0
-            for batch, (X_batch, Y_batch) in enumerate(self._batches(X, Y, batch_size, shuffle)):
+            total_cost, total_weight, correct, seen, counted = 0.0, 0.0, 0, 0, 0
+            batches = self._batches(X, Y, batch_size, shuffle, weights)
+            for batch, (X_batch, Y_batch, w_batch) in enumerate(batches):
                 n = X_batch.shape[0]
-                cost = self._train_step(X_batch, Y_batch, epoch)
+                weight = n if w_batch is None else float(w_batch.sum())
+                if not weight > 0:  # every weight of this batch is zero: nothing to learn
+                    seen += n
+                    continue
+                cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
                 if not math.isfinite(cost):
                     self.set_state(snapshot)
                     warnings.warn(
@@ -553,8 +615,10 @@ class Network:
                     )
                     self.stop_training = True
                     break
-                total_cost += cost * n
+                total_cost += cost * weight
+                total_weight += weight
                 seen += n
+                counted += n
                 if self.is_classifier:
                     # The output buffer still holds this batch's A[L] from before the update.
                     correct += self._count_correct(self.layers[-1]._output, Y_batch)
@@ -562,9 +626,9 @@ class Network:
                     callback.on_batch_end(batch, {"loss": cost, "size": n})
             if self.stop_training and seen < X.shape[0]:
                 break
-            logs = {"loss": total_cost / seen}
+            logs = {"loss": total_cost / total_weight}
             if self.is_classifier:
-                logs["accuracy"] = correct / seen
+                logs["accuracy"] = correct / counted
             if X_val is not None:
                 metrics = self._evaluate_encoded(X_val, Y_val)
                 logs["val_loss"] = metrics["loss"]
@@ -584,6 +648,28 @@ class Network:
         return history
 
     # --- state ---------------------------------------------------------------------------
+    def __setstate__(self, state):
+        # pickle and copy.deepcopy copy every view of the flat buffers as an array of its
+        # own; point the layers' params and grads back into the buffers, or training after
+        # unpickling would update buffers that the layers no longer read.
+        self.__dict__.update(state)
+        if not self.built:
+            return
+        offset = 0
+        for layer in self.layers:
+            views = {}
+            for name, array in layer.params.items():
+                size = array.size
+                for flat, own in ((self.parameters, layer.params), (self.gradients, layer.grads)):
+                    view = flat[offset : offset + size].reshape(array.shape)
+                    view[...] = own[name]
+                    views[id(own[name])] = view
+                offset += size
+            for holder in (layer, getattr(layer, "normalization", None)):
+                for arrays in (holder.params, holder.grads) if holder is not None else ():
+                    for name, array in list(arrays.items()):
+                        dict.__setitem__(arrays, name, views.get(id(array), array))
+
     def get_state(self, out=None) -> dict:
         """Return copies of all parameters and buffers, keyed ``layers.<i>.<name>``.
 
