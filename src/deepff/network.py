@@ -21,7 +21,7 @@ import numpy as np
 from . import layers as layers_module
 from . import losses, optimizers, regularizers
 from ._checks import check_array, check_dtype, check_float, check_int, describe
-from .callbacks import Callback, History
+from .callbacks import Callback, History, ProgressBar
 from .layers import BatchNorm, Dense, Dropout, Layer
 
 
@@ -475,14 +475,15 @@ class Network:
             for validation.
         callbacks : list of Callback, optional
         verbose : int, default 1
-            0 prints nothing, 1 a line per epoch.
-
+            0 prints nothing; 1 shows progress (``ProgressBar``): a live display on a
+            terminal, a line per epoch otherwise.
         sample_weight : array of shape (m,), optional
             Non-negative weights of the examples. A batch's cost is then the weighted mean
             sum_i w_i C_i / sum_i w_i, and the penalties use sum_i w_i in place of m, so an
             integer weight acts as that many copies of the example (with batch gradient
             descent, exactly). BatchNorm's batch statistics and the validation metrics are
             unweighted; a batch whose weights are all zero is skipped.
+
         Returns
         -------
         History
@@ -585,8 +586,14 @@ class Network:
     ):
         history = History()
         callbacks = [history, *callbacks]
+        if verbose:
+            callbacks.append(ProgressBar())
+        m = X.shape[0]
+        steps = 1 if batch_size is None or batch_size >= m else math.ceil(m / batch_size)
+        params = {"epochs": epochs, "initial_epoch": self.epoch, "steps": steps, "samples": m}
         for callback in callbacks:
             callback.set_network(self)
+            callback.params = params
         self.stop_training = False
         for callback in callbacks:
             callback.on_train_begin()
@@ -635,9 +642,6 @@ class Network:
                 if self.is_classifier:
                     logs["val_accuracy"] = metrics["accuracy"]
             self.epoch = epoch + 1
-            if verbose:
-                line = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-                print(f"Epoch {epoch + 1}: {line}", flush=True)
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
             if self.stop_training:

@@ -350,7 +350,7 @@ class Preprocessor:
         self.categories = {}
         self.fill = {}
         numeric = []
-        for name, column in zip(self.columns, (frame[c] for c in frame.columns)):
+        for name, column in zip(self.columns, (frame[c] for c in frame.columns), strict=True):
             if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
                 values = column.dropna().astype(str)
                 self.categories[name] = sorted(values.unique().tolist())
@@ -656,8 +656,8 @@ def split_indices(m, val_split, test_split, seed, y=None):
             for code in range(codes.max() + 1 if len(codes) else 0):
                 members = np.flatnonzero(codes == code)
                 members = members[rng.permutation(len(members))]
-                n_test = int(round(len(members) * test_split))
-                n_val = int(round(len(members) * val_split))
+                n_test = round(len(members) * test_split)
+                n_val = round(len(members) * val_split)
                 parts[2].append(members[:n_test])
                 parts[1].append(members[n_test : n_test + n_val])
                 parts[0].append(members[n_test + n_val :])
@@ -667,8 +667,8 @@ def split_indices(m, val_split, test_split, seed, y=None):
                 out.append(joined[rng.permutation(len(joined))])
             return tuple(out)
     order = rng.permutation(m)
-    n_test = int(round(m * test_split))
-    n_val = int(round(m * val_split))
+    n_test = round(m * test_split)
+    n_val = round(m * val_split)
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 

@@ -1,0 +1,173 @@
+"""Pictures: learning curves, confusion matrix, the paper's Fig. 2 and decision boundaries.
+
+matplotlib is imported by each function, not by ``import deepff``, and only its object API is
+used (``matplotlib.figure.Figure`` drawn by the Agg canvas): no pyplot state, no window, safe
+on a server. Every function draws one figure, writes it to ``path`` (PNG unless the suffix
+says otherwise) when a path is given, and returns the ``Figure``.
+
+Examples
+--------
+>>> fig = activations()
+>>> [ax.get_title() for ax in fig.axes]
+['sigmoid', 'tanh', 'ReLU', 'leaky ReLU (c = 0.05)']
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure(width=6.4, height=4.8):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'deepff[plot]'") from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig, path):
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(os.fspath(path), dpi=110)
+    return fig
+
+
+def learning_curves(history, path=None, title=None):
+    """Loss (and accuracy or the other metrics) per epoch, training and validation.
+
+    Parameters
+    ----------
+    history : dict of str to list of float, or ``History``
+        ``loss``, ``val_loss``, ``accuracy``... as ``Network.fit`` records them; an
+        ``epoch`` list (counted from 1) sets the x axis.
+    """
+    history = getattr(history, "history", history)
+    history = {k: list(v) for k, v in history.items()}
+    epochs = history.pop("epoch", None)
+    if not history.get("loss"):
+        raise ValueError("history has no 'loss' values to plot")
+    if epochs is None:
+        epochs = list(range(1, len(history["loss"]) + 1))
+    metrics = [k for k in history if not k.startswith("val_") and k != "loss"]
+    panels = ["loss", *metrics]
+    fig = _figure(5.0 * len(panels), 4.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, name in zip(axes, panels, strict=True):
+        ax.plot(epochs, history[name], label="training", color="tab:blue")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], label="validation", color="tab:orange")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
+    """Counts of true (rows) against predicted (columns) classes, annotated."""
+    matrix = np.asarray(matrix)
+    k = len(classes)
+    if matrix.shape != (k, k):
+        raise ValueError(f"matrix must have shape ({k}, {k}) for {k} classes; got {matrix.shape}")
+    size = min(3.0 + 0.5 * k, 12.0)
+    fig = _figure(size + 1.0, size)
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    labels = [str(c) for c in classes]
+    ax.set_xticks(range(k), labels, rotation=45 if max(map(len, labels)) > 3 else 0)
+    ax.set_yticks(range(k), labels)
+    threshold = matrix.max() / 2.0 if matrix.size else 0
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                        color="white" if matrix[i, j] > threshold else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
+    """The paper's Fig. 2: sigmoid, tanh, ReLU and leaky ReLU (slope ``c``), each with its
+    derivative, as computed by ``deepff.activations``."""
+    from . import activations as act
+
+    z = np.linspace(*z_range, 1001)
+    functions = [
+        ("sigmoid", act.get("sigmoid")),
+        ("tanh", act.get("tanh")),
+        ("ReLU", act.get("relu")),
+        (f"leaky ReLU (c = {c:g})", act.get({"name": "leaky_relu", "c": c})),
+    ]
+    fig = _figure(10.0, 7.5)
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (title, function) in zip(axes, functions, strict=True):
+        ax.plot(z, function.g(z.copy()), label="g(z)", color="tab:blue")
+        ax.plot(z, function.derivative(z), label="g'(z)", color="tab:red", linestyle="--")
+        ax.axhline(0, color="gray", linewidth=0.5)
+        ax.axvline(0, color="gray", linewidth=0.5)
+        ax.set_title(title)
+        ax.set_xlabel("z")
+        ax.set_ylabel("g(z), g'(z)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle("Activation functions and their derivatives (Fig. 2)")
+    return _save(fig, path)
+
+
+def decision_boundary(predict, X, y, path=None, feature_names=None, resolution=200,
+                      title="decision boundary"):
+    """Regions of each predicted class over a 2-D plane, with the examples on top.
+
+    Parameters
+    ----------
+    predict : callable
+        Maps an (m, 2) array of raw points to labels (e.g. preprocessing then
+        ``Network.predict``).
+    X : array of shape (m, 2)
+    y : array of shape (m,)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"decision boundaries need 2-D points, X of shape (m, 2); got {X.shape}")
+    y = np.asarray(y)
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = 0.1 * np.where(high > low, high - low, 1.0)
+    xs = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
+    ys = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    grid = np.column_stack([grid_x.ravel(), grid_y.ravel()])
+    classes = np.unique(y)
+    predicted = np.asarray(predict(grid))
+    codes = np.searchsorted(classes, predicted).clip(0, len(classes) - 1)
+    codes = codes.reshape(grid_x.shape)
+    fig = _figure()
+    ax = fig.subplots()
+    cmap = "tab10" if len(classes) <= 10 else "tab20"
+    ax.contourf(grid_x, grid_y, codes, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap,
+                alpha=0.3, vmin=-0.5, vmax=(10 if len(classes) <= 10 else 20) - 0.5)
+    point_codes = np.searchsorted(classes, y)
+    scatter = ax.scatter(X[:, 0], X[:, 1], c=point_codes, cmap=cmap, vmin=-0.5,
+                         vmax=(10 if len(classes) <= 10 else 20) - 0.5, s=12, edgecolors="k",
+                         linewidths=0.3)
+    handles = [
+        ax.scatter([], [], color=scatter.cmap(scatter.norm(i)), label=str(c), s=12)
+        for i, c in enumerate(classes)
+    ]
+    ax.legend(handles=handles, title="class", loc="best")
+    names = feature_names or ["x1", "x2"]
+    ax.set_xlabel(str(names[0]))
+    ax.set_ylabel(str(names[1]))
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+__all__ = ["activations", "confusion_matrix", "decision_boundary", "learning_curves"]
