@@ -13,7 +13,7 @@ CategoricalCrossentropy()
 """
 
 from . import activations, callbacks, initializers, layers, losses, optimizers, regularizers
-from .callbacks import Callback, EarlyStopping, History, TerminateOnNaN
+from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint, TerminateOnNaN
 from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .network import DivergenceWarning, Network, NotFittedError
@@ -26,6 +26,7 @@ from .optimizers import (
     RMSProp,
     StepDecay,
 )
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "History",
     "InverseTimeDecay",
     "Layer",
+    "ModelCheckpoint",
     "Momentum",
     "Network",
     "NotFittedError",
@@ -53,7 +55,9 @@ __all__ = [
     "gradient_check",
     "initializers",
     "layers",
+    "load",
     "losses",
     "optimizers",
     "regularizers",
+    "save",
 ]

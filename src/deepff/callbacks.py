@@ -15,6 +15,7 @@ EarlyStopping(monitor='val_loss', patience=3)
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -158,6 +159,115 @@ class TerminateOnNaN(Callback):
         if loss is not None and not np.isfinite(loss):
             warnings.warn(f"batch {batch}: loss is {loss}; stopping training", stacklevel=2)
             self.network.stop_training = True
+
+
+class ModelCheckpoint(Callback):
+    """Save the network to a ``.safetensors`` file at the end of each epoch.
+
+    Each save is atomic (``deepff.serialization.save``), so a run killed at any moment leaves
+    either the previous checkpoint or the new one, never a broken file. With the optimizer
+    state included, ``deepff.load`` then ``fit`` resumes training to the same weights as a run
+    that was never interrupted.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write. ``{epoch}`` (counted from 1) and the epoch's metrics (``{val_loss}``...)
+        may appear as format fields, as in Keras, to keep one file per epoch.
+    monitor : str, default "val_loss"
+        The metric ``save_best_only`` watches. Metrics named ``*accuracy``, ``*r2`` or
+        ``*score`` are maximized, others minimized.
+    save_best_only : bool, default False
+        Save only when ``monitor`` improves on the best value seen so far.
+    save_optimizer : bool, default True
+        Include the optimizer state (needed to resume exactly).
+    metadata : dict or callable, optional
+        Saved with the model; a callable is called as ``metadata(network, epoch, logs)`` at
+        each save and returns the dict. A ``"checkpoint"`` entry with the epoch and its
+        metrics is added unless the dict has one.
+    arrays : dict of str to ndarray, optional
+        Extra arrays saved with the model (``save(arrays=...)``).
+
+    Attributes
+    ----------
+    best : float
+        The best value of ``monitor`` seen (with ``save_best_only``).
+    last_saved_epoch : int or None
+        The epoch (counted from 0) of the last save.
+
+    Examples
+    --------
+    >>> ModelCheckpoint("run/model.safetensors", save_best_only=True)
+    ModelCheckpoint('run/model.safetensors', monitor='val_loss', save_best_only=True)
+    """
+
+    def __init__(
+        self,
+        path,
+        monitor="val_loss",
+        save_best_only=False,
+        save_optimizer=True,
+        metadata=None,
+        arrays=None,
+    ):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path; got {describe(path)}")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name; got {describe(monitor)}")
+        if metadata is not None and not (isinstance(metadata, dict) or callable(metadata)):
+            raise TypeError(
+                f"metadata must be a dict, a callable or None; got {describe(metadata)}"
+            )
+        if arrays is not None and not isinstance(arrays, dict):
+            raise TypeError(
+                f"arrays must be a dict of str to array or None; got {describe(arrays)}"
+            )
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.save_optimizer = bool(save_optimizer)
+        self.metadata = metadata
+        self.arrays = arrays
+        self.maximize = monitor.endswith(("accuracy", "r2", "score"))
+        self.best = -math.inf if self.maximize else math.inf
+        self.last_saved_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from . import serialization
+
+        logs = dict(logs or {})
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"ModelCheckpoint monitor {self.monitor!r} is not among the metrics "
+                    f"{sorted(logs)}; give validation data to monitor 'val_*' metrics"
+                )
+            value = logs[self.monitor]
+            improved = value > self.best if self.maximize else value < self.best
+            if not improved:
+                return
+            self.best = value
+        metadata = self.metadata
+        if callable(metadata):
+            metadata = metadata(self.network, epoch, logs)
+        metadata = dict(metadata or {})
+        metadata.setdefault("checkpoint", {"epoch": epoch + 1, "logs": logs})
+        path = self.path.format(epoch=epoch + 1, **logs) if "{" in self.path else self.path
+        serialization.save(
+            self.network,
+            path,
+            metadata=metadata,
+            arrays=self.arrays,
+            include_optimizer=self.save_optimizer,
+        )
+        self.last_saved_epoch = epoch
+
+    def __repr__(self):
+        text = f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}"
+        if self.save_best_only:
+            text += ", save_best_only=True"
+        return text + ")"
+
 
 class ProgressBar(Callback):
     """Shows training progress: epoch, batch, loss, validation metrics, speed and ETA.

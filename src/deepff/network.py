@@ -857,6 +857,16 @@ class Network:
             dtype=config.get("dtype", "float32"),
         )
 
+    def save(self, path, **kwargs) -> None:
+        """Write the network to one ``.safetensors`` file; ``deepff.load`` reads it back.
+
+        Keyword arguments (``metadata``, ``arrays``, ``include_optimizer``) are those of
+        ``deepff.serialization.save``.
+        """
+        from .serialization import save
+
+        save(self, path, **kwargs)
+
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{inner}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"

@@ -1,0 +1,822 @@
+"""Model files: save and load a network as one ``.safetensors`` file, and ONNX export.
+
+A model file is a plain safetensors file (https://github.com/huggingface/safetensors), readable by
+any safetensors reader: an 8-byte little-endian header length, a JSON header, then the raw
+arrays. Loading one cannot run code: there is no pickle anywhere, the header is parsed as JSON
+and checked (size, offsets, dtypes, shapes) before a single array byte is read.
+
+Tensors
+    ``layers.<i>.<name>``   every parameter and buffer, as ``Network.get_state`` names them
+    ``optimizer.<name>``    the optimizer's state (moving averages, step count), for resuming
+    ``extra.<key>``         arrays given to ``save(arrays=...)``, such as scaling statistics
+
+``__metadata__`` (string to string)
+    ``format``          "deepff"
+    ``format_version``  "1"; a file from a newer deepff is refused with a message saying so
+    ``config``          JSON of ``Network.get_config()``
+    ``state``           JSON: epoch, n_features_in, classes (with their dtype), the random
+                        generator's state, whether optimizer state is included, deepff_version
+    ``metadata``        JSON of the ``metadata`` dict given to ``save``
+
+A loaded network continues training exactly where the saved one stopped: same weights, optimizer
+state, epoch count, classes and random generator, so ``fit`` after ``load`` gives bit-identical
+results to never having saved.
+
+Writes are atomic: the file is written under a temporary name in the same directory, flushed
+to disk and renamed over ``path``; on any error ``path`` is left as it was.
+
+``save`` needs the ``safetensors`` package (``pip install deepff[io]``); ``load`` and
+``read_metadata`` need only NumPy; ``export_onnx`` needs ``onnx`` (``deepff[onnx]``).
+
+Examples
+--------
+>>> import os, tempfile
+>>> import numpy as np
+>>> import deepff as dff
+>>> net = dff.Network([dff.Dense(4, activation="relu"), dff.Dense(1, activation="sigmoid")],
+...                   seed=0)
+>>> _ = net.build(3)
+>>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+>>> dff.save(net, path, metadata={"note": "untrained"})
+>>> net2 = dff.load(path)
+>>> net2.metadata
+{'note': 'untrained'}
+>>> bool(np.array_equal(net2.layers[0].params["W"], net.layers[0].params["W"]))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from ._checks import describe
+
+FORMAT = "deepff"
+FORMAT_VERSION = 1
+
+#: The largest JSON header accepted, as in the safetensors library itself (100 MB).
+MAX_HEADER_BYTES = 100_000_000
+
+#: safetensors dtype codes and the little-endian NumPy dtypes they stand for.
+_DTYPES = {
+    "BOOL": np.dtype("?"),
+    "U8": np.dtype("u1"),
+    "I8": np.dtype("i1"),
+    "U16": np.dtype("<u2"),
+    "I16": np.dtype("<i2"),
+    "U32": np.dtype("<u4"),
+    "I32": np.dtype("<i4"),
+    "U64": np.dtype("<u8"),
+    "I64": np.dtype("<i8"),
+    "F16": np.dtype("<f2"),
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+}
+_CODES = {(dtype.kind, dtype.itemsize): code for code, dtype in _DTYPES.items()}
+
+#: Bit generators a file may name for the network's random generator.
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read: truncated, corrupt, foreign, tampered or too new.
+
+    The message names the file; ``path`` holds it.
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {reason}")
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _json_default(value):
+    """Let NumPy scalars and arrays through ``json.dumps`` as Python numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(name: str, value) -> str:
+    try:
+        return json.dumps(value, default=_json_default, sort_keys=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be JSON-serializable; {error}") from None
+
+
+def _encode_classes(classes):
+    """Return (JSON-able list, dtype string) for ``classes_`` (None, None for regressors)."""
+    if classes is None:
+        return None, None
+    classes = np.asarray(classes)
+    if classes.ndim != 1:
+        raise ValueError(f"classes_ must be 1-D to be saved; got shape {classes.shape}")
+    kind = classes.dtype.kind
+    if kind in "biufU":
+        values = classes.tolist()
+    elif kind == "S":
+        values = [value.decode("latin-1") for value in classes.tolist()]
+    elif kind == "O":
+        values = []
+        for value in classes.tolist():
+            if isinstance(value, np.generic):
+                value = value.item()
+            if not isinstance(value, (str, bool, int, float)):
+                raise TypeError(
+                    f"classes_ can be saved when they are numbers, strings or booleans; "
+                    f"got {describe(value)}"
+                )
+            values.append(value)
+    else:
+        raise TypeError(
+            f"classes_ of dtype {classes.dtype} cannot be saved; use numbers or strings"
+        )
+    return values, classes.dtype.str
+
+
+def _tensor(name: str, value) -> np.ndarray:
+    """``value`` as a C-contiguous little-endian array of a dtype safetensors stores."""
+    array = np.asarray(value)
+    if (array.dtype.kind, array.dtype.itemsize) not in _CODES or array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be an array of numbers or booleans; got dtype {array.dtype}"
+        )
+    # astype, not ascontiguousarray, which would make a 0-d array 1-d.
+    return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+
+
+_UMASK = None
+
+
+def _file_mode() -> int:
+    """The permissions ``open(path, "w")`` would give a new file (0o666 less the umask)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(temporary_path)``, flush it to disk, then rename it to ``path``.
+
+    The temporary file lies in ``path``'s directory, so the rename is atomic; on any error it
+    is removed and an existing file at ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        os.close(fd)
+        write(temporary)
+        with open(temporary, "rb+") as file:
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = _file_mode()
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def _check_network(network, action: str):
+    from .network import Network
+
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a deepff Network; got {describe(network)}")
+    if not network.built:
+        raise ValueError(
+            f"cannot {action} an unbuilt network (it has no weights yet): "
+            "call fit() or build(n_features) first"
+        )
+
+
+def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -> None:
+    """Write ``network`` to one ``.safetensors`` file at ``path``, atomically.
+
+    Parameters
+    ----------
+    network : Network
+        A built network.
+    path : str or os.PathLike
+    metadata : dict, optional
+        JSON-serializable data kept with the model (training configuration, metrics,
+        preprocessing settings); ``load`` puts it back as ``network.metadata``. NumPy scalars
+        and arrays are written as numbers and lists.
+    arrays : dict of str to ndarray, optional
+        Extra arrays kept as tensors ``extra.<key>`` (scaling statistics, say); ``load`` puts
+        them back as ``network.extra_arrays``.
+    include_optimizer : bool, default True
+        Whether to keep the optimizer state, needed to resume training exactly.
+    """
+    _check_network(network, "save")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None; got {describe(metadata)}")
+    if arrays is not None and not isinstance(arrays, dict):
+        raise TypeError(f"arrays must be a dict of str to array or None; got {describe(arrays)}")
+    from . import __version__
+
+    tensors = {key: _tensor(key, value) for key, value in network.get_state().items()}
+    if include_optimizer:
+        for name, value in network.optimizer_state.items():
+            tensors[f"optimizer.{name}"] = _tensor(f"optimizer.{name}", value)
+    for key, value in (arrays or {}).items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"arrays keys must be non-empty strings; got {describe(key)}")
+        tensors[f"extra.{key}"] = _tensor(f"arrays[{key!r}]", value)
+    classes, classes_dtype = _encode_classes(network.classes_)
+    state = {
+        "epoch": int(network.epoch),
+        "n_features_in": int(network.n_features_in_),
+        "classes": classes,
+        "classes_dtype": classes_dtype,
+        "rng": network.rng.bit_generator.state,
+        "optimizer": bool(include_optimizer),
+        "deepff_version": __version__,
+    }
+    header = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": _dumps("the network's config", network.get_config()),
+        "state": _dumps("the network's state", state),
+        "metadata": _dumps("metadata", metadata if metadata is not None else {}),
+    }
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "saving a model needs the safetensors package: pip install 'deepff[io]'"
+        ) from None
+    write_atomically(path, lambda temporary: save_file(tensors, temporary, metadata=header))
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _reject_duplicates(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _read_header(path):
+    """Parse and check a safetensors header; return (tensors, metadata, data offset).
+
+    ``tensors`` maps each name to (NumPy dtype, shape, begin, end) with offsets into the data
+    section. Nothing larger than the header is read, and the header's size is checked against
+    the file's before it is read.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path} does not exist")
+    if os.path.isdir(path):
+        raise ModelFileError(path, "is a directory, not a model file")
+    try:
+        file = open(path, "rb")
+    except OSError as error:
+        raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from None
+    with file:
+        size = os.fstat(file.fileno()).st_size
+        prefix = file.read(8)
+        if len(prefix) < 8:
+            raise ModelFileError(
+                path,
+                f"is not a deepff model file: {size} bytes is too short for a safetensors file",
+            )
+        (n,) = struct.unpack("<Q", prefix)
+        if n > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                path,
+                f"is not a safetensors file (or it is corrupt): its first 8 bytes declare a "
+                f"header of {n} bytes, more than the {MAX_HEADER_BYTES} allowed",
+            )
+        if n > size - 8:
+            raise ModelFileError(
+                path,
+                f"is truncated or not a safetensors file: its header should take {n} bytes, "
+                f"but only {size - 8} follow",
+            )
+        raw = file.read(n)
+    if len(raw) != n:
+        raise ModelFileError(path, "is truncated: the header could not be read whole")
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ModelFileError(
+            path, f"is not a safetensors file (or it is corrupt): bad JSON header ({error})"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError(path, "is not a safetensors file: its header is not a JSON object")
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ModelFileError(path, "is corrupt: __metadata__ must map strings to strings")
+    data_size = size - 8 - n
+    tensors, spans = {}, []
+    for name, info in header.items():
+        # Unknown keys are ignored, as the safetensors library does.
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise ModelFileError(path, f"is corrupt: bad header entry for tensor {name!r}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in _DTYPES:
+            raise ModelFileError(path, f"has tensor {name!r} of unsupported dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise ModelFileError(path, f"is corrupt: bad shape {shape!r} for tensor {name!r}")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
+            raise ModelFileError(
+                path, f"is corrupt: bad data_offsets {offsets!r} for tensor {name!r}"
+            )
+        begin, end = offsets
+        nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
+        if end - begin != nbytes:
+            raise ModelFileError(
+                path,
+                f"is corrupt: tensor {name!r} of shape {shape} and dtype {dtype} needs "
+                f"{nbytes} bytes, but its offsets span {end - begin}",
+            )
+        if end > data_size:
+            raise ModelFileError(
+                path,
+                f"is truncated: tensor {name!r} ends at byte {end} of the data, "
+                f"but the file holds only {data_size} data bytes",
+            )
+        tensors[name] = (_DTYPES[dtype], tuple(shape), begin, end)
+        spans.append((begin, end))
+    # As the safetensors library requires: the tensors tile the data section exactly.
+    position = 0
+    for begin, end in sorted(spans):
+        if begin != position:
+            raise ModelFileError(path, "is corrupt: tensor data overlap or leave gaps")
+        position = end
+    if position != data_size:
+        raise ModelFileError(
+            path,
+            f"is corrupt or truncated: its tensors declare {position} bytes of data, "
+            f"but the file holds {data_size}",
+        )
+    return tensors, metadata, 8 + n
+
+
+def _parse_json(path, metadata, key, kind):
+    text = metadata.get(key)
+    if text is None:
+        raise ModelFileError(path, f"is not a valid deepff model file: no {key!r} in its metadata")
+    try:
+        value = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except ValueError as error:
+        raise ModelFileError(path, f"has a bad {key!r} entry (not JSON: {error})") from None
+    if not isinstance(value, kind):
+        raise ModelFileError(
+            path, f"has a bad {key!r} entry: expected a JSON {kind.__name__}, got {describe(value)}"
+        )
+    return value
+
+
+def _check_format(path, metadata) -> int:
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(
+            path,
+            "is a safetensors file but not a deepff model (no format 'deepff' in its metadata)",
+        )
+    version = metadata.get("format_version", "")
+    if not version.isascii() or not version.isdigit():
+        raise ModelFileError(path, f"has a bad format_version {version!r}")
+    version = int(version)
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            path,
+            f"was written by a newer deepff (model format version {version}; this deepff reads "
+            f"up to version {FORMAT_VERSION}): upgrade deepff (pip install -U deepff) to load it",
+        )
+    return version
+
+
+def read_metadata(path) -> dict:
+    """Return a model file's description without reading its arrays.
+
+    Returns
+    -------
+    dict
+        ``config`` (the network's ``get_config()``), ``state`` (epoch, n_features_in, classes,
+        classes_dtype, rng, optimizer, deepff_version), ``metadata`` (the dict given to
+        ``save``), plus ``format_version`` and ``tensors`` ({name: {"dtype", "shape"}}).
+    """
+    tensors, metadata, _ = _read_header(path)
+    version = _check_format(path, metadata)
+    result = {
+        "config": _parse_json(path, metadata, "config", dict),
+        "state": _parse_json(path, metadata, "state", dict),
+        "metadata": (
+            _parse_json(path, metadata, "metadata", dict) if "metadata" in metadata else {}
+        ),
+        "format_version": version,
+        "tensors": {
+            name: {"dtype": dtype.name, "shape": list(shape)}
+            for name, (dtype, shape, _, _) in tensors.items()
+        },
+    }
+    return result
+
+
+def _decode_classes(path, values, dtype):
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(
+        isinstance(v, (str, bool, int, float)) for v in values
+    ):
+        raise ModelFileError(path, "has bad classes in its state: expected a list of labels")
+    if not isinstance(dtype, str):
+        raise ModelFileError(path, f"has a bad classes_dtype {dtype!r}")
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise ModelFileError(path, f"has a bad classes_dtype {dtype!r}") from None
+    if resolved.kind not in "biufUSO" or resolved.fields is not None or resolved.subdtype:
+        raise ModelFileError(path, f"has an unsupported classes_dtype {dtype!r}")
+    try:
+        if resolved.kind == "S":
+            values = [value.encode("latin-1") for value in values]
+        if resolved.kind == "O":
+            classes = np.empty(len(values), dtype=object)
+            classes[:] = values
+        else:
+            classes = np.array(values, dtype=resolved)
+    except (AttributeError, TypeError, ValueError, OverflowError, UnicodeEncodeError) as error:
+        raise ModelFileError(
+            path, f"has classes that do not fit classes_dtype {dtype!r} ({error})"
+        ) from None
+    if classes.ndim != 1 or (resolved.kind in "US" and classes.tolist() != values):
+        raise ModelFileError(path, f"has classes that do not fit classes_dtype {dtype!r}")
+    return classes
+
+
+def _restore_rng(path, network, state) -> None:
+    """Put the saved generator state into the network's generator (shared with its layers)."""
+    if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
+        raise ModelFileError(path, "has a bad random generator state")
+    name = state["bit_generator"]
+    try:
+        if type(network.rng.bit_generator).__name__ == name:
+            network.rng.bit_generator.state = state
+            return
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ModelFileError(path, f"has a bad random generator state ({error})") from None
+    rng = np.random.Generator(bit_generator)
+    network.rng = rng
+    for layer in network.layers:
+        layer.rng = rng
+        if getattr(layer, "normalization", None) is not None:
+            layer.normalization.rng = rng
+
+
+def load(path):
+    """Read a network written by ``save``; it is built and ready to predict or train on.
+
+    Parameters, BatchNorm statistics, optimizer state, ``epoch``, ``classes_`` and the random
+    generator are restored, so ``fit`` continues exactly as if the network had never been
+    saved. The metadata dict given to ``save`` is ``network.metadata`` and its arrays are
+    ``network.extra_arrays``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ModelFileError (a ValueError)
+        When the file is truncated, corrupt, not a deepff model, tampered with, or written by a
+        newer deepff; the message names the file.
+    """
+    from .network import Network
+
+    path = os.fspath(path)
+    tensors, metadata, data_offset = _read_header(path)
+    _check_format(path, metadata)
+    config = _parse_json(path, metadata, "config", dict)
+    state = _parse_json(path, metadata, "state", dict)
+    user_metadata = (
+        _parse_json(path, metadata, "metadata", dict) if "metadata" in metadata else {}
+    )
+    try:
+        network = Network.from_config(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ModelFileError(path, f"has a bad network config ({error})") from None
+    n_features = state.get("n_features_in")
+    epoch = state.get("epoch")
+    for key, value, minimum in (("n_features_in", n_features, 1), ("epoch", epoch, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ModelFileError(path, f"has a bad {key} {value!r} in its state")
+    classes = _decode_classes(path, state.get("classes"), state.get("classes_dtype"))
+    # A tampered config must not make build() allocate more than the file could hold.
+    try:
+        n_inputs, n_parameters = n_features, 0
+        for layer in network.layers:
+            n_parameters += sum(math.prod(s) for s in layer.parameter_shapes(n_inputs).values())
+            n_inputs = layer.output_units(n_inputs)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(path, f"has a bad network config ({error})") from None
+    data_bytes = sum(end - begin for _, _, begin, end in tensors.values())
+    if n_parameters * network.dtype.itemsize > data_bytes:
+        raise ModelFileError(
+            path,
+            f"does not match its config: the network needs {n_parameters} parameters, "
+            f"more than the file's {data_bytes} bytes of data hold",
+        )
+    network.build(n_features)
+
+    # What the config says the file must hold, and what it does hold.
+    expected = {}
+    for i, layer in enumerate(network.layers):
+        for name, array in {**layer.params, **layer.buffers}.items():
+            expected[f"layers.{i}.{name}"] = array
+    include_optimizer = state.get("optimizer", True)
+    if include_optimizer:
+        for name, array in network.optimizer_state.items():
+            expected[f"optimizer.{name}"] = array
+    extra_names = [name for name in tensors if name.startswith("extra.")]
+    unexpected = sorted(set(tensors) - set(expected) - set(extra_names))
+    if unexpected:
+        raise ModelFileError(
+            path,
+            f"does not match its config: unexpected tensors {', '.join(unexpected[:5])}",
+        )
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise ModelFileError(
+            path, f"does not match its config: missing tensors {', '.join(missing[:5])}"
+        )
+    for key, target in expected.items():
+        dtype, shape = tensors[key][:2]
+        if shape != target.shape or dtype != target.dtype:
+            raise ModelFileError(
+                path,
+                f"does not match its config: tensor {key!r} has shape {shape} and dtype "
+                f"{dtype}, but the network needs shape {target.shape} and dtype {target.dtype}",
+            )
+
+    arrays = {}
+    try:
+        file = open(path, "rb")
+    except OSError as error:
+        raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from None
+    with file:
+        for name, (dtype, shape, begin, end) in tensors.items():
+            file.seek(data_offset + begin)
+            data = file.read(end - begin)
+            if len(data) != end - begin:
+                raise ModelFileError(path, f"is truncated: tensor {name!r} could not be read")
+            array = np.frombuffer(data, dtype=dtype).reshape(shape)
+            if not dtype.isnative:
+                array = array.astype(dtype.newbyteorder("="))
+            arrays[name] = array
+    for key, target in expected.items():
+        target[...] = arrays[key]
+    _restore_rng(path, network, state.get("rng"))
+    network.epoch = epoch
+    network.classes_ = classes
+    network.metadata = user_metadata
+    network.extra_arrays = {
+        name[len("extra.") :]: arrays[name].copy() for name in extra_names
+    }
+    return network
+
+
+# --- ONNX -----------------------------------------------------------------------------
+
+_ONNX_ACTIVATIONS = {
+    "sigmoid": "Sigmoid",
+    "softmax": "Softmax",
+    "tanh": "Tanh",
+    "relu": "Relu",
+    "leaky_relu": "LeakyRelu",
+    "linear": "Identity",
+}
+
+
+def _affine_stages(network):
+    """The network in inference mode as a list of float64 stages, BatchNorm folded in.
+
+    Each stage is ``("dense", W, b, activation)`` (Z = A W^T + b, then activation) or
+    ``("affine", scale, shift)`` (A * scale + shift). A Dense layer's own BatchNorm is folded
+    into its W and b; a standalone BatchNorm is folded into the preceding Dense when that has
+    a linear activation, else into the next Dense (dropout is the identity at inference).
+    """
+    from .layers import BatchNorm, Dense, Dropout
+
+    def bn_affine(norm):
+        scale = norm.params["gamma"].astype(np.float64) / np.sqrt(
+            norm.buffers["running_var"].astype(np.float64) + norm.eps
+        )
+        shift = norm.params["beta"].astype(np.float64) - norm.buffers["running_mean"] * scale
+        return scale, shift
+
+    stages, pending, open_linear = [], None, False
+    for layer in network.layers:
+        if isinstance(layer, Dropout):
+            continue
+        if isinstance(layer, BatchNorm):
+            scale, shift = bn_affine(layer)
+            if open_linear:  # fold into the preceding linear Dense: s (W a + b) + t
+                _, W, b, activation = stages[-1]
+                stages[-1] = ("dense", W * scale[:, None], b * scale + shift, activation)
+            elif pending is not None:  # two BatchNorms in a row: compose them
+                pending = (pending[0] * scale, pending[1] * scale + shift)
+            else:
+                pending = (scale, shift)
+            continue
+        if not isinstance(layer, Dense):  # pragma: no cover - no other layer kinds exist
+            raise TypeError(f"ONNX export does not support {layer!r}")
+        W = layer.params["W"].astype(np.float64)
+        b = (
+            layer.params["b"].astype(np.float64)
+            if layer.use_bias
+            else np.zeros(layer.units, np.float64)
+        )
+        if pending is not None:  # W (s a + t) + b = (W s) a + (W t + b)
+            b = b + W @ pending[1]
+            W = W * pending[0][None, :]
+            pending = None
+        if layer.batch_norm:
+            scale, shift = bn_affine(layer.normalization)
+            W, b = W * scale[:, None], b * scale + shift
+        stages.append(("dense", W, b, layer.activation))
+        open_linear = layer.activation.name == "linear"
+    if pending is not None:  # pragma: no cover - the last layer is always Dense
+        stages.append(("affine", *pending))
+    return stages
+
+
+def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
+    """Write ``network`` in inference mode as an ONNX model, atomically.
+
+    Each Dense layer becomes a ``Gemm`` (``transB=1``) with BatchNorm folded into its weights
+    and bias (running statistics), followed by its activation (Sigmoid, Softmax over the last
+    axis, Tanh, Relu, LeakyRelu, or nothing for linear); Dropout is left out. The input is
+    ``X`` of shape (batch, n_features) in the network's dtype, with a dynamic batch size; the
+    output ``Y`` is A[L], the network's raw output (probabilities for sigmoid and softmax).
+
+    Parameters
+    ----------
+    network : Network
+        A built network.
+    path : str or os.PathLike
+    input_scaling : (offset, scale), optional
+        Arrays of shape (n_features,) (or scalars): the graph first computes
+        (X - offset) * scale, so it takes raw inputs when the network was trained on
+        standardized ones.
+    opset : int, default 17
+        The ONNX operator set version.
+    """
+    _check_network(network, "export")
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "ONNX export needs the onnx package: pip install 'deepff[onnx]'"
+        ) from None
+    from . import __version__
+
+    dtype = network.dtype
+    element = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    n_features = network.n_features_in_
+    nodes, initializers = [], []
+    counter = iter(range(1_000_000))
+
+    def constant(name, value):
+        name = f"{name}_{next(counter)}"
+        initializers.append(numpy_helper.from_array(np.asarray(value, dtype, order="C"), name))
+        return name
+
+    def node(op, inputs, **attributes):
+        output = f"{op.lower()}_{next(counter)}"
+        nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    current = "X"
+    if input_scaling is not None:
+        if not isinstance(input_scaling, (tuple, list)) or len(input_scaling) != 2:
+            raise TypeError(
+                f"input_scaling must be a pair (offset, scale); got {describe(input_scaling)}"
+            )
+        for label, value in zip(("offset", "scale"), input_scaling, strict=True):
+            array = np.asarray(value, dtype=np.float64)
+            if array.shape not in ((), (n_features,)):
+                raise ValueError(
+                    f"input_scaling {label} must be a scalar or have shape ({n_features},); "
+                    f"got shape {array.shape}"
+                )
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"input_scaling {label} must be finite")
+        offset, scale = (np.asarray(v, np.float64) for v in input_scaling)
+        current = node("Sub", [current, constant("input_offset", offset)])
+        current = node("Mul", [current, constant("input_scale", scale)])
+
+    for stage in _affine_stages(network):
+        if stage[0] == "affine":  # pragma: no cover - see _affine_stages
+            current = node("Mul", [current, constant("scale", stage[1])])
+            current = node("Add", [current, constant("shift", stage[2])])
+            continue
+        _, W, b, activation = stage
+        current = node("Gemm", [current, constant("W", W), constant("b", b)], transB=1)
+        name = activation.name
+        if name == "softmax":
+            current = node("Softmax", [current], axis=-1)
+        elif name == "leaky_relu":
+            current = node("LeakyRelu", [current], alpha=float(activation.c))
+        elif name != "linear":
+            current = node(_ONNX_ACTIVATIONS[name], [current])
+    # Name the last node's output Y.
+    nodes[-1].output[0] = "Y"
+
+    graph = helper.make_graph(
+        nodes,
+        "deepff",
+        [helper.make_tensor_value_info("X", element, ["batch", n_features])],
+        [helper.make_tensor_value_info("Y", element, ["batch", network.output_units])],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph,
+        producer_name="deepff",
+        producer_version=__version__,
+        opset_imports=[helper.make_opsetid("", opset)],
+    )
+    model.ir_version = min(model.ir_version, 8)
+    classes, classes_dtype = _encode_classes(network.classes_)
+    helper.set_model_props(
+        model,
+        {
+            "deepff.config": _dumps("the network's config", network.get_config()),
+            "deepff.classes": json.dumps(classes),
+            "deepff.classes_dtype": json.dumps(classes_dtype),
+        },
+    )
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+
+    def write(temporary):
+        with open(temporary, "wb") as file:
+            file.write(data)
+
+    write_atomically(path, write)
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "export_onnx",
+    "load",
+    "read_metadata",
+    "save",
+    "write_atomically",
+]
