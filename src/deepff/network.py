@@ -36,6 +36,11 @@ class DivergenceWarning(UserWarning):
 _PREDICT_CHUNK = 8192
 
 
+def _all_finite(array) -> bool:
+    # min and max propagate NaN and expose inf without a temporary the size of the array.
+    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
 class Network:
     """A feedforward network of L layers, trained by backpropagation.
 
@@ -511,7 +516,10 @@ class Network:
                 raise TypeError(
                     f"validation_data must be a pair (X_val, y_val); got {describe(validation_data)}"
                 )
-            X_val = self._check_X(validation_data[0], "validation_data[0]")
+            # Checked against X, not only n_features_in_: an unbuilt network has none yet.
+            X_val = check_array(
+                "validation_data[0]", validation_data[0], self.dtype, n_columns=X.shape[1]
+            )
             previous = self.classes_
             self.classes_ = classes
             try:
@@ -581,6 +589,17 @@ class Network:
                 regularizers.soft_threshold(W, threshold, out=W)
         return cost
 
+    def _diverged(self, snapshot: dict, what: str) -> None:
+        """Put back the state of the epoch's start, warn, and stop training."""
+        self.set_state(snapshot)
+        warnings.warn(
+            f"{what}; training stopped and the weights of the epoch's start were kept "
+            "(lower the learning rate?)",
+            DivergenceWarning,
+            stacklevel=4,
+        )
+        self.stop_training = True
+
     def _train(
         self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights=None
     ):
@@ -610,17 +629,13 @@ class Network:
                 if not weight > 0:  # every weight of this batch is zero: nothing to learn
                     seen += n
                     continue
-                cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
+                # Divergence is reported once, below, not as NumPy's overflow warnings.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
                 if not math.isfinite(cost):
-                    self.set_state(snapshot)
-                    warnings.warn(
-                        f"epoch {epoch}, batch {batch}: the cost became {cost}; training "
-                        "stopped and the weights of the epoch's start were kept (lower the "
-                        "learning rate?)",
-                        DivergenceWarning,
-                        stacklevel=3,
+                    self._diverged(
+                        snapshot, f"epoch {epoch}, batch {batch}: the cost became {cost}"
                     )
-                    self.stop_training = True
                     break
                 total_cost += cost * weight
                 total_weight += weight
@@ -631,6 +646,11 @@ class Network:
                     correct += self._count_correct(self.layers[-1]._output, Y_batch)
                 for callback in callbacks:
                     callback.on_batch_end(batch, {"loss": cost, "size": n})
+            # Each cost comes before its step's update, so the last step's weights are
+            # checked here; non-finite weights would otherwise outlive training.
+            if not self.stop_training and not _all_finite(self.parameters):
+                self._diverged(snapshot, f"epoch {epoch}: the weights became non-finite")
+                break
             if self.stop_training and seen < X.shape[0]:
                 break
             logs = {"loss": total_cost / total_weight}
