@@ -432,7 +432,7 @@ class Network:
                 return np.array([-1, 1], dtype=y.dtype)
             if len(classes) < 2:
                 raise ValueError(
-                    f"{name} has a single class {classes[0]!r}; a classifier needs two"
+                    f"{name} has a single class {classes[0].item()!r}; a classifier needs two"
                 )
             return classes
         integral = numeric and np.all(np.mod(classes, 1) == 0)
@@ -508,6 +508,8 @@ class Network:
                 raise TypeError(f"callbacks must be Callback objects; got {describe(callback)}")
         if not isinstance(verbose, numbers.Integral):
             raise TypeError(f"verbose must be 0 or 1; got {describe(verbose)}")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False; got {describe(shuffle)}")
         Y, classes = self._encode_targets(y, m)
         weights = self._check_sample_weight(sample_weight, m)
         X_val = Y_val = None

@@ -43,7 +43,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_float, describe
+from ._checks import check_float, check_int, describe
 from ._lookup import lookup
 
 # --- learning-rate schedules ------------------------------------------------------------
@@ -117,7 +117,7 @@ class StepDecay(Schedule):
     def __init__(self, learning_rate: float, factor: float = 0.5, step_size: int = 10):
         self.learning_rate = check_float("learning_rate", learning_rate, low=0.0, low_open=True)
         self.factor = check_float("factor", factor, low=0.0, high=1.0, low_open=True)
-        self.step_size = int(check_float("step_size", step_size, low=1.0))
+        self.step_size = check_int("step_size", step_size, minimum=1)
 
     def __call__(self, epoch):
         return self.learning_rate * self.factor ** (epoch // self.step_size)
