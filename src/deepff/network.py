@@ -677,24 +677,38 @@ class Network:
     def __setstate__(self, state):
         # pickle and copy.deepcopy copy every view of the flat buffers as an array of its
         # own; point the layers' params and grads back into the buffers, or training after
-        # unpickling would update buffers that the layers no longer read.
+        # unpickling would update buffers that the layers no longer read. Arrays loaded
+        # read-only (joblib.load(..., mmap_mode="r")) are copied, since training writes them.
         self.__dict__.update(state)
         if not self.built:
             return
+
+        def writable(array):
+            return array if array.flags.writeable else np.array(array)
+
+        self.parameters, self.gradients = writable(self.parameters), writable(self.gradients)
+        self._scratch = writable(self._scratch)
+        self.optimizer_state = {k: writable(v) for k, v in self.optimizer_state.items()}
         offset = 0
         for layer in self.layers:
-            views = {}
-            for name, array in layer.params.items():
+            for name, array in list(layer.params.items()):
                 size = array.size
-                for flat, own in ((self.parameters, layer.params), (self.gradients, layer.grads)):
+                for flat, arrays in ((self.parameters, layer.params), (self.gradients, layer.grads)):
                     view = flat[offset : offset + size].reshape(array.shape)
-                    view[...] = own[name]
-                    views[id(own[name])] = view
+                    view[...] = arrays[name]
+                    dict.__setitem__(arrays, name, view)
                 offset += size
-            for holder in (layer, getattr(layer, "normalization", None)):
-                for arrays in (holder.params, holder.grads) if holder is not None else ():
-                    for name, array in list(arrays.items()):
-                        dict.__setitem__(arrays, name, views.get(id(array), array))
+            inner = getattr(layer, "normalization", None)  # Dense's BatchNorm shares gamma, beta
+            if inner is not None:
+                for arrays, outer in ((inner.params, layer.params), (inner.grads, layer.grads)):
+                    for name in list(arrays):
+                        dict.__setitem__(arrays, name, outer[name])
+            for holder in (layer, inner):
+                if holder is None:
+                    continue
+                holder._workspace = {}  # scratch space; the next training pass remakes it
+                for name, array in list(holder.buffers.items()):
+                    dict.__setitem__(holder.buffers, name, writable(array))
 
     def get_state(self, out=None) -> dict:
         """Return copies of all parameters and buffers, keyed ``layers.<i>.<name>``.
