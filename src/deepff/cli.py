@@ -51,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with errors raised (and so reported on one line) instead of printed."""
 
     def error(self, message):
-        raise CommandError(f"{self.prog}: {message}")
+        raise CommandError(f"{self.prog}: error: {message}")
 
 
 def _positive_int(text):

@@ -363,7 +363,10 @@ class Preprocessor:
                     stat = column.mean() if self.impute == "mean" else column.median()
                     self.fill[name] = float(stat) if pd.notna(stat) else 0.0
         self.numeric = numeric
-        values = frame[numeric].to_numpy(np.float64) if numeric else np.zeros((len(frame), 0))
+        if numeric:
+            values = frame[numeric].to_numpy(np.float64, copy=True)
+        else:
+            values = np.zeros((len(frame), 0))
         for j, name in enumerate(numeric):
             if name in self.fill:
                 column = values[:, j]
@@ -468,7 +471,7 @@ class Preprocessor:
         if n_numeric:
             values = frame[self.numeric]
             try:
-                values = values.apply(pd.to_numeric).to_numpy(np.float64)
+                values = values.apply(pd.to_numeric).to_numpy(np.float64, copy=True)
             except (ValueError, TypeError) as error:
                 raise ValueError(f"a numeric column holds text: {error}") from None
             for j, name in enumerate(self.numeric):
