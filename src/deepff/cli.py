@@ -326,8 +326,15 @@ def write_toml(path, values: dict, comment: str = "") -> None:
 
 
 def read_toml(path) -> dict:
-    import tomllib
-
+    """Read a TOML file (tomllib, or tomli on Python 3.10)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise CommandError("reading TOML on Python 3.10 needs tomli: pip install tomli") \
+                from None
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)

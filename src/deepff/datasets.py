@@ -154,25 +154,77 @@ def load_data(
 # --- built-in -------------------------------------------------------------------------------
 
 
+_BREAST_CANCER_BASE = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)
+_FEATURE_NAMES = {
+    "iris": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    "wine": [
+        "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+        "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+        "od280/od315_of_diluted_wines", "proline",
+    ],
+    "breast_cancer": [f"mean {n}" for n in _BREAST_CANCER_BASE]
+    + [f"{n} error" for n in _BREAST_CANCER_BASE]
+    + [f"worst {n}" for n in _BREAST_CANCER_BASE],
+    "digits": [f"pixel_{i}_{j}" for i in range(8) for j in range(8)],
+}
+_BUILTIN_FILES = {
+    "iris": "iris.csv",
+    "wine": "wine_data.csv",
+    "breast_cancer": "breast_cancer.csv",
+    "digits": "digits.csv.gz",
+}
+
+
+def _sklearn_data_folder():
+    """scikit-learn's folder of bundled data files, found without importing scikit-learn."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "datasets" / "data"
+
+
 def load_builtin(name: str) -> Dataset:
-    """One of scikit-learn's bundled data sets (no download)."""
+    """One of scikit-learn's bundled data sets (no download).
+
+    The bundled CSV files are read directly, as ``sklearn.datasets.load_<name>`` reads them
+    (the same numbers), which spares importing scikit-learn; its loader is the fallback.
+    """
     if name not in BUILTIN:
         raise DataError(f"unknown built-in data set {name!r}; choose from {', '.join(BUILTIN)}")
-    try:
-        from sklearn import datasets as sk
-    except ImportError:  # pragma: no cover - depends on the environment
+    folder = _sklearn_data_folder()
+    if folder is None:
         raise DataError(
             f"the built-in data set {name!r} needs scikit-learn: pip install 'deepff[sklearn]'"
-        ) from None
-    bunch = getattr(sk, f"load_{name}")()
-    names = [str(n) for n in getattr(bunch, "feature_names", [])] or None
+        )
+    path = folder / _BUILTIN_FILES[name]
+    class_names = None
+    try:
+        if name == "digits":
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+        else:
+            with open(path) as handle:
+                header = handle.readline().strip().split(",")
+                class_names = header[2:]
+                table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+        X, y = table[:, :-1], table[:, -1].astype(np.int64)
+    except (OSError, ValueError):
+        from sklearn import datasets as sk  # the files moved: ask scikit-learn
+
+        bunch = getattr(sk, f"load_{name}")()
+        X, y = np.asarray(bunch.data, np.float64), np.asarray(bunch.target)
+        class_names = None if name == "digits" else [str(n) for n in bunch.target_names]
     return Dataset(
-        X=np.asarray(bunch.data),
-        y=np.asarray(bunch.target),
-        feature_names=names,
+        X=X,
+        y=y,
+        feature_names=list(_FEATURE_NAMES[name]),
         task="classification",
         name=name,
-        class_names=[str(n) for n in bunch.target_names] if name != "digits" else None,
+        class_names=class_names,
     )
 
 

@@ -422,7 +422,25 @@ class Preprocessor:
         self._check_fitted()
         if _is_frame(X):
             frame = X if rows is None else X.iloc[rows]
-            return self._transform_frame(frame, out)
+            if self.kind == "table":
+                return self._transform_frame(frame, out)
+            try:
+                X, rows = frame.to_numpy(np.float64), None
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "the data has text columns, but the model was trained on numbers"
+                ) from None
+        elif self.kind == "table":
+            import pandas as pd
+
+            X = np.asarray(X if rows is None else X[rows])
+            rows = None
+            if X.ndim != 2 or X.shape[1] != len(self.columns):
+                raise ValueError(
+                    f"data has examples of shape {X.shape[1:]}, but the model was trained "
+                    f"on the {len(self.columns)} columns {', '.join(self.columns)}"
+                )
+            return self._transform_frame(pd.DataFrame(X, columns=self.columns), out)
         m = X.shape[0] if rows is None else len(rows)
         if tuple(X.shape[1:]) != tuple(self.input_shape):
             raise ValueError(
