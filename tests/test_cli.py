@@ -158,7 +158,8 @@ def test_csv_with_a_string_label_column(tmp_path):
     shade = rng.choice(["light", "dark"], size=n)
     label = np.where(size + (shade == "dark") > 0.5, "big", "small")
     lines = ["size,shade,weight,label"]
-    lines += [f"{s:.4f},{c},{rng.normal():.3f},{y}" for s, c, y in zip(size, shade, label, strict=True)]
+    rows = zip(size, shade, label, strict=True)
+    lines += [f"{s:.4f},{c},{rng.normal():.3f},{y}" for s, c, y in rows]
     (tmp_path / "things.csv").write_text("\n".join(lines) + "\n")
     deepff("train", "things.csv", "--target", "label", "--layers", "8", "--epochs", "20",
            "--lr", "0.03", "--out", "run", "-q", cwd=tmp_path)
