@@ -5,16 +5,14 @@ Each activation is the pair of Table 1: ``g(Z)`` gives A = g(Z) (eq. 12), and
 g' is written in terms of A = g(Z), so a layer keeps only A for the backward pass and may
 compute A in place over Z.
 
-=============  ==========================  ==================================
-name           g(z)                        g'(z), in terms of a = g(z)
-=============  ==========================  ==================================
-sigmoid        1 / (1 + e^-z)              a (1 - a)
-softmax        e^z_i / sum_j e^z_j         diag(a) - a a^T  (a Jacobian)
-tanh           (e^z - e^-z)/(e^z + e^-z)   1 - a^2
-relu           max(0, z)                   1 if a > 0 else 0
-leaky_relu     max(c z, z), 0 <= c < 1     1 if a > 0 else c
-linear         z                           1
-=============  ==========================  ==================================
+| name         | g(z)                        | g'(z), in terms of a = g(z)      |
+|--------------|-----------------------------|----------------------------------|
+| sigmoid      | 1 / (1 + e^-z)              | a (1 - a)                        |
+| softmax      | e^z_i / sum_j e^z_j         | diag(a) - a a^T  (a Jacobian)    |
+| tanh         | (e^z - e^-z)/(e^z + e^-z)   | 1 - a^2                          |
+| relu         | max(0, z)                   | 1 if a > 0 else 0                |
+| leaky_relu   | max(c z, z), 0 <= c < 1     | 1 if a > 0 else c                |
+| linear       | z                           | 1                                |
 
 At z = 0 relu and leaky relu take the derivative of the left side (0 and c), as PyTorch does.
 
@@ -42,6 +40,13 @@ class Activation:
 
     Subclasses define ``g`` (eq. 12) and ``backward`` (eq. 14); ``derivative`` gives the
     elementwise g'(z) for plotting (Fig. 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sigmoid = get("sigmoid")
+    >>> isinstance(sigmoid, Activation), sigmoid.derivative(np.array([0.0]))
+    (True, array([0.25]))
     """
 
     name = "activation"
@@ -82,7 +87,14 @@ class Activation:
 
 
 class Sigmoid(Activation):
-    """g(z) = 1 / (1 + e^-z); g'(z) = a (1 - a)."""
+    """g(z) = 1 / (1 + e^-z); g'(z) = a (1 - a).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Sigmoid().g(np.array([-np.inf, 0.0, np.inf]))
+    array([0. , 0.5, 1. ])
+    """
 
     name = "sigmoid"
 
@@ -101,7 +113,15 @@ class Sigmoid(Activation):
 
 
 class Softmax(Activation):
-    """g(z)_i = e^z_i / sum_j e^z_j over each row; dZ = a * (dA - sum(dA * a))."""
+    """g(z)_i = e^z_i / sum_j e^z_j over each row; dZ = a * (dA - sum(dA * a)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Softmax().g(np.array([[0.0, 0.0], [0.0, np.log(3.0)]]))
+    array([[0.5 , 0.5 ],
+           [0.25, 0.75]])
+    """
 
     name = "softmax"
 
@@ -124,7 +144,14 @@ class Softmax(Activation):
 
 
 class Tanh(Activation):
-    """g(z) = tanh z; g'(z) = 1 - a^2."""
+    """g(z) = tanh z; g'(z) = 1 - a^2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Tanh().derivative(np.array([0.0]))
+    array([1.])
+    """
 
     name = "tanh"
 
@@ -138,7 +165,16 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
-    """g(z) = max(0, z); g'(z) = 1 where a > 0, else 0."""
+    """g(z) = max(0, z); g'(z) = 1 where a > 0, else 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> relu = ReLU()
+    >>> A = relu.g(np.array([-1.0, 2.0]))
+    >>> A, relu.backward(np.array([5.0, 5.0]), A)
+    (array([0., 2.]), array([0., 5.]))
+    """
 
     name = "relu"
 
@@ -156,6 +192,12 @@ class LeakyReLU(Activation):
     ----------
     c : float, default 0.01
         Slope for negative inputs, 0 <= c < 1 (the paper's Fig. 2 uses 0.05).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> LeakyReLU(0.05).g(np.array([-2.0, 3.0]))
+    array([-0.1,  3. ])
     """
 
     name = "leaky_relu"
@@ -175,7 +217,14 @@ class LeakyReLU(Activation):
 
 
 class Linear(Activation):
-    """g(z) = z; g'(z) = 1."""
+    """g(z) = z; g'(z) = 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Linear().g(np.array([-1.5, 2.0]))
+    array([-1.5,  2. ])
+    """
 
     name = "linear"
 

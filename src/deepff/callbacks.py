@@ -26,7 +26,22 @@ from ._checks import check_float, check_int, describe
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> class StopAtLoss(Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         if logs["loss"] < 0.5:
+    ...             self.network.stop_training = True
+    >>> X = np.array([[0.0], [1.0]]); y = np.array([0, 1])
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=dff.SGD(1.0), seed=0)
+    >>> history = net.fit(X, y, epochs=100, verbose=0, callbacks=[StopAtLoss()])
+    >>> len(history.epoch) < 100, history.history["loss"][-1] < 0.5
+    (True, True)
+    """
 
     network = None
     #: Set by ``Network.fit`` before training: ``epochs`` (this call's), ``initial_epoch``,
@@ -61,6 +76,18 @@ class History(Callback):
     history : dict of str to list of float
         ``loss``, ``val_loss`` and, for classifiers, ``accuracy`` and ``val_accuracy``.
     epoch : list of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+    >>> history = net.fit(np.eye(2), [0, 1], epochs=3, verbose=0,
+    ...                   validation_data=(np.eye(2), [0, 1]))
+    >>> history
+    History(epochs=3, keys=['accuracy', 'loss', 'val_accuracy', 'val_loss'])
+    >>> len(history.history["val_loss"])
+    3
     """
 
     def __init__(self):
@@ -98,6 +125,19 @@ class EarlyStopping(Callback):
     best_epoch : int or None
     stopped_epoch : int or None
         The epoch after which training stopped, or None if it ran to the end.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 5)); y = rng.integers(0, 2, 60)  # noise: nothing to learn
+    >>> stopper = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    >>> net = dff.Network([dff.Dense(32, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   optimizer=dff.Adam(0.05), seed=0)
+    >>> history = net.fit(X, y, epochs=200, validation_split=0.5, callbacks=[stopper], verbose=0)
+    >>> stopper.stopped_epoch is not None, len(history.epoch) < 200
+    (True, True)
     """
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, restore_best_weights=False):
@@ -152,6 +192,17 @@ class TerminateOnNaN(Callback):
 
     ``Network.fit`` already does this and keeps the last finite weights; this callback
     exists for code written against the Keras protocol.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import deepff as dff
+    >>> stopper = TerminateOnNaN()
+    >>> stopper.set_network(dff.Network([dff.Dense(1)]))
+    >>> with warnings.catch_warnings(record=True):
+    ...     stopper.on_batch_end(0, {"loss": float("nan")})
+    >>> stopper.network.stop_training
+    True
     """
 
     def on_batch_end(self, batch, logs=None):
@@ -282,6 +333,18 @@ class ProgressBar(Callback):
         Force the live display on or off; None: live when ``stream`` is a terminal and
         rich is installed.
     stream : file, default sys.stdout (looked up when training starts)
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> stream = io.StringIO()
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+    >>> _ = net.fit(np.eye(2), [0, 1], epochs=2, verbose=0,
+    ...             callbacks=[ProgressBar(live=False, stream=stream)])
+    >>> stream.getvalue().splitlines()[0]
+    'Epoch 1/2 - ...s - loss: ... - accuracy: ... - eta ...'
     """
 
     def __init__(self, live=None, stream=None):

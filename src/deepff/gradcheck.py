@@ -49,6 +49,17 @@ def gradient_check(network, X, Y, eps: float = 1e-6) -> dict:
     -------
     dict of str to float
         The relative error of each parameter array, keyed ``layers.<i>.<name>``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="sigmoid", l2=0.1)], seed=0,
+    ...                   dtype="float64", loss="mse")
+    >>> X = np.random.default_rng(1).normal(size=(4, 3))
+    >>> errors = gradient_check(net, X, np.ones((4, 2)))
+    >>> {name: bool(error < 1e-8) for name, error in errors.items()}
+    {'layers.0.W': True, 'layers.0.b': True}
     """
     eps = check_float("eps", eps, low=0.0, low_open=True)
     if network.dtype != np.float64:

@@ -38,6 +38,15 @@ class Parameters(dict):
     The arrays are views into the network's single parameter buffer, so
     ``layer.params["W"] = W0`` copies ``W0`` in place (and checks its shape) rather than
     replacing the view.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> buffer = np.zeros(4)
+    >>> params = Parameters(W=buffer[:4].reshape(2, 2))
+    >>> params["W"] = [[1.0, 2.0], [3.0, 4.0]]
+    >>> buffer
+    array([1., 2., 3., 4.])
     """
 
     def __setitem__(self, name, value):
@@ -52,7 +61,25 @@ class Parameters(dict):
 
 
 class Layer:
-    """Base class: parameters, their gradients, buffers, forward and backward."""
+    """Base class: parameters, their gradients, buffers, forward and backward.
+
+    A subclass defines ``forward`` and ``backward`` and, if it has parameters,
+    ``parameter_shapes`` and ``reset_parameters``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Double(Layer):
+    ...     def forward(self, A, training=False):
+    ...         return 2.0 * A
+    ...     def backward(self, dA):
+    ...         return 2.0 * dA
+    >>> layer = Double()
+    >>> layer.build(3)
+    3
+    >>> layer.forward(np.ones((1, 3))), layer.n_parameters
+    (array([[2., 2., 2.]]), 0)
+    """
 
     def __init__(self):
         self.params = Parameters()
@@ -480,5 +507,13 @@ def get(config) -> Layer:
 
 
 def serialize(layer: Layer) -> dict:
-    """Return ``{"class_name": ..., "config": ...}`` for ``layer`` (the inverse of ``get``)."""
+    """Return ``{"class_name": ..., "config": ...}`` for ``layer`` (the inverse of ``get``).
+
+    Examples
+    --------
+    >>> serialize(Dropout(0.5))
+    {'class_name': 'Dropout', 'config': {'rate': 0.5}}
+    >>> get(serialize(Dense(4, activation="relu")))
+    Dense(units=4, activation='relu')
+    """
     return {"class_name": type(layer).__name__, "config": layer.get_config()}

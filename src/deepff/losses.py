@@ -36,6 +36,13 @@ class Loss:
     """A cost C(A, Y) with its gradient dA = dC/dA (eq. 16-17).
 
     ``A`` and ``Y`` have shape (m, k): one row per example.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = get("mae")
+    >>> isinstance(loss, Loss), loss(np.array([[0.5], [2.0]]), np.array([[0.0], [1.0]]))
+    (True, 0.75)
     """
 
     name = "loss"
@@ -94,6 +101,16 @@ class BinaryCrossentropy(Loss):
     """C = -mean(Y log A + (1 - Y) log(1 - A)) (eq. 16), with a sigmoid output.
 
     Fused with the sigmoid: C = mean(log(1 + e^Z) - Y Z) and dZ[L] = (A - Y) / (m k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bce = BinaryCrossentropy()
+    >>> round(bce.cost(np.array([[0.5], [0.5]]), np.array([[1.0], [0.0]])), 6)  # log 2
+    0.693147
+    >>> bce.fused_gradient(np.array([[0.8], [0.4]]), np.array([[1.0], [0.0]]))
+    array([[-0.1],
+           [ 0.2]])
     """
 
     name = "binary_crossentropy"
@@ -131,6 +148,15 @@ class CategoricalCrossentropy(Loss):
 
     Fused with the softmax: C = (1/m) sum_i (logsumexp(Z_i) - sum_k Y_ik Z_ik) for rows of Y
     that sum to one, and dZ[L] = (A - Y) / m.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cce = CategoricalCrossentropy()
+    >>> round(cce.cost(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])), 6)  # -log 0.75
+    0.287682
+    >>> round(cce.cost_from_logits(np.array([[0.0, np.log(3.0)]]), np.array([[0.0, 1.0]])), 6)
+    0.287682
     """
 
     name = "categorical_crossentropy"
@@ -167,7 +193,14 @@ class CategoricalCrossentropy(Loss):
 
 
 class MeanSquaredError(Loss):
-    """C = mean((A - Y)^2) over all m k outputs; dA = 2 (A - Y) / (m k)."""
+    """C = mean((A - Y)^2) over all m k outputs; dA = 2 (A - Y) / (m k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> MeanSquaredError().cost(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
+    2.5
+    """
 
     name = "mse"
     classification = False
@@ -186,7 +219,14 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
-    """C = mean(|A - Y|) over all m k outputs; dA = sign(A - Y) / (m k)."""
+    """C = mean(|A - Y|) over all m k outputs; dA = sign(A - Y) / (m k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> MeanAbsoluteError().gradient(np.array([[1.0, -2.0]]), np.array([[0.0, 0.0]]))
+    array([[ 0.5, -0.5]])
+    """
 
     name = "mae"
     classification = False
@@ -215,7 +255,16 @@ class _MarginLoss(Loss):
 
 
 class Hinge(_MarginLoss):
-    """C = mean(max(0, 1 - Y A)) for Y in {-1, +1}; dA = -Y [1 - Y A > 0] / (m k)."""
+    """C = mean(max(0, 1 - Y A)) for Y in {-1, +1}; dA = -Y [1 - Y A > 0] / (m k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hinge = Hinge()
+    >>> Y = hinge.prepare_targets(np.array([[1.0], [0.0]]))  # 0/1 labels become +1/-1
+    >>> Y.ravel(), hinge.cost(np.array([[0.5], [-2.0]]), Y)
+    (array([ 1., -1.]), 0.25)
+    """
 
     name = "hinge"
 
@@ -233,7 +282,14 @@ class Hinge(_MarginLoss):
 
 
 class SquaredHinge(_MarginLoss):
-    """C = mean(max(0, 1 - Y A)^2) for Y in {-1, +1}; dA = -2 Y max(0, 1 - Y A) / (m k)."""
+    """C = mean(max(0, 1 - Y A)^2) for Y in {-1, +1}; dA = -2 Y max(0, 1 - Y A) / (m k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> SquaredHinge().cost(np.array([[0.5], [-2.0]]), np.array([[1.0], [-1.0]]))
+    0.125
+    """
 
     name = "squared_hinge"
 

@@ -26,11 +26,38 @@ from .layers import BatchNorm, Dense, Dropout, Layer
 
 
 class NotFittedError(ValueError, AttributeError):
-    """Raised when a network is used before it is built or trained."""
+    """Raised when a network is used before it is built or trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> try:
+    ...     dff.Network([dff.Dense(1)]).predict(np.zeros((1, 2)))
+    ... except dff.NotFittedError as error:
+    ...     print(error)
+    this network is not built yet: call fit() or build() first
+    """
 
 
 class DivergenceWarning(UserWarning):
-    """Training stopped because the cost became NaN or infinite."""
+    """Training stopped because the cost became NaN or infinite.
+
+    The weights of the start of the failing epoch are kept.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.array([[1e3], [-1e3]]); y = np.array([1e3, -1e3])
+    >>> net = dff.Network([dff.Dense(1)], optimizer=dff.SGD(10.0), seed=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = net.fit(X, y, epochs=50, verbose=0)
+    >>> any(issubclass(w.category, dff.DivergenceWarning) for w in caught)
+    True
+    """
 
 
 _PREDICT_CHUNK = 8192

@@ -8,15 +8,13 @@ flat arrays made by ``init`` and passed to ``update``, which changes the paramet
 state in place over the network's single flat parameter buffer: a handful of vectorized calls
 per step, however many layers there are. ``state`` is what a checkpoint saves to resume.
 
-================  =====================================================================
-optimizer         update of each parameter W with gradient dW (t counts steps from 1)
-================  =====================================================================
-SGD               W -= lr dW
-Momentum (26)     v = beta v + (1 - beta) dW;  W -= lr v
-RMSProp (27)      s = beta s + (1 - beta) dW^2;  W -= lr dW / (sqrt(s) + eps)
-Adam (22-25)      v = beta1 v + (1 - beta1) dW;  s = beta2 s + (1 - beta2) dW^2;
-                  W -= lr (v / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + eps)
-================  =====================================================================
+| optimizer      | update of each parameter W with gradient dW (t counts steps from 1)   |
+|----------------|-----------------------------------------------------------------------|
+| SGD            | W -= lr dW                                                            |
+| Momentum (26)  | v = beta v + (1 - beta) dW;  W -= lr v                                |
+| RMSProp (27)   | s = beta s + (1 - beta) dW^2;  W -= lr dW / (sqrt(s) + eps)           |
+| Adam (22-25)   | v = beta1 v + (1 - beta1) dW;  s = beta2 s + (1 - beta2) dW^2;        |
+|                | W -= lr (v / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + eps)         |
 
 Adam places eps as PyTorch and the paper do (outside the square root, after bias
 correction); Keras adds an epsilon-hat instead. ``RMSProp(beta)`` is ``torch.optim.RMSprop``
@@ -50,7 +48,21 @@ from ._lookup import lookup
 
 
 class Schedule:
-    """A learning rate as a function of the epoch (counted from 0)."""
+    """A learning rate as a function of the epoch (counted from 0).
+
+    A subclass defines ``__call__(epoch)``; its constructor arguments are its config.
+
+    Examples
+    --------
+    >>> class Halving(Schedule):
+    ...     name = "halving"
+    ...     def __init__(self, learning_rate):
+    ...         self.learning_rate = learning_rate
+    ...     def __call__(self, epoch):
+    ...         return self.learning_rate / 2**epoch
+    >>> Halving(0.1)(3), Halving(0.1).get_config()
+    (0.0125, {'name': 'halving', 'learning_rate': 0.1})
+    """
 
     name = "schedule"
 
@@ -72,7 +84,13 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """lr(epoch) = learning_rate."""
+    """lr(epoch) = learning_rate.
+
+    Examples
+    --------
+    >>> Constant(0.01)(epoch=100)
+    0.01
+    """
 
     name = "constant"
 
@@ -84,7 +102,13 @@ class Constant(Schedule):
 
 
 class InverseTimeDecay(Schedule):
-    """lr(epoch) = learning_rate / (1 + decay * epoch), the paper's learning-rate decay."""
+    """lr(epoch) = learning_rate / (1 + decay * epoch), the paper's learning-rate decay.
+
+    Examples
+    --------
+    >>> [InverseTimeDecay(0.1, decay=0.5)(epoch) for epoch in range(3)]
+    [0.1, 0.0666..., 0.05]
+    """
 
     name = "inverse_time"
 
@@ -97,7 +121,13 @@ class InverseTimeDecay(Schedule):
 
 
 class ExponentialDecay(Schedule):
-    """lr(epoch) = learning_rate * rate ** epoch."""
+    """lr(epoch) = learning_rate * rate ** epoch.
+
+    Examples
+    --------
+    >>> ExponentialDecay(0.1, rate=0.5)(epoch=3)
+    0.0125
+    """
 
     name = "exponential"
 
@@ -110,7 +140,14 @@ class ExponentialDecay(Schedule):
 
 
 class StepDecay(Schedule):
-    """lr(epoch) = learning_rate * factor ** floor(epoch / step_size)."""
+    """lr(epoch) = learning_rate * factor ** floor(epoch / step_size).
+
+    Examples
+    --------
+    >>> decay = StepDecay(0.1, factor=0.5, step_size=10)
+    >>> decay(9), decay(10), decay(25)
+    (0.1, 0.05, 0.025)
+    """
 
     name = "step"
 
@@ -152,7 +189,19 @@ def schedule(learning_rate) -> Schedule:
 
 
 class Optimizer:
-    """Hyper-parameters and the update rule; the state lives outside (see module docs)."""
+    """Hyper-parameters and the update rule; the state lives outside (see module docs).
+
+    ``init(size, dtype)`` makes the state for ``size`` parameters, ``update(params, grads,
+    state, epoch)`` applies one step in place; ``learning_rate`` is a ``Schedule``.
+
+    Examples
+    --------
+    >>> optimizer = get({"name": "rmsprop", "learning_rate": 0.01})
+    >>> sorted(optimizer.init(3))
+    ['square_average', 'step']
+    >>> optimizer.learning_rate(epoch=0)
+    0.01
+    """
 
     name = "optimizer"
     state_names: tuple = ()
@@ -208,6 +257,15 @@ class SGD(Optimizer):
     Parameters
     ----------
     learning_rate : float, dict or Schedule, default 0.01
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W, dW = np.array([1.0, 2.0]), np.array([0.5, -0.5])
+    >>> sgd = SGD(0.1)
+    >>> sgd.update(W, dW, sgd.init(2, W.dtype))
+    >>> W
+    array([0.95, 2.05])
     """
 
     name = "sgd"
@@ -226,6 +284,16 @@ class Momentum(Optimizer):
     ----------
     learning_rate : float, dict or Schedule, default 0.01
     beta : float, default 0.9
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W, dW = np.array([1.0]), np.array([1.0])
+    >>> momentum = Momentum(0.1, beta=0.9)
+    >>> state = momentum.init(1, W.dtype)
+    >>> momentum.update(W, dW, state)  # v = 0.9 * 0 + 0.1 * 1
+    >>> state["velocity"], W
+    (array([0.1]), array([0.99]))
     """
 
     name = "momentum"
@@ -253,6 +321,16 @@ class RMSProp(Optimizer):
     learning_rate : float, dict or Schedule, default 0.001
     beta : float, default 0.9
     eps : float, default 1e-8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W, dW = np.array([1.0]), np.array([2.0])
+    >>> rmsprop = RMSProp(0.01, beta=0.75, eps=0.0)
+    >>> state = rmsprop.init(1, W.dtype)
+    >>> rmsprop.update(W, dW, state)  # s = 0.25 * 4 = 1; W -= 0.01 * 2 / 1
+    >>> state["square_average"], W
+    (array([1.]), array([0.98]))
     """
 
     name = "rmsprop"
@@ -285,6 +363,17 @@ class Adam(Optimizer):
     learning_rate : float, dict or Schedule, default 0.001
     beta1, beta2 : float, default 0.9, 0.999
     eps : float, default 1e-8
+
+    Examples
+    --------
+    Bias correction makes the first step lr * sign(dW), whatever the size of dW:
+
+    >>> import numpy as np
+    >>> W, dW = np.zeros(2), np.array([1e-3, -50.0])
+    >>> adam = Adam(learning_rate=0.01)
+    >>> adam.update(W, dW, adam.init(2, W.dtype))
+    >>> W.round(6)
+    array([-0.01,  0.01])
     """
 
     name = "adam"

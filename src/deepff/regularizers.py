@@ -29,22 +29,54 @@ import numpy as np
 
 
 def l2_cost(W, lam: float, m: int) -> float:
-    """Return lambda / (2m) * ||W||^2 (eq. 28)."""
+    """Return lambda / (2m) * ||W||^2 (eq. 28).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> l2_cost(np.array([[3.0, 4.0]]), lam=0.2, m=10)  # 0.2 / 20 * 25
+    0.25
+    """
     return float(lam / (2.0 * m) * np.vdot(W, W))
 
 
 def add_l2_gradient(dW, W, lam: float, m: int) -> None:
-    """Add (lambda / m) W to dW in place (the derivative of eq. 28)."""
+    """Add (lambda / m) W to dW in place (the derivative of eq. 28).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dW = np.zeros((1, 2))
+    >>> add_l2_gradient(dW, np.array([[3.0, 4.0]]), lam=0.2, m=10)
+    >>> dW
+    array([[0.06, 0.08]])
+    """
     dW += (lam / m) * W
 
 
 def l1_cost(W, lam: float, m: int) -> float:
-    """Return lambda / m * sum |W| (eq. 29)."""
+    """Return lambda / m * sum |W| (eq. 29).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> l1_cost(np.array([[3.0, -4.0]]), lam=0.2, m=10)
+    0.14
+    """
     return float(lam / m * np.abs(W).sum())
 
 
 def add_l1_subgradient(dW, W, lam: float, m: int) -> None:
-    """Add (lambda / m) sign(W) to dW in place (the subgradient of eq. 29)."""
+    """Add (lambda / m) sign(W) to dW in place (the subgradient of eq. 29).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dW = np.zeros((1, 3))
+    >>> add_l1_subgradient(dW, np.array([[3.0, -4.0, 0.0]]), lam=0.2, m=10)
+    >>> dW
+    array([[ 0.02, -0.02,  0.  ]])
+    """
     dW += (lam / m) * np.sign(W)
 
 
@@ -52,6 +84,13 @@ def soft_threshold(W, threshold: float, out=None):
     """Return sign(W) max(|W| - threshold, 0): the proximal step of L1.
 
     With ``out=W`` the weights are updated in place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([0.3, -0.05, 0.1])
+    >>> soft_threshold(W, 0.1, out=W)
+    array([ 0.2, -0. ,  0. ])
     """
     shrunk = np.abs(W) - threshold
     np.maximum(shrunk, 0.0, out=shrunk)
