@@ -279,9 +279,9 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         # A column numeric in the first rows holds text further down: read it as text.
         frame = pd.read_csv(path, **read)
         for name in features:
-            if frame[name].dtype.kind == "f":
+            if frame[name].dtype.kind in "iuf":
                 frame[name] = frame[name].astype("float32")
-            elif frame[name].dtype.kind not in "iub":
+            elif frame[name].dtype.kind != "b":
                 frame[name] = frame[name].astype("category")
     frame.columns = [str(c) for c in frame.columns]
     if len(frame) == 0:

@@ -506,7 +506,7 @@ class Preprocessor:
                         "use --impute mean|median"
                     )
                 column = column.fillna(self.fill[name])
-            codes = pd.Categorical(column.astype(str), categories=categories).codes
+            codes = pd.Index(categories).get_indexer(column.astype(str))
             block = out[:, start : start + len(categories)]
             block[...] = 0
             known = codes >= 0
