@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(VENV)/bin/deepff demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
