@@ -409,7 +409,9 @@ class ProgressBar(Callback):
                     label, total=self._steps, info=""
                 )
             else:
-                self._progress.reset(self._batches_task, total=self._steps, description=label)
+                self._progress.reset(
+                    self._batches_task, total=self._steps, description=label, info=""
+                )
 
     def on_batch_end(self, batch, logs=None):
         if self._progress is None:
@@ -441,7 +443,7 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch, logs=None):
         line = self._line(epoch, logs)
         if self._progress is not None:
-            self._progress.console.print(line, highlight=False, markup=False)
+            self._progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
             metrics = "  ".join(
                 f"{k} {v:.4f}" for k, v in (logs or {}).items() if k.startswith("val_")
             )

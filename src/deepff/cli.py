@@ -755,18 +755,32 @@ def cmd_demo(args):
     print(f"\nWrote {out}/: {files}")
     model = out / MODEL_FILE
     print("\nLook at the results:")
+    deepff = _command_name()
     for command in (
-        f"deepff info {model}",
-        f"deepff evaluate {model} digits",
-        f"deepff predict {model} digits --out {out}/predictions.csv --proba",
-        f"deepff plot {out}",
-        f"deepff plot activations --out {out}/activations.png",
-        f"deepff export {model} --onnx {out}/model.onnx",
+        f"{deepff} info {model}",
+        f"{deepff} evaluate {model} digits",
+        f"{deepff} predict {model} digits --out {out}/predictions.csv --proba",
+        f"{deepff} plot {out}",
+        f"{deepff} plot activations --out {out}/activations.png",
+        f"{deepff} export {model} --onnx {out}/model.onnx",
     ):
         print(f"  {command}")
     for figure in result["figures"]:
         print(f"  open {figure}")
     return 0
+
+
+def _command_name() -> str:
+    """How to type this command again: ``deepff`` when it is on PATH, else the way it ran."""
+    import shutil
+
+    script = sys.argv[0] if sys.argv else ""
+    if Path(script).name == PROG:
+        found = shutil.which(PROG)
+        if found and Path(found).resolve() == Path(script).resolve():
+            return PROG
+        return script
+    return PROG if shutil.which(PROG) else "python -m deepff"
 
 
 def cmd_evaluate(args):
