@@ -232,8 +232,9 @@ def build_parser():
     except Exception:
         tuning = None
     if tuning is not None and hasattr(tuning, "add_parser") and hasattr(tuning, "run"):
-        tune = tuning.add_parser(commands)
-        if tune is not None:
+        tuning.add_parser(commands)
+        tune = commands.choices.get("tune")
+        if tune is not None and tune.get_default("func") is None:
             tune.set_defaults(func=tuning.run)
     return parser
 

@@ -301,11 +301,16 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
             y = column.to_numpy()
         frame = frame.drop(columns=[target])
     if impute is None:
-        missing = frame.isna()
-        if missing.to_numpy().any():
-            rows, cols = np.nonzero(missing.to_numpy())
-            first = int(np.argmin(rows * frame.shape[1] + cols))
-            row, col = int(rows[first]), frame.columns[int(cols[first])]
+        # Column by column: the first missing value in file order is reported.
+        first = None
+        for j, name in enumerate(frame.columns):
+            missing = frame[name].isna().to_numpy()
+            if missing.any():
+                row = int(np.argmax(missing))
+                if first is None or (row, j) < first[:2]:
+                    first = (row, j, name)
+        if first is not None:
+            row, _, col = first
             raise DataError(
                 f"{path}: missing value in column {col!r} at row {row + 1} (line {row + 2} "
                 f"of the file); use --impute mean|median to fill missing values"

@@ -336,42 +336,47 @@ class Preprocessor:
     def fit(self, X, rows=None) -> Preprocessor:
         """Learn the encoding and the scaling from X (only its ``rows`` when given)."""
         if _is_frame(X):
-            self._fit_frame(X if rows is None else X.iloc[np.sort(rows)])
+            self._fit_frame(X, None if rows is None else np.sort(np.asarray(rows)))
         else:
             self._fit_array(X, rows)
         self.fitted = True
         return self
 
-    def _fit_frame(self, frame):
-        import pandas as pd
-
+    def _fit_frame(self, frame, rows):
+        """Column by column, so that at most one column is copied at a time."""
         self.kind = "table"
         self.columns = [str(c) for c in frame.columns]
         self.categories = {}
         self.fill = {}
-        numeric = []
-        for name, column in zip(self.columns, (frame[c] for c in frame.columns), strict=True):
-            if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        numeric, moments = [], []
+        for name, label in zip(self.columns, frame.columns, strict=True):
+            column = frame[label] if rows is None else frame[label].iloc[rows]
+            if _is_text(column):
                 values = column.dropna().astype(str)
                 self.categories[name] = sorted(values.unique().tolist())
                 if self.impute and column.isna().any():
                     mode = values.mode()
                     self.fill[name] = str(mode.iloc[0]) if len(mode) else ""
-            else:
-                numeric.append(name)
-                if self.impute and column.isna().any():
-                    stat = column.mean() if self.impute == "mean" else column.median()
-                    self.fill[name] = float(stat) if pd.notna(stat) else 0.0
+                continue
+            numeric.append(name)
+            values = column.to_numpy(np.float64, copy=True)
+            missing = np.isnan(values)
+            if self.impute and missing.any():
+                kept = values[~missing]
+                if kept.size == 0:
+                    stat = 0.0
+                else:
+                    stat = kept.mean() if self.impute == "mean" else np.median(kept)
+                self.fill[name] = float(stat)
+                values[missing] = stat
+            accumulator = _Moments(1)
+            accumulator.add(values.reshape(-1, 1))
+            moments.append(accumulator.result())
         self.numeric = numeric
-        if numeric:
-            values = frame[numeric].to_numpy(np.float64, copy=True)
+        if moments:
+            self._set_scaling(*(np.concatenate(parts) for parts in zip(*moments, strict=True)))
         else:
-            values = np.zeros((len(frame), 0))
-        for j, name in enumerate(numeric):
-            if name in self.fill:
-                column = values[:, j]
-                column[np.isnan(column)] = self.fill[name]
-        self._set_scaling(*_moments(values) if len(values) else _empty_moments(0))
+            self._set_scaling(*_empty_moments(0))
         self.input_shape = [len(self.columns)]
         self.n_features_out = len(numeric) + sum(len(c) for c in self.categories.values())
         self.feature_names = list(numeric) + [
@@ -421,9 +426,9 @@ class Preprocessor:
         """
         self._check_fitted()
         if _is_frame(X):
-            frame = X if rows is None else X.iloc[rows]
             if self.kind == "table":
-                return self._transform_frame(frame, out)
+                return self._transform_frame(X, out, None if rows is None else np.asarray(rows))
+            frame = X if rows is None else X.iloc[rows]
             try:
                 X, rows = frame.to_numpy(np.float64), None
             except (ValueError, TypeError):
@@ -473,31 +478,37 @@ class Preprocessor:
         np.subtract(block, self.offset, out=out, casting="unsafe")
         out *= self.multiplier.astype(out.dtype)
 
-    def _transform_frame(self, frame, out):
+    def _transform_frame(self, frame, out, rows=None):
+        """Column by column into ``out``: no copy of the whole table is made."""
         import pandas as pd
 
-        missing = [c for c in self.columns if c not in frame.columns]
+        labels = {str(c): c for c in frame.columns}
+        missing = [c for c in self.columns if c not in labels]
         if missing:
             raise ValueError(
                 f"the data has no column {missing[0]!r}; the model was trained on columns "
                 f"{', '.join(self.columns)}"
             )
-        m = len(frame)
+        m = len(frame) if rows is None else len(rows)
         if out is None:
             out = np.empty((m, self.n_features_out), self.dtype)
-        n_numeric = len(self.numeric)
-        if n_numeric:
-            values = frame[self.numeric]
-            try:
-                values = values.apply(pd.to_numeric).to_numpy(np.float64, copy=True)
-            except (ValueError, TypeError) as error:
-                raise ValueError(f"a numeric column holds text: {error}") from None
-            for j, name in enumerate(self.numeric):
-                _check_or_fill(values[:, j], name, self.fill.get(name), frame.index)
-            self._scale_into(values, out[:, :n_numeric])
-        start = n_numeric
+        for j, name in enumerate(self.numeric):
+            column = frame[labels[name]]
+            if rows is not None:
+                column = column.iloc[rows]
+            if _is_text(column):
+                raise ValueError(f"column {name!r} holds text, but the model was trained on "
+                                 "numbers there")
+            values = column.to_numpy(np.float64, copy=True)
+            _check_or_fill(values, name, self.fill.get(name))
+            values -= self.offset[j]
+            values *= self.multiplier[j]
+            out[:, j] = values
+        start = len(self.numeric)
         for name, categories in self.categories.items():
-            column = frame[name]
+            column = frame[labels[name]]
+            if rows is not None:
+                column = column.iloc[rows]
             if column.isna().any():
                 if name not in self.fill:
                     first = int(np.flatnonzero(column.isna().to_numpy())[0])
@@ -505,7 +516,7 @@ class Preprocessor:
                         f"missing value in column {name!r} at data row {first + 1}; "
                         "use --impute mean|median"
                     )
-                column = column.fillna(self.fill[name])
+                column = column.astype(object).fillna(self.fill[name])
             codes = pd.Index(categories).get_indexer(column.astype(str))
             block = out[:, start : start + len(categories)]
             block[...] = 0
@@ -564,7 +575,14 @@ class Preprocessor:
         return f"Preprocessor(scale={self.scale!r}, impute={self.impute!r})"
 
 
-def _check_or_fill(column, name, fill, index):
+def _is_text(column) -> bool:
+    """Whether a pandas column is one-hot encoded (text, categories, booleans)."""
+    import pandas as pd
+
+    return pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column)
+
+
+def _check_or_fill(column, name, fill):
     bad = np.isnan(column)
     if bad.any():
         if fill is None:
