@@ -139,3 +139,18 @@ def test_progress_counts_epochs_of_a_continued_fit():
     net.fit(X, y, epochs=2, verbose=0, callbacks=[ProgressBar(live=False, stream=stream)])
     assert [line.split(" - ")[0] for line in stream.getvalue().splitlines()] == [
         "Epoch 3/4", "Epoch 4/4"]
+
+
+def test_a_run_on_2d_data_draws_its_decision_boundary(tmp_path, monkeypatch):
+    from deepff.cli import main
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    np.savez(tmp_path / "two.npz", X=X, y=(X[:, 0] > X[:, 1]).astype(int))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "two.npz", "--layers", "4", "--epochs", "2", "-q", "--out", "run"]) == 0
+    for name in ("decision_boundary.png", "learning_curves.png", "confusion_matrix.png"):
+        check_png(tmp_path / "run" / name)
+    (tmp_path / "run" / "decision_boundary.png").unlink()
+    assert main(["plot", "run", "--out", "again"]) == 0
+    check_png(tmp_path / "again" / "decision_boundary.png")

@@ -526,19 +526,21 @@ def _make_early_stopping(patience, monitor, state=None, arrays=None):
 
 def train_run(source, options, out, resume=False, quiet=False, stream=None):
     """Train as ``deepff train`` does and write the run directory; return a summary dict."""
-    from . import serialization
-    from .callbacks import ModelCheckpoint, ProgressBar
     from .datasets import load_data
-    from .training import build_network, prepare
 
-    stream = stream or sys.stdout
-    out = Path(out)
     data = load_data(source, target=options["target"], x_key=options["x_key"],
                      y_key=options["y_key"], impute=options["impute"], require_target=True)
-    try:
-        prepared = prepare(data, options)
-    finally:
-        data.close()
+    with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
+        return _train_loaded(data, source, options, Path(out), resume, quiet,
+                             stream or sys.stdout)
+
+
+def _train_loaded(data, source, options, out, resume, quiet, stream):
+    from . import serialization
+    from .callbacks import ModelCheckpoint, ProgressBar
+    from .training import build_network, prepare
+
+    prepared = prepare(data, options)
     task = prepared.task
     out.mkdir(parents=True, exist_ok=True)
     source_text = str(source)
@@ -684,19 +686,24 @@ def _draw_run(out, network, prepared, pre, run, data):
         plots.confusion_matrix(matrix, labels, out / "confusion_matrix.png",
                                title=f"confusion matrix ({part}, {len(y)} examples)")
         figures.append(out / "confusion_matrix.png")
-        if (pre is not None and pre.kind == "table" and not pre.categories
-                and len(pre.columns) == 2 and data is not None):
+        table_2d = pre is not None and pre.kind == "table" and not pre.categories and len(
+            pre.columns) == 2
+        array_2d = pre is not None and pre.kind == "array" and list(pre.input_shape) == [2]
+        if (table_2d or array_2d) and data is not None:
             X_raw = np.asarray(data.X, dtype=np.float64)
             rows = np.sort(prepared.indices[0])
+            names = pre.columns if table_2d else (data.feature_names or ["x1", "x2"])
 
             def predict(points):
-                import pandas as pd
+                if table_2d:
+                    import pandas as pd
 
-                frame = pd.DataFrame(points, columns=pre.columns)
-                return network.predict(pre.transform(frame))
+                    points = pd.DataFrame(points, columns=pre.columns)
+                return network.predict(pre.transform(points))
 
             plots.decision_boundary(predict, X_raw[rows], np.asarray(data.y)[rows],
-                                    out / "decision_boundary.png", feature_names=pre.columns)
+                                    out / "decision_boundary.png", feature_names=names,
+                                    title="decision boundary (training data)")
             figures.append(out / "decision_boundary.png")
     return figures
 
@@ -927,7 +934,6 @@ def cmd_plot(args):
                                  x_key=options["x_key"], y_key=options["y_key"],
                                  impute=options["impute"], require_target=True)
                 prepared = prepare(data, options)
-                data.close()
             except (ValueError, OSError) as error:
                 print(f"{PROG}: note: {_one_line(error)}; drawing the learning curves only",
                       file=sys.stderr)
@@ -935,7 +941,11 @@ def cmd_plot(args):
                 import shutil
 
                 shutil.copyfile(target / "history.csv", out / "history.csv")
-            written = _draw_run(out, network, prepared, pre, run, data)
+            try:
+                written = _draw_run(out, network, prepared, pre, run, data)
+            finally:
+                if data is not None:
+                    data.close()
     elif (target / "history.csv").exists():
         history = _HistoryLog(target / "history.csv").history()
         plots.learning_curves(history, out / "learning_curves.png")
