@@ -249,6 +249,23 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
         tmp_path / "cut/history.csv").read_text()
 
 
+def test_resume_extends_a_finished_run_and_keeps_an_early_stop(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["--layers", "8", "--seed", "3", "-q"]
+    assert main(["train", "iris", "--epochs", "3", "--out", "short", *common]) == 0
+    assert main(["train", "iris", "--epochs", "5", "--out", "long", *common]) == 0
+    assert main(["train", "--resume", "short", "--epochs", "5", "-q"]) == 0
+    assert np.array_equal(weights("short/model.safetensors"), weights("long/model.safetensors"))
+    assert len(read_csv(tmp_path / "short" / "history.csv")) == 5
+
+    options = ["train", "iris", "--early-stopping", "0", "--epochs", "200", "--lr", "0.05"]
+    assert main([*options, "--out", "stop", *common]) == 0
+    model = serialization.load("stop/model.safetensors")
+    assert model.metadata["run"]["stopped_early"] and model.epoch < 200
+    assert main(["train", "--resume", "stop", "-q"]) == 0  # stopped: nothing more to train
+    assert np.array_equal(weights("stop/model.safetensors"), model.parameters)
+
+
 # --- mistakes -----------------------------------------------------------------------------
 
 

@@ -628,6 +628,7 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
                     batch_size=options["batch_size"], validation_data=validation,
                     callbacks=callbacks, verbose=0)
     elif stopper is not None:
+        stopper.set_network(network)
         stopper.on_train_end()  # put back the best weights
     metrics = {}
     for part in ("train", "val", "test"):
