@@ -260,8 +260,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv=None) -> int:
     """Run the ``deepff`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    warnings.showwarning = _show_warning
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv, debug="--debug" in argv)
+
+
+def _main(argv, debug) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
