@@ -403,7 +403,8 @@ def _parse_space(table: dict, source: str, lines: dict, sampler) -> Space:
     for name, spec in raw_params.items():
         here = where(name, "params")
         if name not in options and name not in SHORTHANDS:
-            raise ValueError(f"{here}: unknown name {name!r}; valid: {', '.join(valid)}")
+            searchable = [n for n in valid if n not in UNSEARCHABLE]
+            raise ValueError(f"{here}: unknown name {name!r}; valid: {', '.join(searchable)}")
         if name in UNSEARCHABLE:
             raise ValueError(
                 f"{here}: {name} cannot be searched (it changes which rows are scored or how "
