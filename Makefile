@@ -2,30 +2,49 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.deepff-installed
+RUNTIME := $(VENV)/.deepff-runtime
+TESTING := $(VENV)/.deepff-testing
 
-.PHONY: test demo bench lint docs clean
+.PHONY: test demo bench lint docs clean postgresql
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# Everything a user runs (the engine and every integration).
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[all]'
+	touch $@
+
+# What the tests add: pytest, hypothesis, PyTorch as the oracle, the docs toolchain.
+$(TESTING): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[all,test]'
-	touch $(STAMP)
+	touch $@ $(RUNTIME)
 
-test: $(STAMP)
-	$(PY) -m pytest
+# The tests' matrices are tiny: one BLAS thread is faster and immune to a busy neighbour.
+test: $(TESTING) postgresql
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(VENV)/bin/deepff demo
 
-bench: $(STAMP)
+bench: $(TESTING)
 	$(PY) benchmarks/bench.py
 
-lint: $(STAMP)
+lint: $(TESTING)
 	$(PY) -m ruff check src tests
 
-docs: $(STAMP)
+docs: $(TESTING)
 	$(PY) -m mkdocs build --strict
+
+# PostgreSQL server binaries for the multi-worker tuning test; when they cannot be installed
+# the test is skipped and says why.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "PostgreSQL could not be installed: the PostgreSQL tuning test will be skipped"; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist site
