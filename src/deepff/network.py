@@ -611,11 +611,10 @@ class Network:
         self.optimizer.update(
             self.parameters, self.gradients, self.optimizer_state, epoch=epoch, scratch=self._scratch
         )
-        for layer in self.layers:
-            if isinstance(layer, Dense) and layer.l1:
-                threshold = self.optimizer.learning_rate(epoch) * layer.l1 / m
-                W = layer.params["W"]
-                regularizers.soft_threshold(W, threshold, out=W)
+        for layer in self._l1_layers:
+            threshold = self.optimizer.learning_rate(epoch) * layer.l1 / m
+            W = layer.params["W"]
+            regularizers.soft_threshold(W, threshold, out=W)
         return cost
 
     def _diverged(self, snapshot: dict, what: str) -> None:
@@ -625,7 +624,7 @@ class Network:
             f"{what}; training stopped and the weights of the epoch's start were kept "
             "(lower the learning rate?)",
             DivergenceWarning,
-            stacklevel=4,
+            stacklevel=5,  # _diverged, _epochs, _train, fit, the caller
         )
         self.stop_training = True
 
@@ -645,6 +644,22 @@ class Network:
         self.stop_training = False
         for callback in callbacks:
             callback.on_train_begin()
+        # Per-step work stays flat: only callbacks that look at batches are called per batch.
+        batch_callbacks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+        self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
+        classifier = self.is_classifier
+        # Divergence is reported once, below, not as NumPy's overflow warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._epochs(X, Y, X_val, Y_val, epochs, batch_size, shuffle, weights, callbacks,
+                         batch_callbacks, classifier)
+        for callback in callbacks:
+            callback.on_train_end()
+        self.history = history
+        return history
+
+    def _epochs(self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, weights, callbacks,
+                batch_callbacks, classifier):
+        """The loop over epochs and batches of ``_train``."""
         snapshot = None
         for epoch in range(self.epoch, self.epoch + epochs):
             for callback in callbacks:
@@ -658,9 +673,7 @@ class Network:
                 if not weight > 0:  # every weight of this batch is zero: nothing to learn
                     seen += n
                     continue
-                # Divergence is reported once, below, not as NumPy's overflow warnings.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
+                cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
                 if not math.isfinite(cost):
                     self._diverged(
                         snapshot, f"epoch {epoch}, batch {batch}: the cost became {cost}"
@@ -670,10 +683,10 @@ class Network:
                 total_weight += weight
                 seen += n
                 counted += n
-                if self.is_classifier:
+                if classifier:
                     # The output buffer still holds this batch's A[L] from before the update.
                     correct += self._count_correct(self.layers[-1]._output, Y_batch)
-                for callback in callbacks:
+                for callback in batch_callbacks:
                     callback.on_batch_end(batch, {"loss": cost, "size": n})
             # Each cost comes before its step's update, so the last step's weights are
             # checked here; non-finite weights would otherwise outlive training.
@@ -683,22 +696,18 @@ class Network:
             if self.stop_training and seen < X.shape[0]:
                 break
             logs = {"loss": total_cost / total_weight}
-            if self.is_classifier:
+            if classifier:
                 logs["accuracy"] = correct / counted
             if X_val is not None:
                 metrics = self._evaluate_encoded(X_val, Y_val)
                 logs["val_loss"] = metrics["loss"]
-                if self.is_classifier:
+                if classifier:
                     logs["val_accuracy"] = metrics["accuracy"]
             self.epoch = epoch + 1
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        for callback in callbacks:
-            callback.on_train_end()
-        self.history = history
-        return history
 
     # --- state ---------------------------------------------------------------------------
     def __setstate__(self, state):
