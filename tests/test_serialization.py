@@ -368,12 +368,12 @@ def test_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
     before = path.read_bytes()
     mode = os.stat(path).st_mode
 
-    def broken(tensors, filename, metadata=None):
+    def broken(filename, tensors, metadata):
         with open(filename, "wb") as f:
             f.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors_numpy, "save_file", broken)
+    monkeypatch.setattr(serialization, "_write_safetensors", broken)
     net.fit(X, y, epochs=1, verbose=0)
     with pytest.raises(OSError, match="disk full"):
         save(net, path)

@@ -23,10 +23,14 @@ state, epoch count, classes and random generator, so ``fit`` after ``load`` give
 results to never having saved.
 
 Writes are atomic: the file is written under a temporary name in the same directory, flushed
-to disk and renamed over ``path``; on any error ``path`` is left as it was.
+to disk and renamed over ``path``; on any error (a full disk, say) ``path`` is left as it was
+and the temporary file is removed.
 
-``save`` needs the ``safetensors`` package (``pip install deepff[io]``); ``load`` and
-``read_metadata`` need only NumPy; ``export_onnx`` needs ``onnx`` (``deepff[onnx]``).
+Writes are deterministic: the same network and metadata give the same bytes (header keys in a
+fixed order, tensors sorted by alignment and name, nothing taken from the clock).
+
+``save``, ``load`` and ``read_metadata`` need only NumPy; ``export_onnx`` needs ``onnx``
+(``deepff[onnx]``).
 
 Examples
 --------
@@ -169,6 +173,43 @@ def _file_mode() -> int:
     return 0o666 & ~_UMASK
 
 
+def _write_error(path, error: OSError) -> OSError:
+    """``error`` with ``path`` in its message ("No space left on device" names no file)."""
+    if error.errno is None or error.strerror is None:
+        return error
+    # OSError(errno, text) picks the subclass of the errno (PermissionError, ...).
+    return OSError(error.errno, f"cannot write {path}: {error.strerror}")
+
+
+def _write_safetensors(path, tensors: dict, metadata: dict) -> None:
+    """Write ``tensors`` (little-endian, C-contiguous) and string ``metadata`` to ``path``.
+
+    The layout is the safetensors library's: an 8-byte header length, the JSON header padded
+    with spaces to a multiple of 8 bytes, then the tensors back to back, sorted by alignment
+    (largest item size first) and name, so every tensor is aligned in the file. Unlike the
+    library, the header's keys come in a fixed order, so equal inputs give equal bytes.
+    """
+    order = sorted(tensors, key=lambda name: (-tensors[name].dtype.itemsize, name))
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for name in order:
+        array = tensors[name]
+        code = _CODES[(array.dtype.kind, array.dtype.itemsize)]
+        header[name] = {
+            "dtype": code,
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as file:
+        file.write(struct.pack("<Q", len(raw)))
+        file.write(raw)
+        for name in order:
+            file.write(tensors[name])  # the array's own buffer: no copy
+
+
 def write_atomically(path, write) -> None:
     """Call ``write(temporary_path)``, flush it to disk, then rename it to ``path``.
 
@@ -181,9 +222,12 @@ def write_atomically(path, write) -> None:
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
+    try:
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+        )
+    except OSError as error:
+        raise _write_error(path, error) from error
     try:
         os.close(fd)
         write(temporary)
@@ -196,11 +240,13 @@ def write_atomically(path, write) -> None:
             mode = _file_mode()
         os.chmod(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if isinstance(error, OSError):
+            raise _write_error(path, error) from error
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         try:
@@ -277,13 +323,7 @@ def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -
         "state": _dumps("the network's state", state),
         "metadata": _dumps("metadata", metadata if metadata is not None else {}),
     }
-    try:
-        from safetensors.numpy import save_file
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "saving a model needs the safetensors package: pip install 'deepff[io]'"
-        ) from None
-    write_atomically(path, lambda temporary: save_file(tensors, temporary, metadata=header))
+    write_atomically(path, lambda temporary: _write_safetensors(temporary, tensors, header))
 
 
 # --- reading --------------------------------------------------------------------------
