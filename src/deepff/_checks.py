@@ -73,9 +73,20 @@ def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = 
     """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be an array of numbers; got {describe(value)}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested lists, say
+        raise ValueError(
+            f"{name} must be a rectangular array of numbers (rows of equal length); "
+            f"got {describe(value)}"
+        ) from None
+    if array.dtype.kind == "O":
+        array = _numbers_from_objects(name, array)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}")
+        example = ""
+        if array.size and array.dtype.kind in "USV":
+            example = f" such as {describe(array.flat[0])}"
+        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}{example}")
     if ndim == 2 and array.ndim == 1:
         raise ValueError(
             f"{name} must be 2-D (m examples, n features); got shape {array.shape}. "
@@ -90,6 +101,29 @@ def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = 
         raise ValueError(
             f"{name} has {array.shape[1]} features, but the network expects {n_columns}"
         )
-    array = np.ascontiguousarray(array, dtype=dtype)
-    check_finite(name, array)
+    source = array
+    with np.errstate(over="ignore"):  # reported below, naming the value
+        array = np.ascontiguousarray(array, dtype=dtype)
+    try:
+        check_finite(name, array)
+    except ValueError:
+        if source.dtype.kind == "f" and source.dtype != array.dtype:
+            position = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            if np.isfinite(source[position]):
+                raise ValueError(
+                    f"{name} holds {float(source[position])!r} at index {position}, too large for "
+                    f"{np.dtype(dtype).name}; scale the data (or use dtype='float64')"
+                ) from None
+        raise
     return array
+
+
+def _numbers_from_objects(name: str, array: np.ndarray) -> np.ndarray:
+    """An object array of real numbers as float64; anything else is named and refused."""
+    for index, item in np.ndenumerate(array):
+        if not isinstance(item, (numbers.Real, np.bool_)):
+            raise TypeError(
+                f"{name} must hold numbers; found {describe(item)} "
+                f"({type(item).__name__}) at index {index}"
+            )
+    return array.astype(np.float64)
