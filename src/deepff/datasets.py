@@ -27,7 +27,11 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,15 +246,10 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     path = Path(path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
     read = {"sep": sep, "engine": "c"} if sep else {"sep": ",", "engine": "c"}
-    try:
-        sample = pd.read_csv(path, nrows=_SNIFF_ROWS, **read)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable table: {_first_line(error)}") from None
+    sample = _read_table(path, nrows=_SNIFF_ROWS, **read)
     if sample.shape[1] == 1 and sep is None and "\t" in str(sample.columns[0]):
         read = {"sep": "\t", "engine": "c"}
-        sample = pd.read_csv(path, nrows=_SNIFF_ROWS, **read)
+        sample = _read_table(path, nrows=_SNIFF_ROWS, **read)
     columns = [str(c) for c in sample.columns]
     sample.columns = columns
     if len(columns) < 1:
@@ -274,10 +273,12 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         kind = sample[name].dtype.kind
         dtypes[name] = "float32" if kind in "iuf" else "category"
     try:
-        frame = pd.read_csv(path, dtype=dtypes, **read)
-    except (ValueError, TypeError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow: checked by prepare
+            frame = pd.read_csv(path, dtype=dtypes, **read)
+    except (ValueError, TypeError, OverflowError):
         # A column numeric in the first rows holds text further down: read it as text.
-        frame = pd.read_csv(path, **read)
+        frame = _read_table(path, **read)
         for name in features:
             if frame[name].dtype.kind in "iuf":
                 frame[name] = frame[name].astype("float32")
@@ -325,6 +326,19 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     )
 
 
+def _read_table(path, **options):
+    """``pandas.read_csv``, with every failure a DataError naming the file."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (ValueError, TypeError, OverflowError, UnicodeError, LookupError) as error:
+        # ParserError, bad bytes for the encoding, numbers beyond range, ...
+        raise DataError(f"{path}: not a readable table: {_first_line(error)}") from None
+
+
 def _first_line(error) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
@@ -336,13 +350,27 @@ def load_npz(path, x_key=None, y_key=None) -> Dataset:
     """Arrays ``X`` and optional ``y`` (or ``x_key`` / ``y_key``); pickles are refused."""
     path = Path(path)
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+        return _load_npz(path, x_key, y_key)
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError,
+            zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: not a readable NumPy file: {_first_line(error)}") from None
-    if isinstance(archive, np.ndarray):  # a lone .npy: features only
-        if x_key or y_key:
-            raise DataError(f"{path}: a .npy file holds one array; --x-key/--y-key need a .npz")
-        return Dataset(X=archive, y=None, name=path.name)
+
+
+def _load_npz(path, x_key, y_key):
+    with open(path, "rb") as handle:
+        is_zip = handle.read(4).startswith(b"PK")
+        if not is_zip:  # a lone .npy: features only
+            if x_key or y_key:
+                raise DataError(
+                    f"{path}: a .npy file holds one array; --x-key/--y-key need a .npz"
+                )
+            handle.seek(0)
+            _check_npy_header(path, handle, os.fstat(handle.fileno()).st_size, "the array")
+            handle.seek(0)
+            return Dataset(X=np.load(handle, allow_pickle=False), y=None, name=path.name)
+    archive = np.load(path, allow_pickle=False)
     with archive:
         keys = list(archive.files)
         x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
@@ -355,12 +383,75 @@ def load_npz(path, x_key=None, y_key=None) -> Dataset:
                 y_name = x_name[:-2] + "_y"
         elif y_name not in keys:
             raise DataError(f"{path}: no array {y_name!r}; arrays are {', '.join(keys)}")
+        for name in (x_name, y_name):
+            if name is not None:
+                _check_npz_member(path, archive.zip, name)
         try:
             X = archive[x_name]
             y = archive[y_name] if y_name else None
         except ValueError as error:
             raise DataError(f"{path}: cannot read arrays: {_first_line(error)}") from None
     return _array_dataset(path, X, y, x_name, y_name)
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory (a bound on arrays a file may make us allocate)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 1 << 46
+
+
+def check_allocation(path, what: str, shape, dtype, available=None) -> None:
+    """Refuse an array a file declares when the file cannot hold it or memory cannot."""
+    nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+    if available is not None and nbytes > available:
+        raise DataError(
+            f"{path}: {what} declares shape {tuple(shape)} of {np.dtype(dtype)} "
+            f"({nbytes:,} bytes), but the file holds at most {max(available, 0):,}: "
+            "it is truncated or corrupt"
+        )
+    limit = memory_limit()
+    if nbytes > limit:
+        raise DataError(
+            f"{path}: {what} of shape {tuple(shape)} needs {nbytes / 2**30:,.1f} GiB of "
+            f"memory, more than this machine's {limit / 2**30:,.1f} GiB"
+        )
+
+
+def _check_npy_header(path, handle, size, what) -> None:
+    """Read a .npy header from ``handle`` and check its array fits in ``size`` bytes."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(handle)
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    if version not in readers:
+        raise DataError(f"{path}: {what} has an unsupported .npy format version {version}")
+    shape, _, dtype = readers[version](handle)
+    if dtype.hasobject:
+        raise DataError(
+            f"{path}: {what} holds Python objects, which are never unpickled; save numbers"
+        )
+    check_allocation(path, what, shape, dtype, size - handle.tell())
+
+
+#: Deflate expands at most about 1032 to 1 (zlib's technical notes).
+_DEFLATE_RATIO = 1032
+
+
+def _check_npz_member(path, archive, key) -> None:
+    names = archive.namelist()
+    member = f"{key}.npy" if f"{key}.npy" in names else key
+    info = archive.getinfo(member)
+    size = info.file_size
+    if info.compress_type == zipfile.ZIP_STORED:
+        size = min(size, info.compress_size)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        size = min(size, info.compress_size * _DEFLATE_RATIO)
+    if info.compress_size > os.path.getsize(path):
+        raise DataError(f"{path}: array {key!r} is truncated or corrupt")
+    with archive.open(member) as handle:
+        _check_npy_header(path, handle, size, f"array {key!r}")
 
 
 def _pick(keys, preferred, path, which):
@@ -382,6 +473,8 @@ def _array_dataset(path, X, y, x_name, y_name, handle=None, class_names=None):
                         f"got shape {X.shape}")
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: features {x_name!r} must be numbers; got dtype {X.dtype}")
+    if X.shape[0] == 0 or math.prod(X.shape[1:]) == 0:
+        raise DataError(f"{path}: features {x_name!r} are empty; got shape {X.shape}")
     if y is not None:
         y = np.asarray(y)
         if y.ndim == 2 and 1 in y.shape and y.size == X.shape[0]:
@@ -410,34 +503,58 @@ def load_hdf5(path, x_key=None, y_key=None) -> Dataset:
     path = Path(path)
     try:
         handle = h5py.File(path, "r")
-    except OSError as error:
+    except (OSError, RuntimeError, ValueError) as error:
         raise DataError(f"{path}: not a readable HDF5 file: {_first_line(error)}") from None
     try:
-        keys = []
-        handle.visititems(
-            lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
-        )
-        x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
-        if x_name not in keys:
-            raise DataError(f"{path}: no dataset {x_name!r}; datasets are {', '.join(keys)}")
-        y_name = y_key
-        if y_name is None:
-            if x_name.endswith("_x") and x_name[:-2] + "_y" in keys:
-                y_name = x_name[:-2] + "_y"
-            else:
-                y_name = next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
-        elif y_name not in keys:
-            raise DataError(f"{path}: no dataset {y_name!r}; datasets are {', '.join(keys)}")
-        X = handle[x_name]
-        y = handle[y_name][()] if y_name else None
-        class_names = None
-        if "list_classes" in keys:
-            names = handle["list_classes"][()]
-            class_names = [n.decode() if isinstance(n, bytes) else n.item() for n in names]
-        return _array_dataset(path, X, y, x_name, y_name, handle, class_names)
+        return _load_hdf5(h5py, path, handle, x_key, y_key)
+    except DataError:
+        handle.close()
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+        handle.close()  # the HDF5 library's reports of a corrupt file
+        raise DataError(f"{path}: not a readable HDF5 file: {_first_line(error)}") from None
     except BaseException:
         handle.close()
         raise
+
+
+def _check_h5_size(path, dataset, name) -> None:
+    """Refuse a dataset whose declared size its file cannot hold (or memory cannot)."""
+    available = None
+    if dataset.dtype.kind == "O":  # variable-length: at least a byte per element
+        if dataset.id.get_storage_size() < dataset.size:
+            available = dataset.id.get_storage_size()
+    elif not dataset._filters:  # uncompressed: every byte is stored
+        available = dataset.id.get_storage_size()
+    check_allocation(path, f"dataset {name!r}", dataset.shape, dataset.dtype, available)
+
+
+def _load_hdf5(h5py, path, handle, x_key, y_key):
+    keys = []
+    handle.visititems(
+        lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
+    )
+    x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
+    if x_name not in keys:
+        raise DataError(f"{path}: no dataset {x_name!r}; datasets are {', '.join(keys)}")
+    y_name = y_key
+    if y_name is None:
+        if x_name.endswith("_x") and x_name[:-2] + "_y" in keys:
+            y_name = x_name[:-2] + "_y"
+        else:
+            y_name = next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
+    elif y_name not in keys:
+        raise DataError(f"{path}: no dataset {y_name!r}; datasets are {', '.join(keys)}")
+    X = handle[x_name]
+    for name in (x_name, y_name, "list_classes"):
+        if name in keys:
+            _check_h5_size(path, handle[name], name)
+    y = handle[y_name][()] if y_name else None
+    class_names = None
+    if "list_classes" in keys:
+        names = np.atleast_1d(handle["list_classes"][()])
+        class_names = [n.decode() if isinstance(n, bytes) else n.item() for n in names]
+    return _array_dataset(path, X, y, x_name, y_name, handle, class_names)
 
 
 # --- image folders --------------------------------------------------------------------------

@@ -615,6 +615,10 @@ def _blocks(X, rows):
         yield np.asarray(_take(X, rows[start : start + step]), dtype=np.float64)
 
 
+class _NonFinite(ValueError):
+    """NaN, infinity, or values whose statistics overflow: ``prepare`` says where they are."""
+
+
 class _Moments:
     """Mean, standard deviation, min and max of columns, accumulated over chunks."""
 
@@ -630,14 +634,15 @@ class _Moments:
             return
         if not np.all(np.isfinite(block)):
             position = tuple(int(i) for i in np.argwhere(~np.isfinite(block))[0])
-            raise ValueError(f"data must be finite; found {block[position]} in a row")
+            raise _NonFinite(f"data must be finite; found {block[position]} in a row")
         k = block.shape[0]
-        mean = block.mean(axis=0)
-        m2 = ((block - mean) ** 2).sum(axis=0)
-        total = self.count + k
-        delta = mean - self.mean
-        self.mean = self.mean + delta * (k / total)
-        self.m2 = self.m2 + m2 + delta**2 * (self.count * k / total)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in result()
+            mean = block.mean(axis=0)
+            m2 = ((block - mean) ** 2).sum(axis=0)
+            total = self.count + k
+            delta = mean - self.mean
+            self.mean = self.mean + delta * (k / total)
+            self.m2 = self.m2 + m2 + delta**2 * (self.count * k / total)
         self.count = total
         np.minimum(self.low, block.min(axis=0), out=self.low)
         np.maximum(self.high, block.max(axis=0), out=self.high)
@@ -646,6 +651,8 @@ class _Moments:
         if self.count == 0:
             raise ValueError("no training rows to fit the preprocessing on")
         std = np.sqrt(self.m2 / self.count)
+        if not (np.all(np.isfinite(std)) and np.all(np.isfinite(self.mean))):
+            raise _NonFinite("data too large: its variance overflows")
         return self.mean, std, self.low, self.high
 
 
@@ -746,16 +753,35 @@ def prepare(dataset, options: dict) -> Prepared:
     )
     if len(train) == 0:
         raise ValueError(f"{dataset.name}: the split leaves no training rows out of {m}")
+    from .datasets import DataError, check_allocation
+
+    _check_labels(dataset, y)
     pre = Preprocessor(options["scale"], options["impute"], options["dtype"])
-    pre.fit(dataset.X, train)
     order = np.concatenate([train, val, test])
-    features = pre.transform(dataset.X, order)
+    if not _is_frame(dataset.X):  # the features are made in memory: will they fit?
+        check_allocation(dataset.name, "the data", dataset.X.shape, pre.dtype)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below, naming the value
+            pre.fit(dataset.X, train)
+            features = pre.transform(dataset.X, order)
+    except _NonFinite:
+        features = None
+    except OSError as error:  # a lazily read file that fails further in (HDF5)
+        raise DataError(f"{dataset.name}: cannot read the data: {error}") from None
+    if features is None or not (np.isfinite(features.min()) and np.isfinite(features.max())):
+        raise DataError(_bad_feature(dataset, options["impute"], pre.dtype))
     a, b = len(train), len(train) + len(val)
     classes = None
     if task == "classification":
         if y.ndim != 1:
             raise ValueError(f"{dataset.name}: class labels must be one column; got {y.shape}")
         classes = np.unique(y[train])
+        if len(classes) < 2:
+            raise DataError(
+                f"{dataset.name}: the training labels hold a single class, "
+                f"{describe(classes[0].item() if len(classes) else None)}; "
+                "a classifier needs at least 2"
+            )
         unseen = np.setdiff1d(np.unique(y), classes)
         if len(unseen):
             raise ValueError(
@@ -764,7 +790,15 @@ def prepare(dataset, options: dict) -> Prepared:
             )
         n_outputs = len(classes)
     else:
-        y = y.astype(options["dtype"])
+        with np.errstate(over="ignore"):
+            y_cast = y.astype(options["dtype"])
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y_cast)):
+            i = tuple(int(k) for k in np.argwhere(~np.isfinite(y_cast))[0])
+            raise DataError(
+                f"{dataset.name}: the target {float(y[i])!r} in {_label_at(dataset, i)} is too "
+                f"large for {options['dtype']}; scale the targets"
+            )
+        y = y_cast
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
     return Prepared(
         X_train=features[:a],
@@ -778,6 +812,78 @@ def prepare(dataset, options: dict) -> Prepared:
         n_outputs=n_outputs,
         classes=classes,
         indices=(train, val, test),
+    )
+
+
+def _label_at(dataset, index) -> str:
+    """Where label ``index`` is: a CSV column and row, or an array element."""
+    column = dataset.info.get("target")
+    if column is not None:
+        return f"column {column!r} at row {index[0] + 1}"
+    return f"{dataset.info.get('y_key') or 'y'}{list(index)}"
+
+
+def _check_labels(dataset, y) -> None:
+    """Labels or targets must be finite numbers (when numbers)."""
+    from .datasets import DataError
+
+    if y.dtype.kind in "biuf" and not np.all(np.isfinite(y)):
+        i = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
+        raise DataError(
+            f"{dataset.name}: labels must be finite; found {y[i]} in {_label_at(dataset, i)}"
+        )
+    if y.dtype.kind not in "biufUSO":
+        raise DataError(f"{dataset.name}: labels must be numbers or text; got dtype {y.dtype}")
+
+
+def _bad_feature(dataset, impute, dtype) -> str:
+    """Where the raw features hold NaN or infinity, or else the value too large to scale."""
+    X = dataset.X
+    found = []  # (row, column text, value), the first bad value of each column or block
+    largest = (-1.0, None, None)
+    if _is_frame(X):
+        for name in X.columns:
+            column = X[name]
+            if _is_text(column):
+                continue
+            values = column.to_numpy(np.float64)
+            bad = np.isinf(values) if impute else ~np.isfinite(values)
+            if bad.any():
+                row = int(np.argmax(bad))
+                found.append((row, f"column {str(name)!r} at row {row + 1}", values[row]))
+            elif values.size and not np.all(np.isnan(values)):
+                row = int(np.nanargmax(np.abs(values)))
+                if abs(values[row]) > largest[0]:
+                    largest = (abs(values[row]), f"column {str(name)!r} at row {row + 1}",
+                               values[row])
+    else:
+        key = dataset.info.get("x_key") or "X"
+        start = 0
+        for block in _blocks(X, None):
+            flat = block.reshape(block.shape[0], -1)
+            bad = ~np.isfinite(flat)
+            if bad.any():
+                row, j = (int(k) for k in np.argwhere(bad)[0])
+                index = [start + row, *np.unravel_index(j, X.shape[1:])]
+                found.append((start + row, f"{key}{[int(k) for k in index]}", flat[row, j]))
+                break
+            if flat.size:
+                row, j = np.unravel_index(int(np.argmax(np.abs(flat))), flat.shape)
+                if abs(flat[row, j]) > largest[0]:
+                    index = [start + int(row), *np.unravel_index(int(j), X.shape[1:])]
+                    largest = (abs(flat[row, j]), f"{key}{[int(k) for k in index]}",
+                               flat[row, j])
+            start += block.shape[0]
+    if found:
+        _, where, value = min(found, key=lambda item: item[0])
+        hint = ""
+        if _is_frame(X) and np.isinf(value):
+            hint = " (a number beyond float32's range, 3.4e38, reads as inf)"
+        return f"{dataset.name}: features must be finite numbers; found {value} in {where}{hint}"
+    _, where, value = largest
+    return (
+        f"{dataset.name}: features too large to scale to {np.dtype(dtype).name}: "
+        f"{float(value)!r} in {where}; divide the data by a constant"
     )
 
 
