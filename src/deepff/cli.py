@@ -377,14 +377,21 @@ def load_model(path):
 
 
 def _features(network, pre, dataset, rows=None):
-    """Model inputs for (some rows of) raw data."""
+    """Model inputs for (some rows of) raw data; NaN and infinity are located in the data."""
     if pre is not None:
-        return pre.transform(dataset.X, rows=rows)
-    X = dataset.X
-    if hasattr(X, "to_numpy"):
-        X = X.to_numpy()
-    X = np.asarray(X if rows is None else X[rows])
-    return X.reshape(X.shape[0], -1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = pre.transform(dataset.X, rows=rows)
+    else:
+        X = dataset.X
+        if hasattr(X, "to_numpy"):
+            X = X.to_numpy()
+        X = np.asarray(X if rows is None else X[rows])
+        X = X.reshape(X.shape[0], -1)
+    if X.dtype.kind == "f" and X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
+        from .training import _bad_feature
+
+        raise CommandError(_bad_feature(dataset, pre.impute if pre else None, network.dtype))
+    return X
 
 
 def _load_for_model(source, args, pre, metadata, require_target):
@@ -833,23 +840,27 @@ def cmd_predict(args):
         if args.proba:
             columns += [f"proba_{c}" for c in _class_labels(network, metadata.get("run", {}))]
         temporary = out.with_name(out.name + ".part")
-        with open(temporary, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            step = 8192
-            for start in range(0, m, step):
-                rows = np.arange(start, min(start + step, m))
-                X = _features(network, pre, data, rows)
-                predicted = network.predict(X)
-                proba = network.predict_proba(X) if args.proba else None
-                for i in range(len(rows)):
-                    row = [files[start + i]] if files else []
-                    value = predicted[i]
-                    row += list(map(_cell, np.atleast_1d(value)))
-                    if proba is not None:
-                        row += [f"{p:.6g}" for p in proba[i]]
-                    writer.writerow(row)
-        os.replace(temporary, out)
+        try:
+            with open(temporary, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(columns)
+                step = 8192
+                for start in range(0, m, step):
+                    rows = np.arange(start, min(start + step, m))
+                    X = _features(network, pre, data, rows)
+                    predicted = network.predict(X)
+                    proba = network.predict_proba(X) if args.proba else None
+                    for i in range(len(rows)):
+                        row = [files[start + i]] if files else []
+                        value = predicted[i]
+                        row += list(map(_cell, np.atleast_1d(value)))
+                        if proba is not None:
+                            row += [f"{p:.6g}" for p in proba[i]]
+                        writer.writerow(row)
+            os.replace(temporary, out)
+        except BaseException:  # bad data, a full disk: leave no partial file behind
+            temporary.unlink(missing_ok=True)
+            raise
     print(f"Wrote {m} predictions to {out}")
     return 0
 
