@@ -600,9 +600,10 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
                                            saved.get("early_stopping"), best)
         log.keep(network.epoch)
     else:
+        # Built first: options the network refuses must leave an earlier run in DIR intact.
+        network = build_network(options, pre.n_features_out, task, prepared.n_outputs)
         for name in (*RUN_FILES, CHECKPOINT_FILE):
             (out / name).unlink(missing_ok=True)
-        network = build_network(options, pre.n_features_out, task, prepared.n_outputs)
         if options["early_stopping"] is not None:
             stopper = _make_early_stopping(options["early_stopping"], monitor)
     config = {"data": source_text, **options}
