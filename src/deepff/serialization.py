@@ -659,6 +659,14 @@ def load(path):
                 array = array.astype(dtype.newbyteorder("="))
             arrays[name] = array
     for key, target in expected.items():
+        array = arrays[key]
+        # Training never keeps non-finite weights (it stops and restores instead): NaN or
+        # infinity here is a flipped bit, and would turn every prediction into NaN.
+        if key.startswith("layers.") and array.size and not np.all(np.isfinite(array)):
+            raise ModelFileError(
+                path, f"is corrupt: tensor {key!r} holds NaN or infinite values"
+            )
+    for key, target in expected.items():
         target[...] = arrays[key]
     _restore_rng(path, network, state.get("rng"))
     network.epoch = epoch
