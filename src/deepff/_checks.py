@@ -81,11 +81,13 @@ def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = 
             f"got {describe(value)}"
         ) from None
     if array.dtype.kind == "O":
+        if array.ndim == 0:  # a dict, a set, some object: not an array at all
+            raise TypeError(f"{name} must be an array of numbers; got {describe(value)}")
         array = _numbers_from_objects(name, array)
     if array.dtype.kind not in "biuf":
         example = ""
         if array.size and array.dtype.kind in "USV":
-            example = f" such as {describe(array.flat[0])}"
+            example = f" such as {describe(array.flat[0].item())}"
         raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}{example}")
     if ndim == 2 and array.ndim == 1:
         raise ValueError(

@@ -379,8 +379,11 @@ def load_model(path):
 def _features(network, pre, dataset, rows=None):
     """Model inputs for (some rows of) raw data; NaN and infinity are located in the data."""
     if pre is not None:
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = pre.transform(dataset.X, rows=rows)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                X = pre.transform(dataset.X, rows=rows)
+        except ValueError as error:  # missing values, other columns: say in which data
+            raise CommandError(f"{dataset.name}: {error}") from None
     else:
         X = dataset.X
         if hasattr(X, "to_numpy"):
@@ -643,13 +646,20 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
         stopper.set_network(network)
         stopper.on_train_end()  # put back the best weights
     metrics = {}
+    # After a divergence (warned about once) the weights kept may overflow on some inputs:
+    # the metrics say so, as null in JSON, without a trail of NumPy warnings.
+    def quiet_overflow():
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
     for part in ("train", "val", "test"):
         X, y = getattr(prepared, f"X_{part}"), getattr(prepared, f"y_{part}")
         if X is None:
             metrics[part] = None
             continue
-        result = network.evaluate(X, y)
-        metrics[part] = {**{k: float(v) for k, v in result.items()}, "examples": len(y)}
+        with quiet_overflow():
+            result = network.evaluate(X, y)
+        metrics[part] = {**{k: _finite_or_none(v) for k, v in result.items()},
+                         "examples": len(y)}
     stopped_epoch = stopper.stopped_epoch if stopper is not None else None
     run["stopped_early"] = stopped_epoch is not None
     run["epochs_trained"] = int(network.epoch)
@@ -659,7 +669,8 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
         arrays=pre_arrays,
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    figures = _draw_run(out, network, prepared, pre, run, data)
+    with quiet_overflow():
+        figures = _draw_run(out, network, prepared, pre, run, data)
     return {"network": network, "metrics": metrics, "out": out, "task": task,
             "figures": figures, "prepared": prepared}
 
@@ -734,11 +745,17 @@ def _class_labels(network, run):
 # --- commands -------------------------------------------------------------------------------
 
 
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _print_metrics(metrics, stream):
     for part in ("train", "val", "test"):
         values = metrics.get(part)
         if values:
-            text = "  ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "examples")
+            text = "  ".join(f"{k} {'nan' if v is None else format(v, '.4f')}"
+                             for k, v in values.items() if k != "examples")
             print(f"  {part:<5} ({values['examples']} examples)  {text}", file=stream)
 
 

@@ -658,7 +658,7 @@ def load(path):
             if not dtype.isnative:
                 array = array.astype(dtype.newbyteorder("="))
             arrays[name] = array
-    for key, target in expected.items():
+    for key in expected:
         array = arrays[key]
         # Training never keeps non-finite weights (it stops and restores instead): NaN or
         # infinity here is a flipped bit, and would turn every prediction into NaN.

@@ -500,7 +500,7 @@ class Preprocessor:
                 raise ValueError(f"column {name!r} holds text, but the model was trained on "
                                  "numbers there")
             values = column.to_numpy(np.float64, copy=True)
-            _check_or_fill(values, name, self.fill.get(name))
+            _check_or_fill(values, name, self.fill.get(name), rows)
             values -= self.offset[j]
             values *= self.multiplier[j]
             out[:, j] = values
@@ -512,6 +512,7 @@ class Preprocessor:
             if column.isna().any():
                 if name not in self.fill:
                     first = int(np.flatnonzero(column.isna().to_numpy())[0])
+                    first = first if rows is None else int(rows[first])  # the row in the data
                     raise ValueError(
                         f"missing value in column {name!r} at data row {first + 1}; "
                         "use --impute mean|median"
@@ -582,11 +583,12 @@ def _is_text(column) -> bool:
     return pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column)
 
 
-def _check_or_fill(column, name, fill):
+def _check_or_fill(column, name, fill, rows=None):
     bad = np.isnan(column)
     if bad.any():
         if fill is None:
             first = int(np.flatnonzero(bad)[0])
+            first = first if rows is None else int(rows[first])  # the row in the data
             raise ValueError(
                 f"missing value in column {name!r} at data row {first + 1}; "
                 "use --impute mean|median"
