@@ -487,11 +487,21 @@ class _HistoryLog:
             return list(csv.DictReader(handle))
 
     def keep(self, epochs: int):
-        """Drop rows after ``epochs`` (a resumed run redoes them)."""
+        """Drop rows after ``epochs`` (a resumed run redoes them), atomically."""
         rows = [r for r in self.rows() if int(r["epoch"]) <= epochs]
-        self.path.unlink(missing_ok=True)
-        for row in rows:
-            self.append(int(row["epoch"]), {k: float(v) for k, v in row.items() if k != "epoch"})
+        original = self.path
+        self.path = original.with_name(original.name + ".part")
+        try:
+            self.path.unlink(missing_ok=True)
+            for row in rows:
+                self.append(int(row["epoch"]),
+                            {k: float(v) for k, v in row.items() if k != "epoch"})
+            if rows:
+                os.replace(self.path, original)
+            else:
+                original.unlink(missing_ok=True)
+        finally:
+            self.path = original
 
     def append(self, epoch, logs):
         new = not self.path.exists() or self.path.stat().st_size == 0
@@ -584,6 +594,10 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
     pre_arrays = {f"preprocessor.{k}": v for k, v in pre.arrays().items()}
     checkpoint_path = out / CHECKPOINT_FILE
     log = _HistoryLog(out / "history.csv")
+    # What a killed run leaves: temporaries of interrupted writes (the files are whole).
+    for stale in (*out.glob(f".{MODEL_FILE}.*.tmp"), *out.glob(f".{CHECKPOINT_FILE}.*.tmp"),
+                  out / "history.csv.part"):
+        stale.unlink(missing_ok=True)
     has_val = prepared.X_val is not None
     monitor = "val_loss" if has_val else "loss"
     stopper = None
