@@ -16,6 +16,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import pickle
 import signal
 import struct
@@ -574,3 +575,111 @@ def test_a_deadline_and_a_memory_budget_are_enforced():
             pass
     with pytest.raises(AssertionError, match="allocated"), guarded(megabytes=8):
         np.ones(4 * 2**20)
+
+
+# --- the command line on hostile model files ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    """A model file made by ``deepff train`` (network, preprocessing and run metadata)."""
+    from deepff.cli import main
+
+    root = tmp_path_factory.mktemp("cli_model")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["train", "iris", "--layers", "4", "--epochs", "2", "--out", "run",
+                     "-q"]) == 0
+    finally:
+        os.chdir(cwd)
+    return root / "run" / "model.safetensors"
+
+
+def _edit_model(source, target, edit_metadata, edit_tensors):
+    tensors, header, offset = serialization._read_header(source)
+    data = Path(source).read_bytes()[offset:]
+    arrays = {name: np.frombuffer(data[begin:end], dtype).reshape(shape)
+              for name, (dtype, shape, begin, end) in tensors.items()}
+    metadata = json.loads(header["metadata"])
+    edit_metadata(metadata)
+    edit_tensors(arrays)
+    header = {**header, "metadata": json.dumps(metadata)}
+    serialization._write_safetensors(target, arrays, header)
+
+
+@st.composite
+def metadata_edits(draw):
+    """A change somewhere in the run metadata a model file carries."""
+    where = draw(st.sampled_from(["run", "preprocessor", "metrics", "root"]))
+    depth = draw(st.integers(0, 2))
+    value = draw(json_values)
+
+    def edit(metadata):
+        node = metadata if where == "root" else metadata.setdefault(where, {})
+        for _ in range(depth):
+            if not isinstance(node, dict) or not node:
+                break
+            key = draw(st.sampled_from(sorted(node)))
+            if not isinstance(node[key], dict) or not node[key]:
+                node[key] = value
+                return
+            node = node[key]
+        if isinstance(node, dict) and node:
+            node[draw(st.sampled_from(sorted(node)))] = value
+        elif where != "root":
+            metadata[where] = value
+
+    return edit
+
+
+@st.composite
+def tensor_edits(draw):
+    shape = tuple(draw(st.lists(st.integers(0, 6), max_size=2)))
+    name = draw(st.sampled_from(["extra.preprocessor.offset", "extra.preprocessor.scale"]))
+    kind = draw(st.sampled_from(["keep", "drop", "replace"]))
+    fill = draw(st.sampled_from([0.0, np.nan, np.inf, 1e300]))
+
+    def edit(arrays):
+        if kind == "drop":
+            arrays.pop(name, None)
+        elif kind == "replace":
+            arrays[name] = np.full(shape, fill)
+
+    return edit
+
+
+@settings(SETTINGS, max_examples=60)
+@given(edit_metadata=metadata_edits(), edit_tensors=tensor_edits())
+def test_command_line_on_tampered_run_metadata(cli_model, edit_metadata, edit_tensors,
+                                               tmp_path_factory):
+    from deepff.cli import main
+
+    directory = tmp_path_factory.mktemp("tampered")
+    path = directory / "model.safetensors"
+    _edit_model(cli_model, path, edit_metadata, edit_tensors)
+    commands = [["info", path], ["evaluate", path, "iris"],
+                ["predict", path, "iris", "--out", directory / "p.csv"]]
+    stderr = io.StringIO()
+    for command in commands:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            with guarded():
+                status = main([str(part) for part in command])
+        assert status in (0, 2), stderr.getvalue()  # 1 is an internal error
+        if status == 2:
+            assert "model.safetensors" in stderr.getvalue().strip().splitlines()[-1]
+    assert not list(directory.glob("*.part"))
+
+
+def test_info_shows_control_characters_as_escapes(cli_model, tmp_path, capsys):
+    from deepff.cli import main
+
+    def edit(metadata):
+        metadata["run"]["data"]["source"] = "iris\x1b]0;pwned\x07\x1b[2J"
+
+    path = tmp_path / "model.safetensors"
+    _edit_model(cli_model, path, edit, lambda arrays: None)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "iris\\x1b]0;pwned\\x07\\x1b[2J" in out

@@ -367,13 +367,65 @@ def load_model(path):
     metadata = getattr(network, "metadata", {}) or {}
     arrays = getattr(network, "extra_arrays", {}) or {}
     pre = None
-    if isinstance(metadata.get("preprocessor"), dict):
-        pre = Preprocessor.from_config(
-            metadata["preprocessor"],
-            {k[len("preprocessor."):]: v for k, v in arrays.items()
-             if k.startswith("preprocessor.")},
-        )
+    if not isinstance(metadata, dict):
+        raise CommandError(f"{path}: bad metadata: expected a JSON object")
+    if metadata.get("preprocessor") is not None:
+        try:
+            pre = Preprocessor.from_config(
+                metadata["preprocessor"],
+                {k[len("preprocessor."):]: v for k, v in arrays.items()
+                 if k.startswith("preprocessor.")},
+            )
+        except ValueError as error:
+            raise CommandError(f"{path}: {error}") from None
+        if pre.n_features_out != network.n_features_in_:
+            raise CommandError(
+                f"{path}: its preprocessing makes {pre.n_features_out} inputs, but its network "
+                f"takes {network.n_features_in_}"
+            )
+    _check_run_metadata(path, metadata)
     return network, pre, metadata
+
+
+def _check_run_metadata(path, metadata) -> None:
+    """The parts of a model file's metadata that the commands read must have their form."""
+    from .training import check_options
+
+    def fail(what):
+        raise CommandError(f"{path}: bad metadata: {what}")
+
+    def is_number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for key in ("run", "metrics"):
+        if not isinstance(metadata.get(key, {}), dict):
+            fail(f"{key!r} must be a JSON object")
+    run = metadata.get("run", {})
+    if run.get("task") not in (None, "classification", "regression"):
+        fail(f"unknown task {run.get('task')!r}")
+    data = run.get("data", {})
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(key), (str, type(None)))
+        for key in ("source", "name", "target", "x_key", "y_key")
+    ):
+        fail("'data' must name its source, target and keys")
+    names = data.get("class_names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) or is_number(n) for n in names)
+    ):
+        fail("'class_names' must be a list of names")
+    if run.get("options") is not None:
+        try:
+            check_options(run["options"])
+        except (ValueError, TypeError) as error:
+            fail(f"'options': {error}")
+    for part, values in metadata.get("metrics", {}).items():
+        if values is not None and not (
+            isinstance(values, dict)
+            and isinstance(values.get("examples"), int)
+            and all(v is None or is_number(v) for v in values.values())
+        ):
+            fail(f"metrics of {part!r} must be numbers")
 
 
 def _features(network, pre, dataset, rows=None):
@@ -903,6 +955,22 @@ def _cell(value):
     return value.item() if hasattr(value, "item") else value
 
 
+class _Printable:
+    """A text stream that shows control characters (terminal escapes) as escapes."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self.stream.write("".join(
+            c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii")
+            for c in text
+        ))
+
+    def flush(self):
+        self.stream.flush()
+
+
 def cmd_info(args):
     from . import serialization
 
@@ -914,13 +982,14 @@ def cmd_info(args):
     described = serialization.read_metadata(path)
     network, pre, metadata = load_model(path)
     run = metadata.get("run", {})
+    out = _Printable(sys.stdout)  # the file's text is shown, never obeyed by the terminal
     print(f"model: {path} (deepff format {described['format_version']}, "
-          f"saved by deepff {described['state'].get('deepff_version', '?')})")
+          f"saved by deepff {described['state'].get('deepff_version', '?')})", file=out)
     task = run.get("task") or ("classification" if network.is_classifier else "regression")
-    print(f"task: {task}; epochs trained: {network.epoch}")
+    print(f"task: {task}; epochs trained: {network.epoch}", file=out)
     if network.classes_ is not None:
         labels = _class_labels(network, run)
-        print(f"classes ({len(labels)}): {', '.join(labels)}")
+        print(f"classes ({len(labels)}): {', '.join(labels)}", file=out)
     if pre is not None:
         shape = "x".join(map(str, pre.input_shape))
         text = f"input: {shape} raw features -> {pre.n_features_out} inputs (scale {pre.scale}"
@@ -928,25 +997,25 @@ def cmd_info(args):
             text += f"; one-hot: {', '.join(pre.categories)}"
         if pre.impute:
             text += f"; impute {pre.impute}"
-        print(text + ")")
+        print(text + ")", file=out)
     else:
-        print(f"input: {network.n_features_in_} features (no preprocessing saved)")
-    print()
-    network.summary()
+        print(f"input: {network.n_features_in_} features (no preprocessing saved)", file=out)
+    print(file=out)
+    network.summary(print_fn=lambda text: print(text, file=out))
     data = run.get("data")
     if data:
         print(f"\ndata: {data.get('source')}" + (f" (target {data['target']})"
-                                                 if data.get("target") else ""))
+                                                 if data.get("target") else ""), file=out)
     options = run.get("options")
     if options:
-        print("training options:")
+        print("training options:", file=out)
         for key, value in options.items():
             if value is not None:
-                print(f"  {key} = {_toml_value(value)}")
+                print(f"  {key} = {_toml_value(value)}", file=out)
     metrics = metadata.get("metrics")
     if metrics:
-        print("metrics:")
-        _print_metrics(metrics, sys.stdout)
+        print("metrics:", file=out)
+        _print_metrics(metrics, out)
     return 0
 
 

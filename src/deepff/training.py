@@ -559,18 +559,63 @@ class Preprocessor:
 
     @classmethod
     def from_config(cls, config: dict, arrays: dict) -> Preprocessor:
-        """Rebuild a fitted Preprocessor from ``get_config()`` and ``arrays()``."""
+        """Rebuild a fitted Preprocessor from ``get_config()`` and ``arrays()``.
+
+        Everything is checked (a model file may have been tampered with): kinds, names,
+        shapes, and that the arrays fit the features.
+        """
+        if not isinstance(config, dict) or not isinstance(arrays, dict):
+            raise ValueError("bad preprocessing config: expected a dict and arrays")
         try:
+            if config["dtype"] not in ("float32", "float64"):
+                raise TypeError(f"'dtype' {describe(config['dtype'])}")
             pre = cls(scale=config["scale"], impute=config["impute"], dtype=config["dtype"])
             for key in ("kind", "input_shape", "columns", "numeric", "categories", "fill",
                         "n_features_out", "feature_names"):
                 setattr(pre, key, config[key])
             pre.offset = np.asarray(arrays["offset"], np.float64)
             pre.multiplier = np.asarray(arrays["scale"], np.float64)
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"bad preprocessing config: missing {error}") from None
+            pre._check_restored()
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"bad preprocessing config: {error}") from None
         pre.fitted = True
         return pre
+
+    def _check_restored(self):
+        def names(value, what):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{what!r} must be a list of names; got {describe(value)}")
+
+        if not isinstance(self.input_shape, list) or not self.input_shape or not all(
+            _is_int(s) and s >= 1 for s in self.input_shape
+        ):
+            raise TypeError(f"'input_shape' {describe(self.input_shape)}")
+        if not _is_int(self.n_features_out) or self.n_features_out < 1:
+            raise TypeError(f"'n_features_out' {describe(self.n_features_out)}")
+        if self.kind == "array":
+            n_scaled = self.n_features_out
+            if math.prod(self.input_shape) != n_scaled or self.categories or self.fill:
+                raise ValueError(f"'input_shape' {self.input_shape} does not give "
+                                 f"{n_scaled} features")
+        elif self.kind == "table":
+            names(self.columns, "columns")
+            names(self.numeric, "numeric")
+            if not isinstance(self.categories, dict) or not isinstance(self.fill, dict):
+                raise TypeError("'categories' and 'fill' must be tables")
+            for values in self.categories.values():
+                names(values, "categories")
+            used = [*self.numeric, *self.categories]
+            if not set(used) <= set(self.columns) or self.input_shape != [len(self.columns)]:
+                raise ValueError("'numeric' and 'categories' must be among the 'columns'")
+            n_scaled = len(self.numeric)
+            if n_scaled + sum(len(v) for v in self.categories.values()) != self.n_features_out:
+                raise ValueError(f"'n_features_out' {self.n_features_out} does not match the "
+                                 "columns")
+        else:
+            raise ValueError(f"'kind' {describe(self.kind)}")
+        for name, array in (("offset", self.offset), ("scale", self.multiplier)):
+            if array.shape != (n_scaled,) or not np.all(np.isfinite(array)):
+                raise ValueError(f"array {name!r} must be {n_scaled} finite numbers")
 
     def __repr__(self):
         return f"Preprocessor(scale={self.scale!r}, impute={self.impute!r})"
