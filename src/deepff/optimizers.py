@@ -41,6 +41,7 @@ import numbers
 
 import numpy as np
 
+from . import _fused
 from ._checks import check_float, check_int, describe
 from ._lookup import lookup
 
@@ -305,6 +306,11 @@ class Momentum(Optimizer):
 
     def update(self, params, grads, state, epoch=0, scratch=None):
         state["step"] += 1
+        fused, cast = _fused.kernel("momentum", params, grads, state["velocity"]), params.dtype.type
+        if fused is not None:
+            rate = cast(self.learning_rate(epoch))
+            fused(params, grads, state["velocity"], cast(self.beta), rate)
+            return
         velocity, step = state["velocity"], _scratch(scratch, grads)
         velocity *= self.beta
         np.multiply(grads, 1.0 - self.beta, out=step)
@@ -343,6 +349,12 @@ class RMSProp(Optimizer):
 
     def update(self, params, grads, state, epoch=0, scratch=None):
         state["step"] += 1
+        cast = params.dtype.type
+        fused = _fused.kernel("rmsprop", params, grads, state["square_average"])
+        if fused is not None:
+            rate = cast(self.learning_rate(epoch))
+            fused(params, grads, state["square_average"], cast(self.beta), rate, cast(self.eps))
+            return
         square, step = state["square_average"], _scratch(scratch, grads)
         square *= self.beta
         np.multiply(grads, grads, out=step)
@@ -389,6 +401,16 @@ class Adam(Optimizer):
         state["step"] += 1
         t = int(state["step"])
         first, second = state["first_moment"], state["second_moment"]
+        correction1 = 1.0 - self.beta1**t
+        correction2 = 1.0 - self.beta2**t
+        fused, cast = _fused.kernel("adam", params, grads, first, second), params.dtype.type
+        if fused is not None:
+            fused(
+                params, grads, first, second, cast(self.beta1), cast(self.beta2),
+                cast(self.learning_rate(epoch) / correction1),
+                cast(1.0 / math.sqrt(correction2)), cast(self.eps),
+            )  # fmt: skip
+            return
         step = _scratch(scratch, grads)
         first *= self.beta1
         np.multiply(grads, 1.0 - self.beta1, out=step)
@@ -397,8 +419,6 @@ class Adam(Optimizer):
         np.multiply(grads, grads, out=step)
         step *= 1.0 - self.beta2
         second += step
-        correction1 = 1.0 - self.beta1**t
-        correction2 = 1.0 - self.beta2**t
         # W -= (lr / c1) v / (sqrt(s) / sqrt(c2) + eps), PyTorch's order of operations.
         np.sqrt(second, out=step)
         step *= 1.0 / math.sqrt(correction2)
