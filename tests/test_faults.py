@@ -130,6 +130,8 @@ def test_resume_after_a_kill_inside_a_checkpoint_write(reference):
     (run / ".checkpoint.safetensors.x1y2z3.tmp").write_bytes(data[: len(data) // 2])
     (run / "model.safetensors").unlink()
     (run / "history.csv.part").write_text("epoch,loss\n")  # and a half-rewritten history
+    with open(run / "history.csv", "a") as history:  # and a row cut short ("1" of "10,...")
+        history.write("1")
     deepff("train", "--resume", "mid", "--epochs", "20", cwd=cwd)
     for name in RUN_FILES:
         assert (cwd / "whole" / name).read_bytes() == (run / name).read_bytes(), name

@@ -327,7 +327,14 @@ def write_toml(path, values: dict, comment: str = "") -> None:
     for key, value in values.items():
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_text(path, "\n".join(lines) + "\n")
+
+
+def _write_text(path, text: str) -> None:
+    """Write a small text file atomically: a kill leaves the old file or the new one."""
+    from .serialization import write_atomically
+
+    write_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
 
 
 def read_toml(path) -> dict:
@@ -533,10 +540,20 @@ class _HistoryLog:
         self.callback = Logger()
 
     def rows(self):
+        """The complete rows (a run killed mid-append leaves a partial last row)."""
         if not self.path.exists():
             return []
         with open(self.path, newline="") as handle:
-            return list(csv.DictReader(handle))
+            rows = list(csv.DictReader(handle))
+
+        def complete(row):
+            try:
+                return None not in row and all(v is not None and math.isfinite(float(v))
+                                               for v in row.values())
+            except ValueError:
+                return False
+
+        return [row for row in rows if complete(row)]
 
     def keep(self, epochs: int):
         """Drop rows after ``epochs`` (a resumed run redoes them), atomically."""
@@ -734,7 +751,7 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
         metadata={"run": run, "preprocessor": pre.get_config(), "metrics": metrics},
         arrays=pre_arrays,
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with quiet_overflow():
         figures = _draw_run(out, network, prepared, pre, run, data)
     return {"network": network, "metrics": metrics, "out": out, "task": task,
@@ -894,15 +911,17 @@ def cmd_evaluate(args):
         if data.y is None:
             raise CommandError(f"{args.data}: no labels to evaluate against")
         X = _features(network, pre, data)
-        metrics = {k: float(v) for k, v in network.evaluate(X, data.y).items()}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = network.evaluate(X, data.y)
+        metrics = {k: _finite_or_none(v) for k, v in result.items()}
     metrics["examples"] = len(data.y)
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics))  # a diverged model's NaN loss is null, as JSON has it
     else:
         print(f"{args.data} ({metrics['examples']} examples)")
         for key, value in metrics.items():
             if key != "examples":
-                print(f"  {key}: {value:.4f}")
+                print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
     return 0
 
 
