@@ -169,7 +169,8 @@ def mislabeled_grid(images, y_true, y_pred, names, path: Path, title: str, limit
     return fig
 
 
-def seed_curves(histories: dict, path: Path, key: str = "loss", title: str = "", log_y=False):
+def seed_curves(histories: dict, path: Path, key: str = "loss", title: str = "", log_y=False,
+                log_x=False):
     """Training (and validation) curves of several configurations, one line per seed."""
     from matplotlib.figure import Figure
 
@@ -187,6 +188,8 @@ def seed_curves(histories: dict, path: Path, key: str = "loss", title: str = "",
     ax.set_ylabel(key)
     if log_y:
         ax.set_yscale("log")
+    if log_x:
+        ax.set_xscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)

@@ -21,6 +21,7 @@ tuning.csv/.md, and figures (learning curves, confusion matrices, mislabeled ima
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import numpy as np
@@ -388,7 +389,9 @@ def part2(args, data, quick):
     table = write_table(rows, args.out / "ladder",
                         "Part 2: the paper's later sections, mean and spread over seeds", note)
     seed_curves(curves, args.out / "ladder_learning_curves.png", key="loss",
-                title="training cost per epoch, every seed", log_y=True)
+                title="training cost per epoch, every seed", log_y=True, log_x=True)
+    with open(args.out / "ladder_histories.json", "w") as f:
+        json.dump(curves, f)
 
     # The tuned configuration's first seed: its confusion matrix and mistakes on the test set.
     label, nets, (_, X_test) = last

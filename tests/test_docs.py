@@ -22,7 +22,9 @@ def test_mkdocs_build_strict(tmp_path):
          "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    )
     for page in ("index.html", "computations/index.html", "api/network/index.html"):
         assert (tmp_path / "site" / page).is_file(), page
     # mkdocstrings rendered the docstrings, not just the page titles.
