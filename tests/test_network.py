@@ -773,3 +773,17 @@ def test_hinge_loss_with_minus_one_plus_one_labels():
     net.fit(X, y, epochs=40, batch_size=40, verbose=0)
     assert net.classes_.tolist() == [-1, 1]
     assert np.mean(net.predict(X) == y) > 0.9
+
+
+def test_full_batch_divergence_keeps_weights_with_a_finite_cost():
+    # With one batch per epoch, the first batch's cost is that of the epoch's starting
+    # weights: when it is not finite, the weights of the epoch before are kept.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)) * 100
+    y = X @ np.array([1.0, -2.0, 3.0])
+    net = dff.Network([dff.Dense(8, activation="relu"), dff.Dense(1)],
+                      optimizer=dff.SGD(0.05), seed=0, dtype="float64")
+    with pytest.warns(dff.DivergenceWarning, match="previous epoch's start"):
+        net.fit(X, y, epochs=200, batch_size=None, verbose=0)
+    assert np.isfinite(net.cost(X, y))
+    assert np.all(np.isfinite(net.predict(X)))

@@ -617,11 +617,11 @@ class Network:
             regularizers.soft_threshold(W, threshold, out=W)
         return cost
 
-    def _diverged(self, snapshot: dict, what: str) -> None:
-        """Put back the state of the epoch's start, warn, and stop training."""
+    def _diverged(self, snapshot: dict, what: str, kept: str = "the epoch's start") -> None:
+        """Put back an earlier state, warn, and stop training."""
         self.set_state(snapshot)
         warnings.warn(
-            f"{what}; training stopped and the weights of the epoch's start were kept "
+            f"{what}; training stopped and the weights of {kept} were kept "
             "(lower the learning rate?)",
             DivergenceWarning,
             stacklevel=5,  # _diverged, _epochs, _train, fit, the caller
@@ -660,11 +660,14 @@ class Network:
     def _epochs(self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, weights, callbacks,
                 batch_callbacks, classifier):
         """The loop over epochs and batches of ``_train``."""
-        snapshot = None
+        # The states at the start of this epoch and of the one before: when the first batch
+        # of an epoch already diverges, the weights that gave its cost are not worth keeping.
+        snapshot = previous = None
         for epoch in range(self.epoch, self.epoch + epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
-            snapshot = self.get_state(out=snapshot)
+            spare, previous = previous, snapshot
+            snapshot = self.get_state(out=spare)
             total_cost, total_weight, correct, seen, counted = 0.0, 0.0, 0, 0, 0
             batches = self._batches(X, Y, batch_size, shuffle, weights)
             for batch, (X_batch, Y_batch, w_batch) in enumerate(batches):
@@ -675,9 +678,11 @@ class Network:
                     continue
                 cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
                 if not math.isfinite(cost):
-                    self._diverged(
-                        snapshot, f"epoch {epoch}, batch {batch}: the cost became {cost}"
-                    )
+                    what = f"epoch {epoch}, batch {batch}: the cost became {cost}"
+                    if batch == 0 and previous is not None:
+                        self._diverged(previous, what, "the previous epoch's start")
+                    else:
+                        self._diverged(snapshot, what)
                     break
                 total_cost += cost * weight
                 total_weight += weight
