@@ -34,7 +34,11 @@ ENV = {
 def deepff(*args, cwd, check=True, timeout=180):
     result = subprocess.run(
         [sys.executable, "-m", "deepff", *map(str, args)],
-        cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -64,8 +68,14 @@ def test_demo_trains_reports_and_writes_a_run(tmp_path):
     assert "Test accuracy:" in out
     assert "deepff info demo/model.safetensors" in out  # ends with commands to look
     run = tmp_path / "demo"
-    for name in ("model.safetensors", "config.toml", "history.csv", "metrics.json",
-                 "learning_curves.png", "confusion_matrix.png"):
+    for name in (
+        "model.safetensors",
+        "config.toml",
+        "history.csv",
+        "metrics.json",
+        "learning_curves.png",
+        "confusion_matrix.png",
+    ):
         assert (run / name).stat().st_size > 0, name
     assert result.stderr == ""
 
@@ -76,8 +86,22 @@ def test_demo_trains_reports_and_writes_a_run(tmp_path):
 @pytest.fixture(scope="module")
 def iris_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("iris")
-    deepff("train", "iris", "--layers", "16", "--epochs", "25", "--batch-size", "16",
-           "--learning-rate", "0.01", "--out", "run", "--quiet", cwd=cwd)
+    deepff(
+        "train",
+        "iris",
+        "--layers",
+        "16",
+        "--epochs",
+        "25",
+        "--batch-size",
+        "16",
+        "--learning-rate",
+        "0.01",
+        "--out",
+        "run",
+        "--quiet",
+        cwd=cwd,
+    )
     return cwd
 
 
@@ -98,8 +122,9 @@ def test_train_writes_the_run_directory(iris_run):
 
 def test_config_toml_reruns_the_same_training(iris_run):
     deepff("train", "--config", "run/config.toml", "--out", "rerun", "-q", cwd=iris_run)
-    assert np.array_equal(weights(iris_run / "run/model.safetensors"),
-                          weights(iris_run / "rerun/model.safetensors"))
+    assert np.array_equal(
+        weights(iris_run / "run/model.safetensors"), weights(iris_run / "rerun/model.safetensors")
+    )
 
 
 def test_evaluate_and_predict_round_trip(iris_run):
@@ -161,10 +186,25 @@ def test_csv_with_a_string_label_column(tmp_path):
     rows = zip(size, shade, label, strict=True)
     lines += [f"{s:.4f},{c},{rng.normal():.3f},{y}" for s, c, y in rows]
     (tmp_path / "things.csv").write_text("\n".join(lines) + "\n")
-    deepff("train", "things.csv", "--target", "label", "--layers", "8", "--epochs", "20",
-           "--lr", "0.03", "--out", "run", "-q", cwd=tmp_path)
-    metrics = json.loads(deepff("evaluate", "run/model.safetensors", "things.csv", "--json",
-                                cwd=tmp_path).stdout)
+    deepff(
+        "train",
+        "things.csv",
+        "--target",
+        "label",
+        "--layers",
+        "8",
+        "--epochs",
+        "20",
+        "--lr",
+        "0.03",
+        "--out",
+        "run",
+        "-q",
+        cwd=tmp_path,
+    )
+    metrics = json.loads(
+        deepff("evaluate", "run/model.safetensors", "things.csv", "--json", cwd=tmp_path).stdout
+    )
     assert metrics["accuracy"] > 0.7
     deepff("predict", "run/model.safetensors", "things.csv", "--out", "p.csv", cwd=tmp_path)
     predicted = [r["prediction"] for r in read_csv(tmp_path / "p.csv")]
@@ -177,14 +217,31 @@ def test_csv_with_a_string_label_column(tmp_path):
 
 @pytest.mark.skipif(not (DATA / "train_catvnoncat.h5").exists(), reason="no shared cat data")
 def test_cat_hdf5_files(tmp_path):
-    deepff("train", DATA / "train_catvnoncat.h5", "--layers", "7", "--epochs", "4",
-           "--out", "cat", "-q", cwd=tmp_path)
-    result = deepff("evaluate", "cat/model.safetensors", DATA / "test_catvnoncat.h5", "--json",
-                    cwd=tmp_path)
+    deepff(
+        "train",
+        DATA / "train_catvnoncat.h5",
+        "--layers",
+        "7",
+        "--epochs",
+        "4",
+        "--out",
+        "cat",
+        "-q",
+        cwd=tmp_path,
+    )
+    result = deepff(
+        "evaluate", "cat/model.safetensors", DATA / "test_catvnoncat.h5", "--json", cwd=tmp_path
+    )
     metrics = json.loads(result.stdout)
     assert metrics["examples"] == 50 and 0 <= metrics["accuracy"] <= 1
-    deepff("predict", "cat/model.safetensors", DATA / "test_catvnoncat.h5", "--out", "p.csv",
-           cwd=tmp_path)
+    deepff(
+        "predict",
+        "cat/model.safetensors",
+        DATA / "test_catvnoncat.h5",
+        "--out",
+        "p.csv",
+        cwd=tmp_path,
+    )
     assert {r["prediction"] for r in read_csv(tmp_path / "p.csv")} <= {"0", "1"}
     info = deepff("info", "cat/model.safetensors", cwd=tmp_path).stdout
     assert "non-cat, cat" in info and "64x64x3" in info
@@ -209,8 +266,7 @@ def _signs_folder(root, classes=("0", "1", "2"), per_class=10):
 @pytest.mark.skipif(not (DATA / "signs_cs230_64x64_jpg.tar").exists(), reason="no SIGNS tar")
 def test_image_folder(tmp_path):
     _signs_folder(tmp_path / "signs")
-    deepff("train", "signs", "--layers", "8", "--epochs", "4", "--out", "run", "-q",
-           cwd=tmp_path)
+    deepff("train", "signs", "--layers", "8", "--epochs", "4", "--out", "run", "-q", cwd=tmp_path)
     metrics = json.loads(deepff("evaluate", "run", "signs", "--json", cwd=tmp_path).stdout)
     assert metrics["examples"] == 30
     deepff("predict", "run", "signs", "--out", "p.csv", "--proba", cwd=tmp_path)
@@ -223,13 +279,27 @@ def test_image_folder(tmp_path):
 
 
 def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
-    options = ["digits", "--layers", "32", "--epochs", "25", "--dropout", "0.2",
-               "--batch-norm", "--early-stopping", "30", "--decay", "0.01", "-q"]
+    options = [
+        "digits",
+        "--layers",
+        "32",
+        "--epochs",
+        "25",
+        "--dropout",
+        "0.2",
+        "--batch-norm",
+        "--early-stopping",
+        "30",
+        "--decay",
+        "0.01",
+        "-q",
+    ]
     deepff("train", *options, "--out", "whole", cwd=tmp_path)
 
     command = [sys.executable, "-m", "deepff", "train", *options, "--out", "cut"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     checkpoint = tmp_path / "cut" / "checkpoint.safetensors"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -243,10 +313,12 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
 
     result = deepff("train", "--resume", "cut", cwd=tmp_path)
     assert f"Epoch {epoch + 1}/25" in result.stdout
-    assert np.array_equal(weights(tmp_path / "whole/model.safetensors"),
-                          weights(tmp_path / "cut/model.safetensors"))
+    assert np.array_equal(
+        weights(tmp_path / "whole/model.safetensors"), weights(tmp_path / "cut/model.safetensors")
+    )
     assert (tmp_path / "whole/history.csv").read_text() == (
-        tmp_path / "cut/history.csv").read_text()
+        tmp_path / "cut/history.csv"
+    ).read_text()
 
 
 def test_resume_extends_a_finished_run_and_keeps_an_early_stop(tmp_path, monkeypatch):
@@ -280,9 +352,11 @@ class _Payload:
 def test_a_pickle_disguised_as_a_model_is_refused_without_running(tmp_path):
     marker = tmp_path / "pwned"
     (tmp_path / "model.safetensors").write_bytes(pickle.dumps(_Payload(str(marker))))
-    for command in (["info", "model.safetensors"],
-                    ["evaluate", "model.safetensors", "iris"],
-                    ["predict", "model.safetensors", "iris", "--out", "p.csv"]):
+    for command in (
+        ["info", "model.safetensors"],
+        ["evaluate", "model.safetensors", "iris"],
+        ["predict", "model.safetensors", "iris", "--out", "p.csv"],
+    ):
         result = deepff(*command, cwd=tmp_path, check=False)
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1
@@ -294,7 +368,7 @@ def test_a_pickle_disguised_as_a_model_is_refused_without_running(tmp_path):
 def mistakes_dir(tmp_path_factory, iris_run):
     root = tmp_path_factory.mktemp("mistakes")
     (root / "data.csv").write_text("a,b,label\n1,2,x\n3,,y\n5,6,x\n")
-    (root / "bad.toml").write_text('layers = [4]\nlayrs = [3]\n')
+    (root / "bad.toml").write_text("layers = [4]\nlayrs = [3]\n")
     (root / "broken.toml").write_text("layers = [4\n")
     model = (iris_run / "run" / "model.safetensors").read_bytes()
     (root / "truncated.safetensors").write_bytes(model[: len(model) // 2])
@@ -349,7 +423,8 @@ def test_mistakes_in_a_real_process_and_debug_shows_the_traceback(mistakes_dir):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "truncated.safetensors" in result.stderr
     assert result.stdout == ""
-    result = deepff("train", "data.csv", "--target", "nope", "--debug", cwd=mistakes_dir,
-                    check=False)
+    result = deepff(
+        "train", "data.csv", "--target", "nope", "--debug", cwd=mistakes_dir, check=False
+    )
     assert result.returncode == 2 and "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("deepff: error:")

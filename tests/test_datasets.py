@@ -14,8 +14,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.mark.parametrize(
     ("name", "shape", "n_classes"),
-    [("digits", (1797, 64), 10), ("iris", (150, 4), 3), ("wine", (178, 13), 3),
-     ("breast_cancer", (569, 30), 2)],
+    [
+        ("digits", (1797, 64), 10),
+        ("iris", (150, 4), 3),
+        ("wine", (178, 13), 3),
+        ("breast_cancer", (569, 30), 2),
+    ],
 )
 def test_builtin_sets_match_scikit_learn(name, shape, n_classes):
     sk = pytest.importorskip("sklearn.datasets")

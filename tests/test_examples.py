@@ -19,17 +19,29 @@ EXAMPLES = {
     "cat_vs_noncat": {
         "needs": ["train_catvnoncat.h5", "test_catvnoncat.h5"],
         "writes": [
-            "results.md", "course.csv", "course.md", "ladder.csv", "ladder.md", "tuning.csv",
-            "course_2-layer_learning_curves.png", "course_4-layer_confusion.png",
-            "course_4-layer_mislabeled.png", "ladder_learning_curves.png",
-            "tuned_confusion.png", "tuned_mislabeled.png",
+            "results.md",
+            "course.csv",
+            "course.md",
+            "ladder.csv",
+            "ladder.md",
+            "tuning.csv",
+            "course_2-layer_learning_curves.png",
+            "course_4-layer_confusion.png",
+            "course_4-layer_mislabeled.png",
+            "ladder_learning_curves.png",
+            "tuned_confusion.png",
+            "tuned_mislabeled.png",
         ],
     },
     "hand_signs": {
         "needs": ["signs_cs230_64x64.npz", "test_signs.h5"],
         "writes": [
-            "results.md", "results.csv", "course_learning_curves.png",
-            "mlp_learning_curves.png", "mlp_confusion.png", "mlp_mislabeled.png",
+            "results.md",
+            "results.csv",
+            "course_learning_curves.png",
+            "mlp_learning_curves.png",
+            "mlp_confusion.png",
+            "mlp_mislabeled.png",
         ],
     },
 }
@@ -45,12 +57,28 @@ def test_example_runs_quick_and_writes_its_outputs(name, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / name
     # One BLAS thread: quicker for these tiny runs, and kinder to a shared machine.
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / f"{name}.py"), "--quick",
-         "--data", str(DATA), "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "examples" / f"{name}.py"),
+            "--quick",
+            "--data",
+            str(DATA),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, f"{name}.py failed:\n{result.stdout}\n{result.stderr}"
     for filename in spec["writes"]:

@@ -42,28 +42,56 @@ ENV = {
     "MKL_NUM_THREADS": "1",
     "MPLBACKEND": "Agg",
 }
-RUN = ["digits", "--layers", "32", "--epochs", "20", "--dropout", "0.2", "--batch-norm",
-       "--early-stopping", "30", "--decay", "0.01", "--seed", "4", "-q"]
+RUN = [
+    "digits",
+    "--layers",
+    "32",
+    "--epochs",
+    "20",
+    "--dropout",
+    "0.2",
+    "--batch-norm",
+    "--early-stopping",
+    "30",
+    "--decay",
+    "0.01",
+    "--seed",
+    "4",
+    "-q",
+]
 RUN_FILES = ("model.safetensors", "history.csv", "metrics.json")  # config.toml names its DIR
 
 
 def _with_epochs(epochs):
     i = RUN.index("--epochs")
-    return [*RUN[:i], "--epochs", str(epochs), *RUN[i + 2:]]
+    return [*RUN[:i], "--epochs", str(epochs), *RUN[i + 2 :]]
 
 
 def deepff(*args, cwd, check=True, timeout=300):
-    result = subprocess.run([sys.executable, "-m", "deepff", *map(str, args)], cwd=cwd,
-                            env=ENV, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "deepff", *map(str, args)],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"deepff {' '.join(map(str, args))} exited {result.returncode}\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"deepff {' '.join(map(str, args))} exited {result.returncode}\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
 def start(*args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "deepff", *map(str, args)], cwd=cwd,
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deepff", *map(str, args)],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _epochs_logged(run: Path) -> int:
@@ -101,8 +129,10 @@ def reference(tmp_path_factory):
 def test_killed_twice_at_random_moments_then_resumed_is_bit_identical(reference):
     cwd = reference
     rng = np.random.default_rng(int(time.time()))  # new moments on every run; printed on failure
-    moments = [(int(rng.integers(1, 8)), float(rng.uniform(0, 0.04))),
-               (int(rng.integers(9, 16)), float(rng.uniform(0, 0.04)))]
+    moments = [
+        (int(rng.integers(1, 8)), float(rng.uniform(0, 0.04))),
+        (int(rng.integers(9, 16)), float(rng.uniform(0, 0.04))),
+    ]
     run = cwd / "cut"
     killed = _kill_after(start("train", *RUN, "--out", "cut", cwd=cwd), run, *moments[0])
     assert killed, f"the first run ended before its kill at {moments[0]}"
@@ -163,8 +193,9 @@ def test_sigkill_during_save_leaves_a_whole_model(tmp_path):
     rng = np.random.default_rng(int(time.time()))
     interrupted = 0
     for round_ in range(6):
-        process = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], env=ENV,
-                                   stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(path)], env=ENV, stdout=subprocess.PIPE, text=True
+        )
         first = process.stdout.readline()  # one save is whole: the file exists
         assert first.strip().isdigit(), first
         time.sleep(float(rng.uniform(0.0, 0.3)))
@@ -193,8 +224,11 @@ def test_sigkill_during_save_leaves_a_whole_model(tmp_path):
 @contextlib.contextmanager
 def small_disk(directory: Path, size: str = "1m"):
     directory.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                             str(directory)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         directory.rmdir()
         pytest.skip(f"cannot mount a small tmpfs: {result.stderr.strip() or result.returncode}")
@@ -211,8 +245,11 @@ def test_full_disk_fails_the_save_cleanly(tmp_path):
         path = disk / "model.safetensors"
         small.save(path)
         before = path.read_bytes()
-        with pytest.raises(OSError, match=r"cannot write .*model\.safetensors: No space left "
-                                          r"on device") as caught:
+        with pytest.raises(
+            OSError,
+            match=r"cannot write .*model\.safetensors: No space left "
+            r"on device",
+        ) as caught:
             large.save(path)  # 1.4 MB with its optimizer state
         assert caught.value.errno == 28
         assert path.read_bytes() == before  # the old model is untouched
@@ -226,8 +263,19 @@ def test_full_disk_fails_the_save_cleanly(tmp_path):
 
 def test_full_disk_in_the_command_line(tmp_path):
     with small_disk(tmp_path / "disk", size="256k") as disk:
-        result = deepff("train", "digits", "--layers", "256,128", "--epochs", "2", "--out",
-                        disk / "run", "-q", cwd=tmp_path, check=False)
+        result = deepff(
+            "train",
+            "digits",
+            "--layers",
+            "256,128",
+            "--epochs",
+            "2",
+            "--out",
+            disk / "run",
+            "-q",
+            cwd=tmp_path,
+            check=False,
+        )
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -255,19 +303,26 @@ def test_predict_from_8_threads_equals_serial():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 12))  # three chunks of the engine's 8192 rows
     y = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5])
-    net = dff.Network([dff.Dense(32, activation="relu", batch_norm=True), dff.Dropout(0.3),
-                       dff.Dense(16, activation="tanh"), dff.BatchNorm(),
-                       dff.Dense(3, activation="softmax")], seed=0)
+    net = dff.Network(
+        [
+            dff.Dense(32, activation="relu", batch_norm=True),
+            dff.Dropout(0.3),
+            dff.Dense(16, activation="tanh"),
+            dff.BatchNorm(),
+            dff.Dense(3, activation="softmax"),
+        ],
+        seed=0,
+    )
     net.fit(X[:2000], y[:2000], epochs=2, verbose=0)
     slices = [slice(0, 20_000), slice(5, 9000), slice(100, 101), slice(3, 8195)]
-    serial = [(net.predict(X[s]), net.predict_proba(X[s]), net.evaluate(X[s], y[s]))
-              for s in slices]
+    serial = [
+        (net.predict(X[s]), net.predict_proba(X[s]), net.evaluate(X[s], y[s])) for s in slices
+    ]
     state = net.get_state()
 
     def call(i):
         s = slices[i % len(slices)]
-        return i % len(slices), net.predict(X[s]), net.predict_proba(X[s]), net.evaluate(X[s],
-                                                                                          y[s])
+        return i % len(slices), net.predict(X[s]), net.predict_proba(X[s]), net.evaluate(X[s], y[s])
 
     for j, labels, proba, metrics in _concurrently(call):
         np.testing.assert_array_equal(labels, serial[j][0])
@@ -323,9 +378,15 @@ def _trained(seed=7):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 6))
     y = np.where(X[:, 0] > X[:, 1], "left", np.where(X[:, 2] > 0, "up", "down"))
-    net = dff.Network([dff.Dense(16, activation="relu", batch_norm=True), dff.Dropout(0.25),
-                       dff.Dense(3, activation="softmax", l2=0.01)],
-                      optimizer=dff.Adam(dff.ExponentialDecay(0.01, rate=0.9)), seed=seed)
+    net = dff.Network(
+        [
+            dff.Dense(16, activation="relu", batch_norm=True),
+            dff.Dropout(0.25),
+            dff.Dense(3, activation="softmax", l2=0.01),
+        ],
+        optimizer=dff.Adam(dff.ExponentialDecay(0.01, rate=0.9)),
+        seed=seed,
+    )
     history = net.fit(X, y, epochs=4, batch_size=32, validation_split=0.2, verbose=0)
     return net, history
 
@@ -355,9 +416,12 @@ def test_same_seed_same_bytes_across_processes_and_hash_seeds(tmp_path):
     paths = []
     for hash_seed in ("1", "2"):
         path = tmp_path / f"model{hash_seed}.safetensors"
-        subprocess.run([sys.executable, "-c", DETERMINISM, str(path),
-                        str(Path(__file__).parent)],
-                       env={**ENV, "PYTHONHASHSEED": hash_seed}, check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-c", DETERMINISM, str(path), str(Path(__file__).parent)],
+            env={**ENV, "PYTHONHASHSEED": hash_seed},
+            check=True,
+            timeout=120,
+        )
         paths.append(path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     net, _ = _trained()

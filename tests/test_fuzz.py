@@ -40,8 +40,11 @@ SETTINGS = settings(
     max_examples=120,
     deadline=None,
     derandomize=True,  # the same inputs on every run
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 #: Clean failures. DataError and ModelFileError are ValueErrors.
@@ -110,8 +113,11 @@ def expect_clean(read, path: Path, **budget):
 
 def _valid_model_bytes() -> bytes:
     net = dff.Network(
-        [dff.Dense(4, activation="relu", batch_norm=True), dff.Dropout(0.2),
-         dff.Dense(3, activation="softmax")],
+        [
+            dff.Dense(4, activation="relu", batch_norm=True),
+            dff.Dropout(0.2),
+            dff.Dense(3, activation="softmax"),
+        ],
         seed=0,
     )
     rng = np.random.default_rng(0)
@@ -148,7 +154,7 @@ def mutated(draw, data: bytes, header_end: int | None = None):
         at = draw(st.integers(0, len(data) - 1))
         if how == "insert":
             return bytes(data[:at] + draw(st.binary(min_size=1, max_size=16)) + data[at:])
-        return bytes(data[:at] + data[at + draw(st.integers(1, 16)):])
+        return bytes(data[:at] + data[at + draw(st.integers(1, 16)) :])
     end = header_end if how == "flip-header" and header_end else len(data)
     for _ in range(draw(st.integers(1, 8))):
         data[draw(st.integers(0, end - 1))] = draw(st.integers(0, 255))
@@ -177,9 +183,10 @@ def test_model_reader_mutated_files(data):
 
 DTYPES = ["F32", "F64", "F16", "I64", "U8", "BOOL", "BF16", "F8_E4M3", "C64", "STR", "", None, 7]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=4),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 dimensions = st.integers(-2, 10) | st.sampled_from([10**6, 2**31, 2**40, 2**63 - 1, 2**64])
@@ -211,12 +218,10 @@ def hostile_headers(draw):
             "shape": draw(st.lists(dimensions, max_size=4)),
             "data_offsets": draw(st.lists(dimensions, min_size=2, max_size=2)),
         }
-    key = draw(st.sampled_from(["config", "state", "metadata", "format_version", "format",
-                                None]))
+    key = draw(st.sampled_from(["config", "state", "metadata", "format_version", "format", None]))
     if key is not None:
         if draw(st.booleans()):
-            parsed = json.loads(metadata.get(key, "null")) if key in ("config", "state") \
-                else None
+            parsed = json.loads(metadata.get(key, "null")) if key in ("config", "state") else None
             if isinstance(parsed, dict) and parsed:
                 field = draw(st.sampled_from(sorted(parsed)))
                 parsed[field] = draw(json_values)
@@ -255,8 +260,9 @@ def test_model_reader_any_header_length(length, rest):
 
 # --- data files -------------------------------------------------------------------------------
 
-OPTIONS = check_options({"layers": [3], "epochs": 1, "batch_size": 8, "val_split": 0.2,
-                         "test_split": 0.2})
+OPTIONS = check_options(
+    {"layers": [3], "epochs": 1, "batch_size": 8, "val_split": 0.2, "test_split": 0.2}
+)
 
 
 def _train_on(path, **keys):
@@ -264,8 +270,9 @@ def _train_on(path, **keys):
     data = load_data(path, require_target=True, **keys)
     with data:
         prepared = prepare(data, OPTIONS)
-        network = build_network(OPTIONS, prepared.preprocessor.n_features_out, prepared.task,
-                                prepared.n_outputs)
+        network = build_network(
+            OPTIONS, prepared.preprocessor.n_features_out, prepared.task, prepared.n_outputs
+        )
         with np.errstate(all="ignore"):
             network.fit(prepared.X_train, prepared.y_train, epochs=1, batch_size=8, verbose=0)
     assert np.all(np.isfinite(network.parameters))
@@ -274,9 +281,29 @@ def _train_on(path, **keys):
 
 cells = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**30, 10**30).map(str),
-    st.sampled_from(["", "nan", "NaN", "inf", "-inf", "1e400", "-1e-400", "NULL", "True",
-                     "\"a,b\"", "\"", "'", "1,5", " 3 ", "\t", "0x1F", "1_000", "١٢"]),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e400",
+            "-1e-400",
+            "NULL",
+            "True",
+            '"a,b"',
+            '"',
+            "'",
+            "1,5",
+            " 3 ",
+            "\t",
+            "0x1F",
+            "1_000",
+            "١٢",
+        ]
+    ),
     st.text(max_size=6),
 )
 
@@ -285,8 +312,11 @@ cells = st.one_of(
 def tables(draw):
     n_columns = draw(st.integers(1, 5))
     header = [draw(st.text(min_size=0, max_size=5)) for _ in range(n_columns)]
-    rows = draw(st.lists(st.lists(cells, min_size=max(1, n_columns - 1),
-                                  max_size=n_columns + 1), max_size=25))
+    rows = draw(
+        st.lists(
+            st.lists(cells, min_size=max(1, n_columns - 1), max_size=n_columns + 1), max_size=25
+        )
+    )
     text = ",".join(header) + "\n" + "".join(",".join(row) + "\n" for row in rows)
     encoding = draw(st.sampled_from(["utf-8", "utf-16", "latin-1"]))
     try:
@@ -313,16 +343,31 @@ def _npz_bytes(**arrays) -> bytes:
 
 RNG = np.random.default_rng(0)
 NPZ = _npz_bytes(X=RNG.normal(size=(20, 3)), y=np.arange(20) % 2)
-NPY_DESCRIPTORS = ["<f4", ">f8", "<i8", "|b1", "<f2", "|O", "<U3", "|S2", "<c16", "|V8", "<M8[s]",
-                   [("a", "<f4"), ("b", "<i4")], "garbage", 5]
+NPY_DESCRIPTORS = [
+    "<f4",
+    ">f8",
+    "<i8",
+    "|b1",
+    "<f2",
+    "|O",
+    "<U3",
+    "|S2",
+    "<c16",
+    "|V8",
+    "<M8[s]",
+    [("a", "<f4"), ("b", "<i4")],
+    "garbage",
+    5,
+]
 
 
 @st.composite
 def npy_files(draw):
     """A .npy header (possibly lying about shape and dtype) and some data bytes."""
     descr = draw(st.sampled_from(NPY_DESCRIPTORS))
-    shape = tuple(draw(st.lists(st.integers(0, 5) | st.sampled_from([10**6, 10**9, 2**62]),
-                                max_size=3)))
+    shape = tuple(
+        draw(st.lists(st.integers(0, 5) | st.sampled_from([10**6, 10**9, 2**62]), max_size=3))
+    )
     header = repr({"descr": descr, "fortran_order": draw(st.booleans()), "shape": shape})
     header = header.encode("latin-1")
     header += b" " * (-(len(header) + 11) % 64) + b"\n"
@@ -335,8 +380,14 @@ def npy_files(draw):
 @st.composite
 def npz_files(draw):
     members = {}
-    for key in draw(st.lists(st.sampled_from(["X", "y", "x", "train_x", "train_y", "other"]),
-                             min_size=1, max_size=3, unique=True)):
+    for key in draw(
+        st.lists(
+            st.sampled_from(["X", "y", "x", "train_x", "train_y", "other"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    ):
         members[f"{key}.npy"] = draw(npy_files())
     buffer = io.BytesIO()
     compression = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
@@ -373,8 +424,9 @@ def _h5_bytes() -> bytes:
         f["train_set_x"] = RNG.integers(0, 255, size=(12, 4, 4, 3), dtype=np.uint8)
         f["train_set_y"] = (np.arange(12) % 2).reshape(1, 12)
         f["list_classes"] = np.array([b"non-cat", b"cat"])
-        f.create_dataset("chunked", data=RNG.normal(size=(12, 5)), chunks=(4, 5),
-                         compression="gzip")
+        f.create_dataset(
+            "chunked", data=RNG.normal(size=(12, 5)), chunks=(4, 5), compression="gzip"
+        )
     data = path.read_bytes()
     _cleanup(path)
     return data
@@ -444,8 +496,9 @@ def test_foreign_files_are_refused_by_every_reader(tmp_path, suffix):
         expect_clean(_train_on, path)
         assert not marker.exists(), f"{name}{suffix} ran a pickle"
     for reader in (serialization.load, load_data):
-        with pytest.raises(FileNotFoundError if reader is serialization.load else DataError,
-                           match="nowhere"):
+        with pytest.raises(
+            FileNotFoundError if reader is serialization.load else DataError, match="nowhere"
+        ):
             reader(tmp_path / "nowhere.npz")
 
 
@@ -463,17 +516,20 @@ def _npy_claiming(n_bytes, data=b"\0" * 64):
 
 
 def test_a_model_header_claiming_100_gb_is_refused_before_allocating(tmp_path):
-    header = {"__metadata__": json.loads(MODEL[8:MODEL_HEADER_END])["__metadata__"],
-              "layers.0.W": {"dtype": "F32", "shape": [HUNDRED_GB // 4],
-                             "data_offsets": [0, HUNDRED_GB]}}
+    header = {
+        "__metadata__": json.loads(MODEL[8:MODEL_HEADER_END])["__metadata__"],
+        "layers.0.W": {"dtype": "F32", "shape": [HUNDRED_GB // 4], "data_offsets": [0, HUNDRED_GB]},
+    }
     raw = json.dumps(header).encode()
     path = tmp_path / "huge.safetensors"
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(64))
     with pytest.raises(ValueError, match=r"huge\.safetensors.*truncated"), guarded(megabytes=1):
         serialization.load(path)
     path.write_bytes(struct.pack("<Q", HUNDRED_GB) + raw)
-    with pytest.raises(ValueError, match=r"huge\.safetensors.*header of 100000000000 bytes"), \
-            guarded(megabytes=1):
+    with (
+        pytest.raises(ValueError, match=r"huge\.safetensors.*header of 100000000000 bytes"),
+        guarded(megabytes=1),
+    ):
         serialization.load(path)
 
 
@@ -483,8 +539,14 @@ def test_npy_and_npz_claiming_100_gb_are_refused_before_allocating(tmp_path):
         archive.writestr("X.npy", _npy_claiming(HUNDRED_GB))
         archive.writestr("y.npy", _npy_claiming(4000))
     for name in ("huge.npy", "huge.npz"):
-        with pytest.raises(DataError, match=rf"{name}: .*declares shape \(25000000, 1000\) of "
-                           r"float32 \(100,000,000,000 bytes\)"), guarded(megabytes=1):
+        with (
+            pytest.raises(
+                DataError,
+                match=rf"{name}: .*declares shape \(25000000, 1000\) of "
+                r"float32 \(100,000,000,000 bytes\)",
+            ),
+            guarded(megabytes=1),
+        ):
             load_data(tmp_path / name)
 
 
@@ -510,8 +572,9 @@ def test_a_compressed_bomb_is_refused_by_the_memory_bound(tmp_path, monkeypatch)
     # (pretend) machine of 128 MB.
     shape = (64_000, 1000)
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False,
-                                                  "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
     with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as archive:
         with archive.open("X.npy", "w") as member:
             member.write(buffer.getvalue())
@@ -521,9 +584,14 @@ def test_a_compressed_bomb_is_refused_by_the_memory_bound(tmp_path, monkeypatch)
             member.write(bytes(shape[0] * shape[1] * 4 % len(block)))
     assert (tmp_path / "bomb.npz").stat().st_size < 2**20
     monkeypatch.setattr(datasets, "memory_limit", lambda: 2**27)
-    with pytest.raises(DataError, match=r"bomb\.npz: array 'X' of shape \(64000, 1000\) needs "
-                       r"0\.2 GiB of memory, more than this machine's 0\.1 GiB"), \
-            guarded(megabytes=1):
+    with (
+        pytest.raises(
+            DataError,
+            match=r"bomb\.npz: array 'X' of shape \(64000, 1000\) needs "
+            r"0\.2 GiB of memory, more than this machine's 0\.1 GiB",
+        ),
+        guarded(megabytes=1),
+    ):
         load_data(tmp_path / "bomb.npz")
 
 
@@ -537,12 +605,13 @@ def test_hdf5_claiming_100_gb_is_refused_before_allocating(tmp_path, monkeypatch
         f["X"] = np.zeros((10, 2), np.float32)
         f.create_dataset("y", shape=(HUNDRED_GB,), dtype="i1", chunks=(10**6,))
     with h5py.File(tmp_path / "compressed.h5", "w") as f:  # compressed: only memory can tell
-        f.create_dataset("X", shape=(rows, 1000), dtype="f4", chunks=(100, 1000),
-                         compression="gzip")
+        f.create_dataset(
+            "X", shape=(rows, 1000), dtype="f4", chunks=(100, 1000), compression="gzip"
+        )
         f["y"] = np.zeros(10, np.int8)
     patterns = {
         "sparse.h5": r"dataset 'X' declares shape \(25000000, 1000\) of float32 "
-                     r"\(100,000,000,000 bytes\), but the file holds at most 0",
+        r"\(100,000,000,000 bytes\), but the file holds at most 0",
         "labels.h5": r"dataset 'y' declares shape \(100000000000,\)",
         "compressed.h5": r"dataset 'X' of shape \(25000000, 1000\) needs 93\.1 GiB of memory",
     }
@@ -563,8 +632,14 @@ def test_prepare_refuses_features_larger_than_memory(monkeypatch):
 
     data = datasets.Dataset(X=Lazy(), y=np.arange(10**5) % 2, name="big.h5")
     monkeypatch.setattr(datasets, "memory_limit", lambda: 64 * 2**30)
-    with pytest.raises(DataError, match=r"big\.h5: the data of shape \(100000, 300000\) needs "
-                       r"111\.8 GiB"), guarded(megabytes=50):
+    with (
+        pytest.raises(
+            DataError,
+            match=r"big\.h5: the data of shape \(100000, 300000\) needs "
+            r"111\.8 GiB",
+        ),
+        guarded(megabytes=50),
+    ):
         prepare(data, OPTIONS)
 
 
@@ -589,8 +664,7 @@ def cli_model(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        assert main(["train", "iris", "--layers", "4", "--epochs", "2", "--out", "run",
-                     "-q"]) == 0
+        assert main(["train", "iris", "--layers", "4", "--epochs", "2", "--out", "run", "-q"]) == 0
     finally:
         os.chdir(cwd)
     return root / "run" / "model.safetensors"
@@ -599,8 +673,10 @@ def cli_model(tmp_path_factory):
 def _edit_model(source, target, edit_metadata, edit_tensors):
     tensors, header, offset = serialization._read_header(source)
     data = Path(source).read_bytes()[offset:]
-    arrays = {name: np.frombuffer(data[begin:end], dtype).reshape(shape)
-              for name, (dtype, shape, begin, end) in tensors.items()}
+    arrays = {
+        name: np.frombuffer(data[begin:end], dtype).reshape(shape)
+        for name, (dtype, shape, begin, end) in tensors.items()
+    }
     metadata = json.loads(header["metadata"])
     edit_metadata(metadata)
     edit_tensors(arrays)
@@ -651,15 +727,19 @@ def tensor_edits(draw):
 
 @settings(SETTINGS, max_examples=60)
 @given(edit_metadata=metadata_edits(), edit_tensors=tensor_edits())
-def test_command_line_on_tampered_run_metadata(cli_model, edit_metadata, edit_tensors,
-                                               tmp_path_factory):
+def test_command_line_on_tampered_run_metadata(
+    cli_model, edit_metadata, edit_tensors, tmp_path_factory
+):
     from deepff.cli import main
 
     directory = tmp_path_factory.mktemp("tampered")
     path = directory / "model.safetensors"
     _edit_model(cli_model, path, edit_metadata, edit_tensors)
-    commands = [["info", path], ["evaluate", path, "iris"],
-                ["predict", path, "iris", "--out", directory / "p.csv"]]
+    commands = [
+        ["info", path],
+        ["evaluate", path, "iris"],
+        ["predict", path, "iris", "--out", directory / "p.csv"],
+    ]
     stderr = io.StringIO()
     for command in commands:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):

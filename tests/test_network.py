@@ -781,8 +781,12 @@ def test_full_batch_divergence_keeps_weights_with_a_finite_cost():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3)) * 100
     y = X @ np.array([1.0, -2.0, 3.0])
-    net = dff.Network([dff.Dense(8, activation="relu"), dff.Dense(1)],
-                      optimizer=dff.SGD(0.05), seed=0, dtype="float64")
+    net = dff.Network(
+        [dff.Dense(8, activation="relu"), dff.Dense(1)],
+        optimizer=dff.SGD(0.05),
+        seed=0,
+        dtype="float64",
+    )
     with pytest.warns(dff.DivergenceWarning, match="previous epoch's start"):
         net.fit(X, y, epochs=200, batch_size=None, verbose=0)
     assert np.isfinite(net.cost(X, y))

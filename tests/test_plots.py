@@ -24,8 +24,13 @@ def check_png(path):
 
 
 def test_learning_curves(tmp_path):
-    history = {"epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.6],
-               "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.4, 0.6, 0.7]}
+    history = {
+        "epoch": [1, 2, 3],
+        "loss": [1.0, 0.6, 0.4],
+        "val_loss": [1.1, 0.7, 0.6],
+        "accuracy": [0.5, 0.7, 0.8],
+        "val_accuracy": [0.4, 0.6, 0.7],
+    }
     fig = plots.learning_curves(history, tmp_path / "curves.png", title="run")
     check_png(tmp_path / "curves.png")
     labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
@@ -58,7 +63,11 @@ def test_activations_is_the_papers_figure_2(tmp_path):
     fig = plots.activations(tmp_path / "fig2.png")
     check_png(tmp_path / "fig2.png")
     assert [ax.get_title() for ax in fig.axes] == [
-        "sigmoid", "tanh", "ReLU", "leaky ReLU (c = 0.05)"]
+        "sigmoid",
+        "tanh",
+        "ReLU",
+        "leaky ReLU (c = 0.05)",
+    ]
     for ax in fig.axes:
         assert (ax.get_xlabel(), ax.get_ylabel()) == ("z", "g(z), g'(z)")
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["g(z)", "g'(z)"]
@@ -75,11 +84,15 @@ def test_decision_boundary(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 2))
     y = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")
-    net = dff.Network([dff.Dense(8, activation="tanh"), dff.Dense(1, activation="sigmoid")],
-                      optimizer=dff.Adam(0.05), seed=0)
+    net = dff.Network(
+        [dff.Dense(8, activation="tanh"), dff.Dense(1, activation="sigmoid")],
+        optimizer=dff.Adam(0.05),
+        seed=0,
+    )
     net.fit(X, y, epochs=30, batch_size=16, verbose=0)
-    fig = plots.decision_boundary(net.predict, X, y, tmp_path / "db.png",
-                                  feature_names=["height", "width"])
+    fig = plots.decision_boundary(
+        net.predict, X, y, tmp_path / "db.png", feature_names=["height", "width"]
+    )
     check_png(tmp_path / "db.png")
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("height", "width")
@@ -89,11 +102,14 @@ def test_decision_boundary(tmp_path):
 
 
 def test_importing_deepff_does_not_import_matplotlib_or_rich():
-    code = ("import sys, deepff, deepff.plots, deepff.training, deepff.datasets, deepff.cli; "
-            "print(sorted(m for m in ('matplotlib', 'rich', 'pandas', 'h5py', 'sklearn', "
-            "'PIL') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, deepff, deepff.plots, deepff.training, deepff.datasets, deepff.cli; "
+        "print(sorted(m for m in ('matplotlib', 'rich', 'pandas', 'h5py', 'sklearn', "
+        "'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -104,8 +120,7 @@ def small_fit(**kwargs):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = (X[:, 0] > 0).astype(int)
-    net = dff.Network([dff.Dense(4, activation="relu"), dff.Dense(1, activation="sigmoid")],
-                      seed=0)
+    net = dff.Network([dff.Dense(4, activation="relu"), dff.Dense(1, activation="sigmoid")], seed=0)
     return net.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, **kwargs)
 
 
@@ -138,7 +153,9 @@ def test_progress_counts_epochs_of_a_continued_fit():
     net.fit(X, y, epochs=2, verbose=0)
     net.fit(X, y, epochs=2, verbose=0, callbacks=[ProgressBar(live=False, stream=stream)])
     assert [line.split(" - ")[0] for line in stream.getvalue().splitlines()] == [
-        "Epoch 3/4", "Epoch 4/4"]
+        "Epoch 3/4",
+        "Epoch 4/4",
+    ]
 
 
 def test_a_run_on_2d_data_draws_its_decision_boundary(tmp_path, monkeypatch):

@@ -69,8 +69,11 @@ def problems(draw):
     m = draw(st.integers(1, 30))
     n = draw(st.integers(1, 5))
     scale = draw(st.sampled_from([1.0, 1e3, 1e6]))
-    X = draw(hnp.arrays(np.float64, (m, n),
-                        elements=st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False)))
+    X = draw(
+        hnp.arrays(
+            np.float64, (m, n), elements=st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False)
+        )
+    )
     X = X * scale
     kind = draw(st.sampled_from(["binary", "multiclass", "multilabel", "regression"]))
     if kind == "binary":
@@ -90,8 +93,7 @@ def problems(draw):
         output = dff.Dense(k, activation="sigmoid")
     else:
         k = draw(st.integers(1, 3))
-        y = draw(hnp.arrays(np.float64, (m, k),
-                            elements=st.floats(-1e3, 1e3, allow_nan=False)))
+        y = draw(hnp.arrays(np.float64, (m, k), elements=st.floats(-1e3, 1e3, allow_nan=False)))
         y = y[:, 0] if k == 1 else y
         output = dff.Dense(k, activation="linear")
     loss = "auto"
@@ -119,8 +121,7 @@ def _fit(network, X, y, draw_batch, epochs):
 
 
 @SETTINGS
-@given(problem=problems(), batch_size=st.sampled_from([None, 1, 4, 64]),
-       epochs=st.integers(1, 4))
+@given(problem=problems(), batch_size=st.sampled_from([None, 1, 4, 64]), epochs=st.integers(1, 4))
 def test_fit_never_leaves_nan_weights_silently(problem, batch_size, epochs):
     network, X, y, _ = problem
     history, diverged = _fit(network, X, y, batch_size, epochs)
@@ -186,13 +187,23 @@ def test_save_load_round_trips_exactly(problem, epochs, include_optimizer):
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "model.safetensors")
         metadata = {"kind": kind, "rows": int(X.shape[0])}
-        serialization.save(network, path, metadata=metadata, include_optimizer=include_optimizer,
-                           arrays={"first_row": X[0]})
+        serialization.save(
+            network,
+            path,
+            metadata=metadata,
+            include_optimizer=include_optimizer,
+            arrays={"first_row": X[0]},
+        )
         loaded = serialization.load(path)
         # Saving the loaded network writes the very same bytes.
         again = os.path.join(directory, "again.safetensors")
-        serialization.save(loaded, again, metadata=metadata,
-                           include_optimizer=include_optimizer, arrays={"first_row": X[0]})
+        serialization.save(
+            loaded,
+            again,
+            metadata=metadata,
+            include_optimizer=include_optimizer,
+            arrays={"first_row": X[0]},
+        )
         with open(path, "rb") as a, open(again, "rb") as b:
             assert a.read() == b.read()
     assert loaded.get_config() == network.get_config()

@@ -36,15 +36,25 @@ def _data(m=60, n=4, seed=0):
 
 def _binary(dtype="float32"):
     return dff.Network(
-        [dff.Dense(5, activation="relu", batch_norm=True), dff.Dropout(0.2),
-         dff.Dense(1, activation="sigmoid")],
-        optimizer=dff.Adam(0.01), seed=0, dtype=dtype,
+        [
+            dff.Dense(5, activation="relu", batch_norm=True),
+            dff.Dropout(0.2),
+            dff.Dense(1, activation="sigmoid"),
+        ],
+        optimizer=dff.Adam(0.01),
+        seed=0,
+        dtype=dtype,
     )
 
 
 def _regressor(dtype="float32"):
-    return dff.Network([dff.Dense(5, activation="tanh"), dff.Dense(1)], loss="mse",
-                       optimizer=dff.SGD(0.01), seed=0, dtype=dtype)
+    return dff.Network(
+        [dff.Dense(5, activation="tanh"), dff.Dense(1)],
+        loss="mse",
+        optimizer=dff.SGD(0.01),
+        seed=0,
+        dtype=dtype,
+    )
 
 
 def _snapshot(net):
@@ -86,46 +96,126 @@ X_NONE[2, 0] = None
 
 # (id, exception, message pattern naming the argument and the value, call on a network)
 API_MISTAKES = [
-    ("huge X", ValueError, r"X holds 1e\+300 at index \(7, 1\), too large for float32",
-     lambda net: net.fit(X_HUGE, Y_GOOD, verbose=0)),
-    ("huge X at predict", ValueError, r"X holds 1e\+300 at index \(7, 1\)",
-     lambda net: net.predict(X_HUGE)),
-    ("text in an object column", TypeError, r"X must hold numbers; found '3.5' \(str\) at index "
-     r"\(4, 2\)", lambda net: net.fit(X_OBJECTS, Y_GOOD, verbose=0)),
-    ("None in an object column at predict", TypeError, r"X must hold numbers; found None "
-     r"\(NoneType\) at index \(2, 0\)", lambda net: net.predict_proba(X_NONE)),
-    ("text array", TypeError, r"X must hold numbers; got dtype <U\d+ such as '0.1'",
-     lambda net: net.fit(np.full((60, 4), "0.1"), Y_GOOD, verbose=0)),
-    ("complex numbers", TypeError, r"X must hold numbers; got dtype complex128",
-     lambda net: net.fit(X_GOOD + 1j, Y_GOOD, verbose=0)),
-    ("ragged rows", ValueError, r"X must be a rectangular array .*\[\[1.0, 2.0, 3.0, 4.0\], "
-     r"\[1.0\]\]", lambda net: net.fit([[1.0, 2.0, 3.0, 4.0], [1.0]], ["a", "b"], verbose=0)),
-    ("no features", ValueError, r"X is empty; got shape \(60, 0\)",
-     lambda net: net.fit(np.empty((60, 0)), Y_GOOD, verbose=0)),
-    ("X a dict", TypeError, r"X must be an array of numbers; got \{'a': 1\}",
-     lambda net: net.fit({"a": 1}, Y_GOOD, verbose=0)),
-    ("one example, one class (first fit)", ValueError, r"y has a single class 'yes'",
-     lambda net: net.fit(X_GOOD[:1], ["yes"], verbose=0)),
-    ("one example, split (first fit)", ValueError, r"validation_split=0.5 leaves 0 validation",
-     lambda net: net.fit(X_GOOD[:1], [1], validation_split=0.5, verbose=0)),
-    ("labels as a mapping", ValueError, r"y has 0 rows, but X has 60",
-     lambda net: net.fit(X_GOOD, {"a": 1}, verbose=0)),
-    ("sample_weight text", TypeError, r"sample_weight must hold numbers",
-     lambda net: net.fit(X_GOOD, Y_GOOD, sample_weight=["1"] * 60, verbose=0)),
-    ("sample_weight inf", ValueError, r"sample_weight must be finite; found inf",
-     lambda net: net.fit(X_GOOD, Y_GOOD, sample_weight=np.full(60, np.inf), verbose=0)),
-    ("shuffle not a bool", TypeError, r"shuffle must be True or False; got 'yes'",
-     lambda net: net.fit(X_GOOD, Y_GOOD, shuffle="yes", verbose=0)),
-    ("epochs huge float", TypeError, r"epochs must be an integer; got 1e\+20",
-     lambda net: net.fit(X_GOOD, Y_GOOD, epochs=1e20, verbose=0)),
-    ("batch_size text", TypeError, r"batch_size must be an integer; got 'all'",
-     lambda net: net.fit(X_GOOD, Y_GOOD, batch_size="all", verbose=0)),
-    ("validation_split nan", ValueError, r"validation_split must be finite; got nan",
-     lambda net: net.fit(X_GOOD, Y_GOOD, validation_split=float("nan"), verbose=0)),
-    ("validation labels unknown", ValueError, r"validation_data\[1\] has labels the network "
-     r"does not know: \['maybe'\]",
-     lambda net: net.fit(X_GOOD, Y_GOOD, validation_data=(X_GOOD[:2], ["yes", "maybe"]),
-                         verbose=0)),
+    (
+        "huge X",
+        ValueError,
+        r"X holds 1e\+300 at index \(7, 1\), too large for float32",
+        lambda net: net.fit(X_HUGE, Y_GOOD, verbose=0),
+    ),
+    (
+        "huge X at predict",
+        ValueError,
+        r"X holds 1e\+300 at index \(7, 1\)",
+        lambda net: net.predict(X_HUGE),
+    ),
+    (
+        "text in an object column",
+        TypeError,
+        r"X must hold numbers; found '3.5' \(str\) at index "
+        r"\(4, 2\)",
+        lambda net: net.fit(X_OBJECTS, Y_GOOD, verbose=0),
+    ),
+    (
+        "None in an object column at predict",
+        TypeError,
+        r"X must hold numbers; found None "
+        r"\(NoneType\) at index \(2, 0\)",
+        lambda net: net.predict_proba(X_NONE),
+    ),
+    (
+        "text array",
+        TypeError,
+        r"X must hold numbers; got dtype <U\d+ such as '0.1'",
+        lambda net: net.fit(np.full((60, 4), "0.1"), Y_GOOD, verbose=0),
+    ),
+    (
+        "complex numbers",
+        TypeError,
+        r"X must hold numbers; got dtype complex128",
+        lambda net: net.fit(X_GOOD + 1j, Y_GOOD, verbose=0),
+    ),
+    (
+        "ragged rows",
+        ValueError,
+        r"X must be a rectangular array .*\[\[1.0, 2.0, 3.0, 4.0\], "
+        r"\[1.0\]\]",
+        lambda net: net.fit([[1.0, 2.0, 3.0, 4.0], [1.0]], ["a", "b"], verbose=0),
+    ),
+    (
+        "no features",
+        ValueError,
+        r"X is empty; got shape \(60, 0\)",
+        lambda net: net.fit(np.empty((60, 0)), Y_GOOD, verbose=0),
+    ),
+    (
+        "X a dict",
+        TypeError,
+        r"X must be an array of numbers; got \{'a': 1\}",
+        lambda net: net.fit({"a": 1}, Y_GOOD, verbose=0),
+    ),
+    (
+        "one example, one class (first fit)",
+        ValueError,
+        r"y has a single class 'yes'",
+        lambda net: net.fit(X_GOOD[:1], ["yes"], verbose=0),
+    ),
+    (
+        "one example, split (first fit)",
+        ValueError,
+        r"validation_split=0.5 leaves 0 validation",
+        lambda net: net.fit(X_GOOD[:1], [1], validation_split=0.5, verbose=0),
+    ),
+    (
+        "labels as a mapping",
+        ValueError,
+        r"y has 0 rows, but X has 60",
+        lambda net: net.fit(X_GOOD, {"a": 1}, verbose=0),
+    ),
+    (
+        "sample_weight text",
+        TypeError,
+        r"sample_weight must hold numbers",
+        lambda net: net.fit(X_GOOD, Y_GOOD, sample_weight=["1"] * 60, verbose=0),
+    ),
+    (
+        "sample_weight inf",
+        ValueError,
+        r"sample_weight must be finite; found inf",
+        lambda net: net.fit(X_GOOD, Y_GOOD, sample_weight=np.full(60, np.inf), verbose=0),
+    ),
+    (
+        "shuffle not a bool",
+        TypeError,
+        r"shuffle must be True or False; got 'yes'",
+        lambda net: net.fit(X_GOOD, Y_GOOD, shuffle="yes", verbose=0),
+    ),
+    (
+        "epochs huge float",
+        TypeError,
+        r"epochs must be an integer; got 1e\+20",
+        lambda net: net.fit(X_GOOD, Y_GOOD, epochs=1e20, verbose=0),
+    ),
+    (
+        "batch_size text",
+        TypeError,
+        r"batch_size must be an integer; got 'all'",
+        lambda net: net.fit(X_GOOD, Y_GOOD, batch_size="all", verbose=0),
+    ),
+    (
+        "validation_split nan",
+        ValueError,
+        r"validation_split must be finite; got nan",
+        lambda net: net.fit(X_GOOD, Y_GOOD, validation_split=float("nan"), verbose=0),
+    ),
+    (
+        "validation labels unknown",
+        ValueError,
+        r"validation_data\[1\] has labels the network "
+        r"does not know: \['maybe'\]",
+        lambda net: net.fit(
+            X_GOOD, Y_GOOD, validation_data=(X_GOOD[:2], ["yes", "maybe"]), verbose=0
+        ),
+    ),
 ]
 
 
@@ -155,23 +245,50 @@ def test_api_mistakes_name_the_value_and_change_nothing(state, exception, match,
 
 
 REGRESSION_MISTAKES = [
-    ("huge target", ValueError, r"y holds 1e\+300 at index \(3, 0\), too large for float32",
-     lambda net: net.fit(X_GOOD, np.where(np.arange(60) == 3, 1e300, 0.0), verbose=0)),
-    ("text targets", TypeError, r"y must hold numbers in the output's form; got dtype <U",
-     lambda net: net.fit(X_GOOD, Y_GOOD, verbose=0)),
-    ("inf target", ValueError, r"y must be finite; found -inf at index \(5, 0\)",
-     lambda net: net.fit(X_GOOD, np.where(np.arange(60) == 5, -np.inf, 0.0), verbose=0)),
-    ("two target columns for one unit", ValueError, r"y must have shape \(60, 1\); got shape "
-     r"\(60, 2\)", lambda net: net.fit(X_GOOD, np.zeros((60, 2)), verbose=0)),
-    ("evaluate mismatched", ValueError, r"y has 3 rows, but X has 60",
-     lambda net: net.evaluate(X_GOOD, np.zeros(3))),
-    ("predict_proba of a regressor", ValueError, r"predict_proba needs a sigmoid or softmax "
-     r"output.*loss 'mse'", lambda net: net.predict_proba(X_GOOD)),
+    (
+        "huge target",
+        ValueError,
+        r"y holds 1e\+300 at index \(3, 0\), too large for float32",
+        lambda net: net.fit(X_GOOD, np.where(np.arange(60) == 3, 1e300, 0.0), verbose=0),
+    ),
+    (
+        "text targets",
+        TypeError,
+        r"y must hold numbers in the output's form; got dtype <U",
+        lambda net: net.fit(X_GOOD, Y_GOOD, verbose=0),
+    ),
+    (
+        "inf target",
+        ValueError,
+        r"y must be finite; found -inf at index \(5, 0\)",
+        lambda net: net.fit(X_GOOD, np.where(np.arange(60) == 5, -np.inf, 0.0), verbose=0),
+    ),
+    (
+        "two target columns for one unit",
+        ValueError,
+        r"y must have shape \(60, 1\); got shape "
+        r"\(60, 2\)",
+        lambda net: net.fit(X_GOOD, np.zeros((60, 2)), verbose=0),
+    ),
+    (
+        "evaluate mismatched",
+        ValueError,
+        r"y has 3 rows, but X has 60",
+        lambda net: net.evaluate(X_GOOD, np.zeros(3)),
+    ),
+    (
+        "predict_proba of a regressor",
+        ValueError,
+        r"predict_proba needs a sigmoid or softmax "
+        r"output.*loss 'mse'",
+        lambda net: net.predict_proba(X_GOOD),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "exception, match, call", [case[1:] for case in REGRESSION_MISTAKES],
+    "exception, match, call",
+    [case[1:] for case in REGRESSION_MISTAKES],
     ids=[case[0] for case in REGRESSION_MISTAKES],
 )
 def test_regression_mistakes(exception, match, call):
@@ -204,8 +321,9 @@ def test_one_example(dtype):
     net.fit(X_GOOD[:1], [2.0], epochs=3, batch_size=None, verbose=0)
     assert net.predict(X_GOOD[:1]).shape == (1,)
     assert np.all(np.isfinite(net.parameters))
-    clf = dff.Network([dff.Dense(3, batch_norm=True), dff.Dense(2, activation="softmax")],
-                      seed=0, dtype=dtype)
+    clf = dff.Network(
+        [dff.Dense(3, batch_norm=True), dff.Dense(2, activation="softmax")], seed=0, dtype=dtype
+    )
     clf.fit(X_GOOD[:1], [1], epochs=2, verbose=0)  # 0/1 labels fit two softmax units
     assert clf.predict(X_GOOD[:1]).tolist() in ([0], [1])
     np.testing.assert_allclose(clf.predict_proba(X_GOOD[:1]).sum(), 1.0, rtol=1e-6)
@@ -219,44 +337,103 @@ OUT_OF_RANGE = [
     ("Adam beta1 1", lambda: dff.Adam(beta1=1.0), ValueError, r"beta1 must be < 1.0; got 1.0"),
     ("Adam beta2 -0.1", lambda: dff.Adam(beta2=-0.1), ValueError, r"beta2 must be >= 0.0"),
     ("Adam eps -1", lambda: dff.Adam(eps=-1.0), ValueError, r"eps must be >= 0.0; got -1.0"),
-    ("Momentum beta nan", lambda: dff.Momentum(beta=float("nan")), ValueError,
-     r"beta must be finite; got nan"),
+    (
+        "Momentum beta nan",
+        lambda: dff.Momentum(beta=float("nan")),
+        ValueError,
+        r"beta must be finite; got nan",
+    ),
     ("RMSProp beta 2", lambda: dff.RMSProp(beta=2), ValueError, r"beta must be < 1.0; got 2.0"),
-    ("ExponentialDecay rate 0", lambda: dff.ExponentialDecay(0.1, rate=0), ValueError,
-     r"rate must be > 0.0; got 0.0"),
-    ("InverseTimeDecay decay -1", lambda: dff.InverseTimeDecay(0.1, decay=-1), ValueError,
-     r"decay must be >= 0.0; got -1.0"),
+    (
+        "ExponentialDecay rate 0",
+        lambda: dff.ExponentialDecay(0.1, rate=0),
+        ValueError,
+        r"rate must be > 0.0; got 0.0",
+    ),
+    (
+        "InverseTimeDecay decay -1",
+        lambda: dff.InverseTimeDecay(0.1, decay=-1),
+        ValueError,
+        r"decay must be >= 0.0; got -1.0",
+    ),
     ("Dense l2 -1", lambda: dff.Dense(3, l2=-1), ValueError, r"l2 must be >= 0.0; got -1.0"),
     ("Dense l1 nan", lambda: dff.Dense(3, l1=float("nan")), ValueError, r"l1 must be finite"),
     ("Dense units 0", lambda: dff.Dense(0), ValueError, r"units must be >= 1; got 0"),
-    ("Dense units bool", lambda: dff.Dense(True), TypeError, r"units must be an integer; got "
-     r"True"),
-    ("Dense init unknown", lambda: dff.Dense(3, init="orthogonal"), ValueError,
-     r"unknown initializer 'orthogonal'"),
-    ("leaky_relu c -1", lambda: dff.Dense(3, activation={"name": "leaky_relu", "c": -1}),
-     ValueError, r"c must be >= 0.0; got -1.0"),
-    ("activation bad argument", lambda: dff.Dense(3, activation={"name": "relu", "c": 1}),
-     TypeError, r"bad arguments for activation 'relu'"),
-    ("BatchNorm momentum 2", lambda: dff.BatchNorm(momentum=2), ValueError,
-     r"momentum must be <= 1.0; got 2.0"),
+    (
+        "Dense units bool",
+        lambda: dff.Dense(True),
+        TypeError,
+        r"units must be an integer; got "
+        r"True",
+    ),
+    (
+        "Dense init unknown",
+        lambda: dff.Dense(3, init="orthogonal"),
+        ValueError,
+        r"unknown initializer 'orthogonal'",
+    ),
+    (
+        "leaky_relu c -1",
+        lambda: dff.Dense(3, activation={"name": "leaky_relu", "c": -1}),
+        ValueError,
+        r"c must be >= 0.0; got -1.0",
+    ),
+    (
+        "activation bad argument",
+        lambda: dff.Dense(3, activation={"name": "relu", "c": 1}),
+        TypeError,
+        r"bad arguments for activation 'relu'",
+    ),
+    (
+        "BatchNorm momentum 2",
+        lambda: dff.BatchNorm(momentum=2),
+        ValueError,
+        r"momentum must be <= 1.0; got 2.0",
+    ),
     ("BatchNorm eps 0", lambda: dff.BatchNorm(eps=0), ValueError, r"eps must be > 0.0; got 0.0"),
-    ("Dropout rate text", lambda: dff.Dropout("half"), TypeError, r"rate must be a real number; "
-     r"got 'half'"),
-    ("EarlyStopping patience -1", lambda: dff.EarlyStopping(patience=-1), ValueError,
-     r"patience must be >= 0; got -1"),
-    ("loss unknown", lambda: dff.Network([dff.Dense(1)], loss="crossentropy"), ValueError,
-     r"unknown loss 'crossentropy'"),
-    ("layer config unknown", lambda: dff.Network([{"class_name": "Conv2D", "config": {}}]),
-     ValueError, r"Conv2D"),
-    ("dtype float16", lambda: dff.Network([dff.Dense(1)], dtype="float16"), ValueError,
-     r"dtype must be 'float32' or 'float64'; got 'float16'"),
-    ("seed float", lambda: dff.Network([dff.Dense(1)], seed=1.5), TypeError,
-     r"seed must be an integer; got 1.5"),
+    (
+        "Dropout rate text",
+        lambda: dff.Dropout("half"),
+        TypeError,
+        r"rate must be a real number; "
+        r"got 'half'",
+    ),
+    (
+        "EarlyStopping patience -1",
+        lambda: dff.EarlyStopping(patience=-1),
+        ValueError,
+        r"patience must be >= 0; got -1",
+    ),
+    (
+        "loss unknown",
+        lambda: dff.Network([dff.Dense(1)], loss="crossentropy"),
+        ValueError,
+        r"unknown loss 'crossentropy'",
+    ),
+    (
+        "layer config unknown",
+        lambda: dff.Network([{"class_name": "Conv2D", "config": {}}]),
+        ValueError,
+        r"Conv2D",
+    ),
+    (
+        "dtype float16",
+        lambda: dff.Network([dff.Dense(1)], dtype="float16"),
+        ValueError,
+        r"dtype must be 'float32' or 'float64'; got 'float16'",
+    ),
+    (
+        "seed float",
+        lambda: dff.Network([dff.Dense(1)], seed=1.5),
+        TypeError,
+        r"seed must be an integer; got 1.5",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "make, exception, match", [case[1:] for case in OUT_OF_RANGE],
+    "make, exception, match",
+    [case[1:] for case in OUT_OF_RANGE],
     ids=[case[0] for case in OUT_OF_RANGE],
 )
 def test_hyperparameters_out_of_range(make, exception, match):
@@ -271,21 +448,42 @@ def test_saving_mistakes_leave_the_file_as_it_was(tmp_path):
     serialization.save(net, path)
     before = path.read_bytes()
     mistakes = [
-        (TypeError, r"metadata must be JSON-serializable",
-         lambda: serialization.save(net, path, metadata={"when": object()})),
-        (TypeError, r"metadata must be a dict or None; got \[1\]",
-         lambda: serialization.save(net, path, metadata=[1])),
-        (TypeError, r"arrays\['names'\] must be an array of numbers",
-         lambda: serialization.save(net, path, arrays={"names": np.array(["a"])})),
-        (TypeError, r"arrays keys must be non-empty strings; got 3",
-         lambda: serialization.save(net, path, arrays={3: np.zeros(2)})),
-        (ValueError, r"cannot save an unbuilt network",
-         lambda: serialization.save(_binary(), path)),
-        (TypeError, r"network must be a deepff Network; got 'model'",
-         lambda: serialization.save("model", path)),
+        (
+            TypeError,
+            r"metadata must be JSON-serializable",
+            lambda: serialization.save(net, path, metadata={"when": object()}),
+        ),
+        (
+            TypeError,
+            r"metadata must be a dict or None; got \[1\]",
+            lambda: serialization.save(net, path, metadata=[1]),
+        ),
+        (
+            TypeError,
+            r"arrays\['names'\] must be an array of numbers",
+            lambda: serialization.save(net, path, arrays={"names": np.array(["a"])}),
+        ),
+        (
+            TypeError,
+            r"arrays keys must be non-empty strings; got 3",
+            lambda: serialization.save(net, path, arrays={3: np.zeros(2)}),
+        ),
+        (
+            ValueError,
+            r"cannot save an unbuilt network",
+            lambda: serialization.save(_binary(), path),
+        ),
+        (
+            TypeError,
+            r"network must be a deepff Network; got 'model'",
+            lambda: serialization.save("model", path),
+        ),
         (IsADirectoryError, r"it is a directory", lambda: serialization.save(net, tmp_path)),
-        (FileNotFoundError, r"directory .*nowhere does not exist",
-         lambda: serialization.save(net, tmp_path / "nowhere" / "m.safetensors")),
+        (
+            FileNotFoundError,
+            r"directory .*nowhere does not exist",
+            lambda: serialization.save(net, tmp_path / "nowhere" / "m.safetensors"),
+        ),
     ]
     for exception, match, call in mistakes:
         with pytest.raises(exception, match=match):
@@ -295,8 +493,11 @@ def test_saving_mistakes_leave_the_file_as_it_was(tmp_path):
 
 
 def test_loading_the_wrong_file_names_it(tmp_path):
-    for name, content in (("notes.txt", b"hello"), ("empty.safetensors", b""),
-                          ("data.npz", b"PK\x03\x04" + bytes(60))):
+    for name, content in (
+        ("notes.txt", b"hello"),
+        ("empty.safetensors", b""),
+        ("data.npz", b"PK\x03\x04" + bytes(60)),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(ValueError, match=name.replace(".", r"\.")):
@@ -307,14 +508,18 @@ def test_loading_the_wrong_file_names_it(tmp_path):
 # --- divergence ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("optimizer", [dff.SGD(1e30), dff.Momentum(1e30), dff.RMSProp(1e30),
-                                       dff.Adam(1e30)], ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize(
+    "optimizer",
+    [dff.SGD(1e30), dff.Momentum(1e30), dff.RMSProp(1e30), dff.Adam(1e30)],
+    ids=lambda o: type(o).__name__,
+)
 @pytest.mark.parametrize("batch_size", [None, 7])
 def test_divergence_keeps_finite_weights_for_every_optimizer(optimizer, batch_size):
     X = np.random.default_rng(0).normal(scale=100.0, size=(40, 3))
     y = X.sum(axis=1) * 1e3
-    net = dff.Network([dff.Dense(8, activation="relu"), dff.Dense(1)], loss="mse",
-                      optimizer=optimizer, seed=0)
+    net = dff.Network(
+        [dff.Dense(8, activation="relu"), dff.Dense(1)], loss="mse", optimizer=optimizer, seed=0
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = net.fit(X, y, epochs=30, batch_size=batch_size, verbose=0)
@@ -356,21 +561,28 @@ def _estimators():
 
 ESTIMATOR_MISTAKES = [
     ("nan", ValueError, r"Input X contains NaN", lambda X, y: (np.where(X > 1, np.nan, X), y)),
-    ("inf", ValueError, r"Input X contains infinity", lambda X, y: (np.where(X > 1, np.inf, X),
-                                                                     y)),
-    ("text", ValueError, r"could not convert string to float: .*'a'",
-     lambda X, y: (np.where(X > 1, "a", X.astype(str)), y)),
-    ("3-D", ValueError, r"Found array with dim 3",
-     lambda X, y: (X.reshape(len(X), 2, 2), y)),
-    ("lengths", ValueError, r"inconsistent numbers of samples: \[60, 10\]",
-     lambda X, y: (X, y[:10])),
+    ("inf", ValueError, r"Input X contains infinity", lambda X, y: (np.where(X > 1, np.inf, X), y)),
+    (
+        "text",
+        ValueError,
+        r"could not convert string to float: .*'a'",
+        lambda X, y: (np.where(X > 1, "a", X.astype(str)), y),
+    ),
+    ("3-D", ValueError, r"Found array with dim 3", lambda X, y: (X.reshape(len(X), 2, 2), y)),
+    (
+        "lengths",
+        ValueError,
+        r"inconsistent numbers of samples: \[60, 10\]",
+        lambda X, y: (X, y[:10]),
+    ),
     ("empty", ValueError, r"Found array with 0 sample", lambda X, y: (X[:0], y[:0])),
     ("no features", ValueError, r"0 feature\(s\)", lambda X, y: (X[:, :0], y)),
 ]
 
 
 @pytest.mark.parametrize(
-    "exception, match, corrupt", [case[1:] for case in ESTIMATOR_MISTAKES],
+    "exception, match, corrupt",
+    [case[1:] for case in ESTIMATOR_MISTAKES],
     ids=[case[0] for case in ESTIMATOR_MISTAKES],
 )
 def test_estimator_mistakes_leave_a_fitted_estimator_as_it_was(exception, match, corrupt):
@@ -394,10 +606,22 @@ def test_estimator_mistakes_leave_a_fitted_estimator_as_it_was(exception, match,
 
 @pytest.mark.parametrize(
     "parameter, value",
-    [("learning_rate_init", 0.0), ("learning_rate_init", float("inf")), ("alpha", -1.0),
-     ("beta_1", 1.0), ("momentum", -0.5), ("batch_size", 0), ("max_iter", 0),
-     ("validation_fraction", 1.0), ("epsilon", 0.0), ("dropout", 1.0), ("solver", "newton"),
-     ("init", "orthogonal"), ("dtype", "float16"), ("hidden_layer_sizes", (4, -1))],
+    [
+        ("learning_rate_init", 0.0),
+        ("learning_rate_init", float("inf")),
+        ("alpha", -1.0),
+        ("beta_1", 1.0),
+        ("momentum", -0.5),
+        ("batch_size", 0),
+        ("max_iter", 0),
+        ("validation_fraction", 1.0),
+        ("epsilon", 0.0),
+        ("dropout", 1.0),
+        ("solver", "newton"),
+        ("init", "orthogonal"),
+        ("dtype", "float16"),
+        ("hidden_layer_sizes", (4, -1)),
+    ],
 )
 def test_estimator_hyperparameters_out_of_range(parameter, value):
     X, labels = _data()
@@ -426,8 +650,7 @@ def test_estimator_labels_that_do_not_fit():
 
 
 def _write_csv(path, header, rows):
-    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n"
-                                                       for r in rows))
+    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
 
 
 @pytest.fixture(scope="module")
@@ -471,8 +694,9 @@ def workdir(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        assert main(["train", "good.csv", "--layers", "4", "--epochs", "2", "--out", "run",
-                     "-q"]) == 0
+        assert (
+            main(["train", "good.csv", "--layers", "4", "--epochs", "2", "--out", "run", "-q"]) == 0
+        )
     finally:
         os.chdir(cwd)
     return root
@@ -485,50 +709,80 @@ def _files(directory):
 # (id, arguments, pattern the one line must match: the file, the position, the value)
 CLI_MISTAKES = {
     "inf in a CSV": (["train", "inf.csv"], r"inf\.csv: .*inf in column 'b' at row 11"),
-    "too large for float32 in a CSV": (["train", "huge.csv"],
-                                       r"huge\.csv: .*inf in column 'a' at row 6 .*float32"),
+    "too large for float32 in a CSV": (
+        ["train", "huge.csv"],
+        r"huge\.csv: .*inf in column 'a' at row 6 .*float32",
+    ),
     "one class": (["train", "oneclass.csv"], r"oneclass\.csv: .*single class, 'x'"),
     "one row": (["train", "onerow.csv"], r"onerow\.csv: .*single class"),
-    "label nan": (["train", "labelnan.csv"], r"labelnan\.csv: missing label in column 'label' "
-                  r"at row 4"),
+    "label nan": (
+        ["train", "labelnan.csv"],
+        r"labelnan\.csv: missing label in column 'label' "
+        r"at row 4",
+    ),
     "ragged CSV": (["train", "ragged.csv"], r"ragged\.csv: not a readable table"),
     "header only": (["train", "headeronly.csv"], r"headeronly\.csv: no data rows"),
-    "nan in NPZ": (["train", "nan.npz"], r"nan\.npz: features must be finite numbers; found nan "
-                   r"in X\[6, 2\]"),
+    "nan in NPZ": (
+        ["train", "nan.npz"],
+        r"nan\.npz: features must be finite numbers; found nan "
+        r"in X\[6, 2\]",
+    ),
     "huge NPZ": (["train", "huge.npz"], r"huge\.npz: features too large to scale .*X\[\d+, 0\]"),
     "lengths": (["train", "lengths.npz"], r"lengths\.npz: 'X' has 40 rows but 'y' has 30"),
     "text features": (["train", "text.npz"], r"text\.npz: features 'X' must be numbers"),
     "no features": (["train", "nofeatures.npz"], r"nofeatures\.npz: features 'X' are empty"),
-    "label nan in NPZ": (["train", "ynan.npz"], r"ynan\.npz: labels must be finite; found nan "
-                         r"in y\[3\]"),
-    "huge targets": (["train", "yhuge.npz", "--task", "regression"],
-                     r"yhuge\.npz: the target .*e\+\d+ in y\[\d+\] is too large for float32"),
+    "label nan in NPZ": (
+        ["train", "ynan.npz"],
+        r"ynan\.npz: labels must be finite; found nan "
+        r"in y\[3\]",
+    ),
+    "huge targets": (
+        ["train", "yhuge.npz", "--task", "regression"],
+        r"yhuge\.npz: the target .*e\+\d+ in y\[\d+\] is too large for float32",
+    ),
     "no labels": (["train", "lone.npy"], r"lone\.npy: training needs labels"),
-    "declares 100 GB": (["train", "sparse.h5"], r"sparse\.h5: dataset 'X' declares shape "
-                        r"\(1000000, 25000\)"),
+    "declares 100 GB": (
+        ["train", "sparse.h5"],
+        r"sparse\.h5: dataset 'X' declares shape "
+        r"\(1000000, 25000\)",
+    ),
     "foreign file": (["train", "weird.dat"], r"weird\.dat: unknown data format"),
     "an image as a model": (["evaluate", "image.png", "good.csv"], r"image\.png: .*safetensors"),
-    "learning rate 0": (["train", "good.csv", "--lr", "0"],
-                        r"option 'learning_rate' must be a positive number; got 0.0"),
+    "learning rate 0": (
+        ["train", "good.csv", "--lr", "0"],
+        r"option 'learning_rate' must be a positive number; got 0.0",
+    ),
     "learning rate nan": (["train", "good.csv", "--lr", "nan"], r"--learning-rate.*'nan'"),
     "beta1 1": (["train", "good.csv", "--beta1", "1"], r"option 'beta1' .*\[0, 1\); got 1.0"),
     "l2 negative": (["train", "good.csv", "--l2", "-1"], r"option 'l2' .*>= 0; got -1.0"),
     "batch size 0": (["train", "good.csv", "--batch-size", "0"], r"must be >= 1; got 0"),
     "epochs 0": (["train", "good.csv", "--epochs", "0"], r"must be >= 1; got 0"),
-    "splits too large": (["train", "good.csv", "--val-split", "0.5", "--test-split", "0.5"],
-                         r"'val_split' \+ 'test_split' must be < 1"),
-    "unknown optimizer": (["train", "good.csv", "--optimizer", "adamw"],
-                          r"option 'optimizer' .*; got 'adamw'"),
-    "unknown initializer": (["train", "good.csv", "--init", "orthogonal"],
-                            r"option 'init' .*; got 'orthogonal'"),
+    "splits too large": (
+        ["train", "good.csv", "--val-split", "0.5", "--test-split", "0.5"],
+        r"'val_split' \+ 'test_split' must be < 1",
+    ),
+    "unknown optimizer": (
+        ["train", "good.csv", "--optimizer", "adamw"],
+        r"option 'optimizer' .*; got 'adamw'",
+    ),
+    "unknown initializer": (
+        ["train", "good.csv", "--init", "orthogonal"],
+        r"option 'init' .*; got 'orthogonal'",
+    ),
     "unknown loss": (["train", "good.csv", "--loss", "ce"], r"option 'loss' .*; got 'ce'"),
-    "loss that does not fit the output": (["train", "good.csv", "--task", "regression", "--loss",
-                                           "binary_crossentropy"],
-                                          r"loss 'binary_crossentropy' needs a sigmoid output"),
-    "wrong features at predict": (["predict", "run", "wide.h5", "--out", "p.csv"],
-                                  r"wide\.h5: .*shape \(5,\).*columns a, b, c"),
-    "nan at evaluate": (["evaluate", "run", "nan.npz"], r"nan\.npz: missing value in column 'c' "
-                        r"at data row 7"),
+    "loss that does not fit the output": (
+        ["train", "good.csv", "--task", "regression", "--loss", "binary_crossentropy"],
+        r"loss 'binary_crossentropy' needs a sigmoid output",
+    ),
+    "wrong features at predict": (
+        ["predict", "run", "wide.h5", "--out", "p.csv"],
+        r"wide\.h5: .*shape \(5,\).*columns a, b, c",
+    ),
+    "nan at evaluate": (
+        ["evaluate", "run", "nan.npz"],
+        r"nan\.npz: missing value in column 'c' "
+        r"at data row 7",
+    ),
 }
 
 
@@ -563,8 +817,23 @@ def test_cli_predict_failure_keeps_an_earlier_output(workdir, capsys, monkeypatc
 
 def test_cli_diverging_learning_rate_warns_and_exits_cleanly(workdir, capsys, monkeypatch):
     monkeypatch.chdir(workdir)
-    status = main(["train", "good.csv", "--optimizer", "sgd", "--lr", "1e30", "--layers", "8",
-                   "--epochs", "5", "--out", "diverged", "-q"])
+    status = main(
+        [
+            "train",
+            "good.csv",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--layers",
+            "8",
+            "--epochs",
+            "5",
+            "--out",
+            "diverged",
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert "Traceback" not in captured.err

@@ -227,8 +227,14 @@ def test_model_checkpoint_resumes_to_the_uninterrupted_result(tmp_path):
     straight.fit(X, y, epochs=4, batch_size=8, verbose=0)
     checkpointed = _binary_net()
     pattern = str(tmp_path / "epoch{epoch}.safetensors")
-    checkpointed.fit(X, y, epochs=4, batch_size=8, verbose=0,
-                     callbacks=[dff.ModelCheckpoint(pattern, metadata={"run": "a"})])
+    checkpointed.fit(
+        X,
+        y,
+        epochs=4,
+        batch_size=8,
+        verbose=0,
+        callbacks=[dff.ModelCheckpoint(pattern, metadata={"run": "a"})],
+    )
     assert sorted(os.listdir(tmp_path)) == [f"epoch{i}.safetensors" for i in range(1, 5)]
     resumed = load(tmp_path / "epoch2.safetensors")
     assert resumed.metadata["run"] == "a"
@@ -249,10 +255,16 @@ def test_model_checkpoint_save_best_only(tmp_path):
         calls.append(epoch)
         return {"val_loss": logs["val_loss"]}
 
-    checkpoint = dff.ModelCheckpoint(path, save_best_only=True, metadata=metadata,
-                                     save_optimizer=False, arrays={"mu": np.zeros(4)})
-    history = net.fit(X, y, epochs=6, batch_size=10, verbose=0, validation_split=0.25,
-                      callbacks=[checkpoint])
+    checkpoint = dff.ModelCheckpoint(
+        path,
+        save_best_only=True,
+        metadata=metadata,
+        save_optimizer=False,
+        arrays={"mu": np.zeros(4)},
+    )
+    history = net.fit(
+        X, y, epochs=6, batch_size=10, verbose=0, validation_split=0.25, callbacks=[checkpoint]
+    )
     losses = history.history["val_loss"]
     best = int(np.argmin(losses))
     assert checkpoint.last_saved_epoch == best
@@ -264,8 +276,13 @@ def test_model_checkpoint_save_best_only(tmp_path):
     assert not any(name.startswith("optimizer.") for name in info["tensors"])
     assert np.array_equal(load(path).extra_arrays["mu"], np.zeros(4))
     with pytest.raises(ValueError, match="val_accuracy"):
-        net.fit(X, y, epochs=1, verbose=0,
-                callbacks=[dff.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)])
+        net.fit(
+            X,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[dff.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)],
+        )
 
 
 def test_metadata_and_extra_arrays(tmp_path):
@@ -277,8 +294,12 @@ def test_metadata_and_extra_arrays(tmp_path):
         "scaling": "standard",
     }
     path = tmp_path / "m.safetensors"
-    save(net, path, metadata=metadata, arrays={"mean": mu, "scale": 1 / sigma,
-                                                "columns": np.arange(4)})
+    save(
+        net,
+        path,
+        metadata=metadata,
+        arrays={"mean": mu, "scale": 1 / sigma, "columns": np.arange(4)},
+    )
     loaded = load(path)
     assert loaded.metadata["training"] == metadata["training"]
     assert loaded.metadata["metrics"] == {"accuracy": 0.75, "count": 3}
@@ -303,9 +324,24 @@ def test_file_is_plain_safetensors(tmp_path):
     path = tmp_path / "m.safetensors"
     save(net, path, metadata={"a": 1}, arrays={"mean": np.ones(4)})
     arrays = safetensors_numpy.load_file(path)
-    expected = {f"layers.{k}" for k in ("0.W", "0.gamma", "0.beta", "0.running_mean",
-                                        "0.running_var", "2.W", "2.b", "3.gamma", "3.beta",
-                                        "3.running_mean", "3.running_var", "4.W", "4.b")}
+    expected = {
+        f"layers.{k}"
+        for k in (
+            "0.W",
+            "0.gamma",
+            "0.beta",
+            "0.running_mean",
+            "0.running_var",
+            "2.W",
+            "2.b",
+            "3.gamma",
+            "3.beta",
+            "3.running_mean",
+            "3.running_var",
+            "4.W",
+            "4.b",
+        )
+    }
     expected |= {"optimizer.first_moment", "optimizer.second_moment", "optimizer.step"}
     expected |= {"extra.mean"}
     assert set(arrays) == expected
@@ -324,8 +360,9 @@ def test_file_is_plain_safetensors(tmp_path):
 def test_without_optimizer_state(tmp_path):
     net, _, _ = _trained_binary()
     save(net, tmp_path / "m.safetensors", include_optimizer=False)
-    assert not any(k.startswith("optimizer.")
-                   for k in safetensors_numpy.load_file(tmp_path / "m.safetensors"))
+    assert not any(
+        k.startswith("optimizer.") for k in safetensors_numpy.load_file(tmp_path / "m.safetensors")
+    )
     loaded = load(tmp_path / "m.safetensors")
     assert int(loaded.optimizer_state["step"]) == 0
     assert np.array_equal(loaded.parameters, net.parameters)
@@ -426,8 +463,20 @@ def test_missing_file_names_the_path(tmp_path):
 def test_truncated_files_are_refused(saved_model, tmp_path):
     data = open(saved_model, "rb").read()
     (n,) = struct.unpack("<Q", data[:8])
-    cuts = [0, 1, 7, 8, 9, 8 + n // 2, 8 + n - 1, 8 + n, 8 + n + 1, len(data) // 2 + 3,
-            len(data) - 4, len(data) - 1]
+    cuts = [
+        0,
+        1,
+        7,
+        8,
+        9,
+        8 + n // 2,
+        8 + n - 1,
+        8 + n,
+        8 + n + 1,
+        len(data) // 2 + 3,
+        len(data) - 4,
+        len(data) - 1,
+    ]
     for cut in cuts:
         path = tmp_path / f"cut{cut}.safetensors"
         path.write_bytes(data[:cut])
@@ -479,8 +528,10 @@ def test_huge_header_claims_are_refused_before_allocating(tmp_path):
         with pytest.raises(ValueError, match=r"huge\.safetensors.*(allowed|truncated)"):
             load(path)
     # A header that claims an enormous tensor, backed by 8 bytes of data.
-    header = {"__metadata__": {"format": "deepff", "format_version": "1"},
-              "a": {"dtype": "F64", "shape": [10**9, 10**9], "data_offsets": [0, 8]}}
+    header = {
+        "__metadata__": {"format": "deepff", "format_version": "1"},
+        "a": {"dtype": "F64", "shape": [10**9, 10**9], "data_offsets": [0, 8]},
+    }
     raw = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 8)
     with pytest.raises(ValueError, match="needs 8000000000000000000 bytes"):
@@ -568,8 +619,9 @@ TAMPERING = {
         metadata_edit=lambda m: m.update(config=m["config"].replace('"Dropout"', '"Evil"'))
     ),
     "bad n_features_in": dict(
-        metadata_edit=lambda m: m.update(state=m["state"].replace('"n_features_in": 4',
-                                                                  '"n_features_in": "4"'))
+        metadata_edit=lambda m: m.update(
+            state=m["state"].replace('"n_features_in": 4', '"n_features_in": "4"')
+        )
     ),
     "bad classes dtype": dict(
         metadata_edit=lambda m: m.update(state=m["state"].replace('"<U3"', '"V8"'))
@@ -586,13 +638,14 @@ TAMPERING = {
     "unexpected tensor": dict(add={"layers.9.W": np.zeros(3, np.float32)}),
     "wrong shape": dict(drop=["layers.2.W"], add={"layers.2.W": np.zeros((8, 6), np.float32)}),
     "wrong dtype": dict(drop=["layers.2.W"], add={"layers.2.W": np.zeros((6, 8), np.float64)}),
-    "header shape swapped": dict(
-        header_edit=lambda h: h["layers.2.W"].update(shape=[8, 6])
-    ),
+    "header shape swapped": dict(header_edit=lambda h: h["layers.2.W"].update(shape=[8, 6])),
     "header offsets shifted": dict(
         header_edit=lambda h: h["layers.2.W"].update(
-            data_offsets=[h["layers.2.W"]["data_offsets"][0] + 4,
-                          h["layers.2.W"]["data_offsets"][1] + 4])
+            data_offsets=[
+                h["layers.2.W"]["data_offsets"][0] + 4,
+                h["layers.2.W"]["data_offsets"][1] + 4,
+            ]
+        )
     ),
     "header dtype unknown": dict(header_edit=lambda h: h["layers.2.W"].update(dtype="F8_E4M3")),
     "header entry without shape": dict(header_edit=lambda h: h["layers.2.W"].pop("shape")),
@@ -697,25 +750,42 @@ def _onnx_outputs(path, X):
 
 ARCHITECTURES = {
     "binary-bn-dropout": (
-        lambda: [dff.Dense(8, activation="relu", batch_norm=True), dff.Dropout(0.3),
-                 dff.Dense(1, activation="sigmoid")],
+        lambda: [
+            dff.Dense(8, activation="relu", batch_norm=True),
+            dff.Dropout(0.3),
+            dff.Dense(1, activation="sigmoid"),
+        ],
         "binary",
     ),
     "multi-tanh-standalone-bn-after-relu": (
-        lambda: [dff.Dense(7, activation="relu"), dff.BatchNorm(), dff.Dense(5, activation="tanh"),
-                 dff.Dense(3, activation="softmax")],
+        lambda: [
+            dff.Dense(7, activation="relu"),
+            dff.BatchNorm(),
+            dff.Dense(5, activation="tanh"),
+            dff.Dense(3, activation="softmax"),
+        ],
         "multi",
     ),
     "bn-folded-into-linear-dense": (
-        lambda: [dff.Dense(6), dff.BatchNorm(), dff.Dropout(0.2), dff.BatchNorm(momentum=0.5),
-                 dff.Dense(4, activation={"name": "leaky_relu", "c": 0.1}),
-                 dff.Dense(3, activation="softmax", batch_norm=True)],
+        lambda: [
+            dff.Dense(6),
+            dff.BatchNorm(),
+            dff.Dropout(0.2),
+            dff.BatchNorm(momentum=0.5),
+            dff.Dense(4, activation={"name": "leaky_relu", "c": 0.1}),
+            dff.Dense(3, activation="softmax", batch_norm=True),
+        ],
         "multi",
     ),
     "input-bn-and-two-bns": (
-        lambda: [dff.BatchNorm(), dff.Dense(5, activation="sigmoid", use_bias=False),
-                 dff.BatchNorm(), dff.Dropout(0.1), dff.BatchNorm(),
-                 dff.Dense(1, activation="sigmoid")],
+        lambda: [
+            dff.BatchNorm(),
+            dff.Dense(5, activation="sigmoid", use_bias=False),
+            dff.BatchNorm(),
+            dff.Dropout(0.1),
+            dff.BatchNorm(),
+            dff.Dense(1, activation="sigmoid"),
+        ],
         "binary",
     ),
     "regression-linear-no-bias": (
@@ -769,22 +839,39 @@ def test_onnx_matches_forward(tmp_path, name, dtype):
 @needs_onnx
 def test_onnx_activation_nodes(tmp_path):
     net = dff.Network(
-        [dff.Dense(3, activation="relu"), dff.Dense(3, activation="tanh"),
-         dff.Dense(3, activation={"name": "leaky_relu", "c": 0.05}),
-         dff.Dense(3, activation="sigmoid"), dff.Dense(3), dff.Dense(4, activation="softmax")],
+        [
+            dff.Dense(3, activation="relu"),
+            dff.Dense(3, activation="tanh"),
+            dff.Dense(3, activation={"name": "leaky_relu", "c": 0.05}),
+            dff.Dense(3, activation="sigmoid"),
+            dff.Dense(3),
+            dff.Dense(4, activation="softmax"),
+        ],
         seed=0,
     )
     net.build(2)
     export_onnx(net, tmp_path / "m.onnx")
     model = onnx.load(str(tmp_path / "m.onnx"))
     ops = [node.op_type for node in model.graph.node]
-    assert ops == ["Gemm", "Relu", "Gemm", "Tanh", "Gemm", "LeakyRelu", "Gemm", "Sigmoid",
-                   "Gemm", "Gemm", "Softmax"]
+    assert ops == [
+        "Gemm",
+        "Relu",
+        "Gemm",
+        "Tanh",
+        "Gemm",
+        "LeakyRelu",
+        "Gemm",
+        "Sigmoid",
+        "Gemm",
+        "Gemm",
+        "Softmax",
+    ]
     leaky = model.graph.node[5]
     assert onnx.helper.get_attribute_value(leaky.attribute[0]) == pytest.approx(0.05)
     X = _data(9, 2).astype(np.float32)
-    np.testing.assert_allclose(_onnx_outputs(tmp_path / "m.onnx", X), net.forward(X),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        _onnx_outputs(tmp_path / "m.onnx", X), net.forward(X), rtol=1e-5, atol=1e-5
+    )
 
 
 @needs_onnx
@@ -795,8 +882,9 @@ def test_onnx_input_scaling(tmp_path, dtype):
     offset, scale = raw.mean(axis=0), 1.0 / raw.std(axis=0)
     export_onnx(net, tmp_path / "s.onnx", input_scaling=(offset, scale))
     expected = net.forward(((raw - offset) * scale).astype(dtype))
-    np.testing.assert_allclose(_onnx_outputs(tmp_path / "s.onnx", raw.astype(dtype)), expected,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        _onnx_outputs(tmp_path / "s.onnx", raw.astype(dtype)), expected, rtol=1e-5, atol=1e-5
+    )
     with pytest.raises(ValueError, match="shape"):
         export_onnx(net, tmp_path / "bad.onnx", input_scaling=(np.zeros(3), 1.0))
     with pytest.raises(TypeError, match="pair"):
@@ -812,7 +900,8 @@ def test_onnx_of_a_loaded_model_and_unbuilt_refusal(tmp_path):
     model = onnx.load(str(tmp_path / "m.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
     assert json.loads(props["deepff.classes"]) == [0, 1, 2]
-    np.testing.assert_allclose(_onnx_outputs(tmp_path / "m.onnx", X), net.forward(X),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        _onnx_outputs(tmp_path / "m.onnx", X), net.forward(X), rtol=1e-5, atol=1e-5
+    )
     with pytest.raises(ValueError, match="unbuilt"):
         export_onnx(dff.Network([dff.Dense(1)]), tmp_path / "u.onnx")

@@ -27,9 +27,28 @@ def test_defaults_are_complete_and_valid():
     options = check_options({})
     assert options == {**TRAIN_OPTIONS, "layers": [64, 32]}
     assert options is not TRAIN_OPTIONS
-    for key in ("layers", "activation", "init", "loss", "optimizer", "learning_rate", "decay",
-                "epochs", "batch_size", "l2", "l1", "dropout", "batch_norm", "val_split",
-                "test_split", "early_stopping", "scale", "seed", "beta1", "beta2"):
+    for key in (
+        "layers",
+        "activation",
+        "init",
+        "loss",
+        "optimizer",
+        "learning_rate",
+        "decay",
+        "epochs",
+        "batch_size",
+        "l2",
+        "l1",
+        "dropout",
+        "batch_norm",
+        "val_split",
+        "test_split",
+        "early_stopping",
+        "scale",
+        "seed",
+        "beta1",
+        "beta2",
+    ):
         assert key in TRAIN_OPTIONS
     json.dumps(options)  # lives in model files and config.toml
 
@@ -41,12 +60,32 @@ def test_unknown_option_lists_the_valid_ones():
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("layers", "8,-1"), ("layers", [0]), ("activation", "swish"), ("loss", "nll"),
-     ("init", "orthogonal"), ("optimizer", "lbfgs"), ("learning_rate", 0.0),
-     ("learning_rate", "fast"), ("beta1", 1.0), ("decay", -1), ("l2", float("nan")),
-     ("dropout", 1.0), ("val_split", 1.2), ("batch_norm", "yes"), ("epochs", 0),
-     ("epochs", 2.5), ("batch_size", 0), ("early_stopping", -1), ("scale", "robust"),
-     ("seed", -3), ("impute", "mode"), ("task", "ranking"), ("target", 3), ("dtype", "int8")],
+    [
+        ("layers", "8,-1"),
+        ("layers", [0]),
+        ("activation", "swish"),
+        ("loss", "nll"),
+        ("init", "orthogonal"),
+        ("optimizer", "lbfgs"),
+        ("learning_rate", 0.0),
+        ("learning_rate", "fast"),
+        ("beta1", 1.0),
+        ("decay", -1),
+        ("l2", float("nan")),
+        ("dropout", 1.0),
+        ("val_split", 1.2),
+        ("batch_norm", "yes"),
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("batch_size", 0),
+        ("early_stopping", -1),
+        ("scale", "robust"),
+        ("seed", -3),
+        ("impute", "mode"),
+        ("task", "ranking"),
+        ("target", 3),
+        ("dtype", "int8"),
+    ],
 )
 def test_bad_values_name_the_option(option, value):
     with pytest.raises(ValueError, match=f"option '{option}'"):
@@ -86,10 +125,16 @@ def test_build_network_heads():
     kinds = [type(layer).__name__ for layer in net.layers]
     assert kinds == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert [layer.batch_norm for layer in net.layers if isinstance(layer, dff.Dense)] == [
-        True, True, False]
+        True,
+        True,
+        False,
+    ]
     output = net.layers[-1]
     assert (output.units, output.activation.name, net.loss.name) == (
-        1, "sigmoid", "binary_crossentropy")
+        1,
+        "sigmoid",
+        "binary_crossentropy",
+    )
     assert net.built and net.n_features_in_ == 5 and net.layers[0].l2 == 0.1
     net = build_network({}, 5, "classification", 4)
     assert (net.layers[-1].units, net.layers[-1].activation.name) == (4, "softmax")
@@ -218,8 +263,9 @@ def test_prepare_digits_end_to_end():
     # Parts are views into one array: the features are written once.
     assert prepared.X_val.base is prepared.X_train.base is not None
     train_rows = prepared.indices[0]
-    np.testing.assert_allclose(prepared.X_train.mean(axis=0)[data.X[train_rows].std(0) > 0], 0,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        prepared.X_train.mean(axis=0)[data.X[train_rows].std(0) > 0], 0, atol=1e-5
+    )
     options = check_options({"layers": [16], "epochs": 3})
     net = build_network(options, 64, prepared.task, prepared.n_outputs)
     net.fit(prepared.X_train, prepared.y_train, epochs=3, verbose=0)

@@ -81,18 +81,27 @@ ONE = "units = { values = [8] }\n"
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (P + "lr = { low = 1e-4, high = 0.1 }\n",
-         "space.toml:2: [params] lr: unknown name 'lr'; valid: "),
-        ("epochs = 3\n\n" + P + "l2 = { low = 0.1, high = 0.1 }\n",
-         "space.toml:4: [params] l2: empty range"),
-        (P + "activation = { values = ['relu', 'relux'] }\n",
-         "space.toml:2: [params] activation = 'relux': option 'activation' must be"),
-        (P + "dropout = { low = 0.0, high = 1.5 }\n",
-         "space.toml:2: [params] dropout = 1.5: option 'dropout'"),
-        (P + "learning_rate = { low = 0.0, high = 0.1, log = true }\n",
-         "log = true needs low > 0"),
-        (P + "units = { low = 8, high = 64, stp = 8 }\n",
-         "space.toml:2: [params] units: unknown key 'stp'"),
+        (
+            P + "lr = { low = 1e-4, high = 0.1 }\n",
+            "space.toml:2: [params] lr: unknown name 'lr'; valid: ",
+        ),
+        (
+            "epochs = 3\n\n" + P + "l2 = { low = 0.1, high = 0.1 }\n",
+            "space.toml:4: [params] l2: empty range",
+        ),
+        (
+            P + "activation = { values = ['relu', 'relux'] }\n",
+            "space.toml:2: [params] activation = 'relux': option 'activation' must be",
+        ),
+        (
+            P + "dropout = { low = 0.0, high = 1.5 }\n",
+            "space.toml:2: [params] dropout = 1.5: option 'dropout'",
+        ),
+        (P + "learning_rate = { low = 0.0, high = 0.1, log = true }\n", "log = true needs low > 0"),
+        (
+            P + "units = { low = 8, high = 64, stp = 8 }\n",
+            "space.toml:2: [params] units: unknown key 'stp'",
+        ),
         (P + "val_split = { values = [0.1, 0.2] }\n", "val_split cannot be searched"),
         ("layers = [8]\n" + P + "layers = { values = [[8], [16]] }\n", "layers is also fixed"),
         (P + "layers = { values = [[8]] }\n" + ONE, "search either layers or n_layers/units"),
@@ -132,10 +141,16 @@ def test_space_kinds_and_shorthand(tmp_path):
         )
     )
     kinds = {name: p.kind for name, p in space.params.items()}
-    assert kinds == {"learning_rate": "float", "batch_size": "int", "dropout": "float",
-                     "n_layers": "categorical", "units": "categorical"}
-    options = space.options({"n_layers": 3, "units": 32, "learning_rate": 0.01,
-                             "batch_size": 32, "dropout": 0.1})
+    assert kinds == {
+        "learning_rate": "float",
+        "batch_size": "int",
+        "dropout": "float",
+        "n_layers": "categorical",
+        "units": "categorical",
+    }
+    options = space.options(
+        {"n_layers": 3, "units": 32, "learning_rate": 0.01, "batch_size": 32, "dropout": 0.1}
+    )
     assert options["layers"] == [32, 32, 32] and options["epochs"] == 4
     # list values (layers) go through Optuna as JSON text and come back as lists
     space = tuning.load_space({"params": {"layers": {"values": [[8], [16, 8]]}}}, sampler="grid")
@@ -158,8 +173,20 @@ def test_grid_search_resumes_without_repeating(tmp_path, digits, capsys):
     np.savez(tmp_path / "digits.npz", X=digits[0], y=digits[1])
     space = write(tmp_path / "grid.toml", GRID)
     out = tmp_path / "run"
-    argv = ["tune", str(tmp_path / "digits.npz"), "--space", str(space), "--sampler", "grid",
-            "--out", str(out), "--seed", "0", "--quiet", "--no-plots"]
+    argv = [
+        "tune",
+        str(tmp_path / "digits.npz"),
+        "--space",
+        str(space),
+        "--sampler",
+        "grid",
+        "--out",
+        str(out),
+        "--seed",
+        "0",
+        "--quiet",
+        "--no-plots",
+    ]
     assert cli([*argv, "--trials", "2", "--no-refit"]) == 0
     assert cli([*argv, "--trials", "3"]) == 0
     url = "sqlite:///" + str(out / "study.db")
@@ -221,8 +248,9 @@ def test_a_trial_scores_what_deepff_train_scores_on_its_validation_rows(digits):
     space = {"epochs": 3, "layers": [16], "params": {"learning_rate": {"values": [0.01, 0.1]}}}
     result = tuning.tune(space, digits, sampler="grid", pruner="none", seed=5, refit=False)
     for row in result.trials:
-        options = check_options({"epochs": 3, "layers": [16], "seed": 5,
-                                 "learning_rate": row["learning_rate"]})
+        options = check_options(
+            {"epochs": 3, "layers": [16], "seed": 5, "learning_rate": row["learning_rate"]}
+        )
         prepared = prepare(Dataset(X=digits[0], y=digits[1], name="d"), options)
         network = build_network(options, prepared.X_train.shape[1], "classification", 10)
         network.fit(prepared.X_train, prepared.y_train, epochs=3, batch_size=32, verbose=0)
@@ -231,10 +259,15 @@ def test_a_trial_scores_what_deepff_train_scores_on_its_validation_rows(digits):
 
 
 def test_cross_validation_and_metric(digits):
-    space = {"epochs": 2, "layers": [8], "test_split": 0.0,
-             "params": {"learning_rate": {"values": [0.01, 0.03]}}}
-    result = tuning.tune(space, digits, sampler="grid", cv=3, metric="loss", pruner="none",
-                         refit=False)
+    space = {
+        "epochs": 2,
+        "layers": [8],
+        "test_split": 0.0,
+        "params": {"learning_rate": {"values": [0.01, 0.03]}},
+    }
+    result = tuning.tune(
+        space, digits, sampler="grid", cv=3, metric="loss", pruner="none", refit=False
+    )
     assert result.direction == "minimize" and len(result.trials) == 2
     for row in result.trials:
         assert len(row["fold_scores"]) == 3
@@ -245,10 +278,14 @@ def test_cross_validation_and_metric(digits):
 
 
 def test_pruning_reports_every_epoch(digits):
-    space = {"epochs": 4, "layers": [8], "params": {"learning_rate": {"low": 1e-4, "high": 0.3,
-                                                                      "log": True}}}
-    result = tuning.tune(space, digits, sampler="random", n_trials=8, seed=3, pruner="median",
-                         refit=False)
+    space = {
+        "epochs": 4,
+        "layers": [8],
+        "params": {"learning_rate": {"low": 1e-4, "high": 0.3, "log": True}},
+    }
+    result = tuning.tune(
+        space, digits, sampler="random", n_trials=8, seed=3, pruner="median", refit=False
+    )
     states = {row["state"] for row in result.trials}
     assert states <= {"COMPLETE", "PRUNED"} and "COMPLETE" in states
 
@@ -257,11 +294,25 @@ def test_pruning_reports_every_epoch(digits):
 
 
 def run_two_workers(url, digits, name):
-    space = {"epochs": 2, "layers": [8],
-             "params": {"learning_rate": {"values": [0.003, 0.01, 0.03]},
-                        "activation": {"values": ["relu", "tanh"]}}}
-    result = tuning.tune(space, digits, sampler="grid", n_trials=6, storage=url,
-                         study_name=name, n_jobs=2, refit=False, plots=False)
+    space = {
+        "epochs": 2,
+        "layers": [8],
+        "params": {
+            "learning_rate": {"values": [0.003, 0.01, 0.03]},
+            "activation": {"values": ["relu", "tanh"]},
+        },
+    }
+    result = tuning.tune(
+        space,
+        digits,
+        sampler="grid",
+        n_trials=6,
+        storage=url,
+        study_name=name,
+        n_jobs=2,
+        refit=False,
+        plots=False,
+    )
     trials = trials_of(url, name)
     assert len(trials) == 6 and sorted(t.number for t in trials) == list(range(6))
     assert all(t.state.name == "COMPLETE" for t in trials)
@@ -276,8 +327,10 @@ def test_two_worker_processes_share_an_sqlite_study(tmp_path, digits):
 
 
 def _postgres_binaries():
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [
-        int(part) if part.isdigit() else 0 for part in p.split("/")[-2].split(".")])
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: [int(part) if part.isdigit() else 0 for part in p.split("/")[-2].split(".")],
+    )
     for folder in reversed(candidates):
         if os.access(os.path.join(folder, "initdb"), os.X_OK):
             return folder
@@ -316,8 +369,13 @@ def postgresql_url():
     log = os.path.join(folder, "server.log")
 
     def tool(name, *args):
-        return subprocess.run([*runner, os.path.join(binaries, name), *args],
-                              capture_output=True, text=True, timeout=60, cwd=folder)
+        return subprocess.run(
+            [*runner, os.path.join(binaries, name), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=folder,
+        )
 
     done = tool("initdb", "-D", data, "-U", "deepff", "--auth=trust", "-E", "UTF8", "--no-sync")
     if done.returncode != 0:
@@ -376,8 +434,9 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
             except KeyError:  # the study does not exist yet
                 continue
             for trial in trials:
-                if (trial.state.name == "RUNNING"
-                        and trial.user_attrs.get("worker", "").endswith(f":{victim.pid}")):
+                if trial.state.name == "RUNNING" and trial.user_attrs.get("worker", "").endswith(
+                    f":{victim.pid}"
+                ):
                     victim.send_signal(signal.SIGKILL)
                     killed, killed_at = trial.number, time.monotonic()
                     killed_clock = datetime.datetime.now()
@@ -392,17 +451,31 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
     before = {t.number: t for t in trials_of(url, "crash")}
     completed = {n: t.value for n, t in before.items() if t.state.name == "COMPLETE"}
     assert len(completed) >= 8  # the survivor's trials (and the victim's finished ones)
-    assert any(t.datetime_complete > killed_clock for t in before.values()
-               if t.state.name == "COMPLETE")  # the study went on after the kill
+    assert any(
+        t.datetime_complete > killed_clock for t in before.values() if t.state.name == "COMPLETE"
+    )  # the study went on after the kill
     # The next worker to start a trial fails the silent one, once its heartbeat is 3 s old,
     # and runs it again from the queue.
     time.sleep(max(0.0, killed_at + 3.5 - time.monotonic()))
     from sklearn.datasets import load_digits
 
-    space = {"epochs": 2, "batch_size": 16, "layers": [16, 16],
-             "params": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}}
-    tuning.tune(space, load_digits(return_X_y=True), sampler="random", n_trials=1, storage=url,
-                study_name="crash", heartbeat=1, pruner="none", refit=False)
+    space = {
+        "epochs": 2,
+        "batch_size": 16,
+        "layers": [16, 16],
+        "params": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}},
+    }
+    tuning.tune(
+        space,
+        load_digits(return_X_y=True),
+        sampler="random",
+        n_trials=1,
+        storage=url,
+        study_name="crash",
+        heartbeat=1,
+        pruner="none",
+        refit=False,
+    )
     after = {t.number: t for t in trials_of(url, "crash")}
     assert after[killed].state.name == "FAIL"
     retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed]

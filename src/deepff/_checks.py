@@ -64,9 +64,7 @@ def check_finite(name: str, array: np.ndarray) -> None:
     elif np.isfinite(array.min()) and np.isfinite(array.max()):
         return
     position = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-    raise ValueError(
-        f"{name} must be finite; found {array[position]} at index {position}"
-    )
+    raise ValueError(f"{name} must be finite; found {array[position]} at index {position}")
 
 
 def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = None):

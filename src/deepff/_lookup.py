@@ -25,9 +25,7 @@ def lookup(kind: str, identifier, table: dict, base: type):
         )
     key = name.lower()
     if key not in table:
-        raise ValueError(
-            f"unknown {kind} {name!r}; valid names: {', '.join(sorted(table))}"
-        )
+        raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(sorted(table))}")
     try:
         return table[key](**arguments)
     except TypeError as error:

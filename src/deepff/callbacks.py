@@ -405,9 +405,7 @@ class ProgressBar(Callback):
         if self._progress is not None:
             label = f"epoch {epoch + 1}/{self._total}"
             if self._batches_task is None:
-                self._batches_task = self._progress.add_task(
-                    label, total=self._steps, info=""
-                )
+                self._batches_task = self._progress.add_task(label, total=self._steps, info="")
             else:
                 self._progress.reset(
                     self._batches_task, total=self._steps, description=label, info=""

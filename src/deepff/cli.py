@@ -97,62 +97,142 @@ def _add_training_options(parser):
     d = TRAIN_OPTIONS
     S = argparse.SUPPRESS
     data = parser.add_argument_group("data")
-    data.add_argument("--target", default=S, metavar="COL",
-                      help="label column of a CSV/TSV (default: the last column)")
-    data.add_argument("--x-key", dest="x_key", default=S, metavar="NAME",
-                      help="features array of an NPZ/HDF5 file")
-    data.add_argument("--y-key", dest="y_key", default=S, metavar="NAME",
-                      help="labels array of an NPZ/HDF5 file")
-    data.add_argument("--impute", choices=("mean", "median"), default=S,
-                      help="fill missing CSV values (default: refuse them)")
-    data.add_argument("--task", choices=("auto", "classification", "regression"), default=S,
-                      help="default: auto (labels: classification; real values: regression)")
+    data.add_argument(
+        "--target",
+        default=S,
+        metavar="COL",
+        help="label column of a CSV/TSV (default: the last column)",
+    )
+    data.add_argument(
+        "--x-key",
+        dest="x_key",
+        default=S,
+        metavar="NAME",
+        help="features array of an NPZ/HDF5 file",
+    )
+    data.add_argument(
+        "--y-key", dest="y_key", default=S, metavar="NAME", help="labels array of an NPZ/HDF5 file"
+    )
+    data.add_argument(
+        "--impute",
+        choices=("mean", "median"),
+        default=S,
+        help="fill missing CSV values (default: refuse them)",
+    )
+    data.add_argument(
+        "--task",
+        choices=("auto", "classification", "regression"),
+        default=S,
+        help="default: auto (labels: classification; real values: regression)",
+    )
     net = parser.add_argument_group("network")
-    net.add_argument("--layers", default=S, metavar="N,N,...",
-                     help=f"hidden layer sizes (default: {','.join(map(str, d['layers']))})")
+    net.add_argument(
+        "--layers",
+        default=S,
+        metavar="N,N,...",
+        help=f"hidden layer sizes (default: {','.join(map(str, d['layers']))})",
+    )
     net.add_argument("--activation", default=S, help=f"hidden activation ({d['activation']})")
     net.add_argument("--init", default=S, help=f"weight initializer ({d['init']})")
     net.add_argument("--loss", default=S, help=f"cost ({d['loss']})")
-    net.add_argument("--dropout", type=_number, default=S, metavar="RATE",
-                     help="dropout rate after each hidden layer (0)")
-    net.add_argument("--batch-norm", dest="batch_norm", action=argparse.BooleanOptionalAction,
-                     default=S, help="batch normalization on the hidden layers")
+    net.add_argument(
+        "--dropout",
+        type=_number,
+        default=S,
+        metavar="RATE",
+        help="dropout rate after each hidden layer (0)",
+    )
+    net.add_argument(
+        "--batch-norm",
+        dest="batch_norm",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="batch normalization on the hidden layers",
+    )
     net.add_argument("--l2", type=_number, default=S, metavar="LAMBDA", help="L2 penalty (0)")
     net.add_argument("--l1", type=_number, default=S, metavar="LAMBDA", help="L1 penalty (0)")
     opt = parser.add_argument_group("optimization")
-    opt.add_argument("--optimizer", default=S,
-                     help=f"sgd, momentum, rmsprop, adam ({d['optimizer']})")
-    opt.add_argument("--learning-rate", "--lr", dest="learning_rate", type=_number, default=S,
-                     metavar="F", help="default: the optimizer's")
-    opt.add_argument("--beta1", type=_number, default=S, metavar="F",
-                     help="Adam beta1 / Momentum beta")
-    opt.add_argument("--beta2", type=_number, default=S, metavar="F",
-                     help="Adam beta2 / RMSProp beta")
-    opt.add_argument("--decay", type=_number, default=S, metavar="F",
-                     help="learning-rate decay lr0 / (1 + decay * epoch) (0)")
-    opt.add_argument("--epochs", type=_positive_int, default=S, metavar="N",
-                     help=f"({d['epochs']})")
-    opt.add_argument("--batch-size", dest="batch_size", type=_batch_size, default=S,
-                     metavar="N", help=f"examples per step, or 'full' ({d['batch_size']})")
-    opt.add_argument("--early-stopping", dest="early_stopping", type=_nonnegative_int,
-                     default=S, metavar="PATIENCE",
-                     help="stop when val_loss has not improved for PATIENCE epochs, keep the best")
+    opt.add_argument(
+        "--optimizer", default=S, help=f"sgd, momentum, rmsprop, adam ({d['optimizer']})"
+    )
+    opt.add_argument(
+        "--learning-rate",
+        "--lr",
+        dest="learning_rate",
+        type=_number,
+        default=S,
+        metavar="F",
+        help="default: the optimizer's",
+    )
+    opt.add_argument(
+        "--beta1", type=_number, default=S, metavar="F", help="Adam beta1 / Momentum beta"
+    )
+    opt.add_argument(
+        "--beta2", type=_number, default=S, metavar="F", help="Adam beta2 / RMSProp beta"
+    )
+    opt.add_argument(
+        "--decay",
+        type=_number,
+        default=S,
+        metavar="F",
+        help="learning-rate decay lr0 / (1 + decay * epoch) (0)",
+    )
+    opt.add_argument(
+        "--epochs", type=_positive_int, default=S, metavar="N", help=f"({d['epochs']})"
+    )
+    opt.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=_batch_size,
+        default=S,
+        metavar="N",
+        help=f"examples per step, or 'full' ({d['batch_size']})",
+    )
+    opt.add_argument(
+        "--early-stopping",
+        dest="early_stopping",
+        type=_nonnegative_int,
+        default=S,
+        metavar="PATIENCE",
+        help="stop when val_loss has not improved for PATIENCE epochs, keep the best",
+    )
     split = parser.add_argument_group("split and preprocessing")
-    split.add_argument("--val-split", dest="val_split", type=_number, default=S, metavar="F",
-                       help=f"validation fraction ({d['val_split']})")
-    split.add_argument("--test-split", dest="test_split", type=_number, default=S, metavar="F",
-                       help=f"test fraction ({d['test_split']})")
+    split.add_argument(
+        "--val-split",
+        dest="val_split",
+        type=_number,
+        default=S,
+        metavar="F",
+        help=f"validation fraction ({d['val_split']})",
+    )
+    split.add_argument(
+        "--test-split",
+        dest="test_split",
+        type=_number,
+        default=S,
+        metavar="F",
+        help=f"test fraction ({d['test_split']})",
+    )
     split.add_argument("--scale", choices=SCALES, default=S, help=f"({d['scale']})")
-    split.add_argument("--seed", type=_nonnegative_int, default=S, metavar="N",
-                       help=f"seed of the split, initialization, shuffling, dropout ({d['seed']})")
+    split.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=S,
+        metavar="N",
+        help=f"seed of the split, initialization, shuffling, dropout ({d['seed']})",
+    )
     split.add_argument("--dtype", choices=("float32", "float64"), default=S, help="(float32)")
 
 
 def build_parser():
     """The ``deepff`` argument parser, with one subparser per command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an error")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error",
+    )
     parser = _Parser(
         prog=PROG,
         description="Deep feedforward neural networks in NumPy (Rahman 2019): train, "
@@ -164,62 +244,77 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"deepff {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    demo = commands.add_parser("demo", parents=[common],
-                               help="train on the digits with live progress, write a run")
-    demo.add_argument("--out", default="runs/demo", metavar="DIR",
-                      help="run directory (runs/demo)")
+    demo = commands.add_parser(
+        "demo", parents=[common], help="train on the digits with live progress, write a run"
+    )
+    demo.add_argument("--out", default="runs/demo", metavar="DIR", help="run directory (runs/demo)")
     demo.add_argument("--epochs", type=_positive_int, default=30, metavar="N")
     demo.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N")
     demo.set_defaults(func=cmd_demo)
 
     train = commands.add_parser(
-        "train", parents=[common], help="train a network on DATA, write a run directory",
+        "train",
+        parents=[common],
+        help="train a network on DATA, write a run directory",
         description="Train a network on DATA and write model.safetensors, config.toml, "
         "history.csv, metrics.json and plots into --out DIR.",
     )
-    train.add_argument("data", nargs="?", metavar="DATA",
-                       help="built-in name (digits, iris, wine, breast_cancer), CSV/TSV, NPZ, "
-                       "HDF5 or a folder of images")
-    train.add_argument("--config", metavar="FILE.toml",
-                       help="options from a TOML file (command-line options win)")
+    train.add_argument(
+        "data",
+        nargs="?",
+        metavar="DATA",
+        help="built-in name (digits, iris, wine, breast_cancer), CSV/TSV, NPZ, "
+        "HDF5 or a folder of images",
+    )
+    train.add_argument(
+        "--config", metavar="FILE.toml", help="options from a TOML file (command-line options win)"
+    )
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/<data name>)")
-    train.add_argument("--resume", metavar="DIR",
-                       help="continue the interrupted run in DIR from its last checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR from its last checkpoint",
+    )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     _add_training_options(train)
     train.set_defaults(func=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", parents=[common],
-                                   help="metrics of MODEL on labelled DATA")
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="metrics of MODEL on labelled DATA"
+    )
     evaluate.add_argument("model", metavar="MODEL")
     evaluate.add_argument("data", metavar="DATA")
     _add_data_keys(evaluate)
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = commands.add_parser("predict", parents=[common],
-                                  help="write MODEL's predictions for DATA to a CSV file")
+    predict = commands.add_parser(
+        "predict", parents=[common], help="write MODEL's predictions for DATA to a CSV file"
+    )
     predict.add_argument("model", metavar="MODEL")
     predict.add_argument("data", metavar="DATA")
     predict.add_argument("--out", required=True, metavar="FILE.csv")
-    predict.add_argument("--proba", action="store_true",
-                         help="also write each class's probability")
+    predict.add_argument("--proba", action="store_true", help="also write each class's probability")
     _add_data_keys(predict)
     predict.set_defaults(func=cmd_predict)
 
-    info = commands.add_parser("info", parents=[common],
-                               help="architecture, parameters, training config, classes, metrics")
+    info = commands.add_parser(
+        "info", parents=[common], help="architecture, parameters, training config, classes, metrics"
+    )
     info.add_argument("model", metavar="MODEL")
     info.set_defaults(func=cmd_info)
 
     plot = commands.add_parser(
-        "plot", parents=[common], help="(re)draw a run's figures, or the paper's Fig. 2",
+        "plot",
+        parents=[common],
+        help="(re)draw a run's figures, or the paper's Fig. 2",
         description="deepff plot RUN_DIR redraws a run's figures; deepff plot activations draws "
         "the paper's Fig. 2 (activations and derivatives, leaky ReLU with c = 0.05).",
     )
     plot.add_argument("target", metavar="RUN_DIR|activations")
-    plot.add_argument("--out", metavar="PATH",
-                      help="output folder (runs) or file (activations: activations.png)")
+    plot.add_argument(
+        "--out", metavar="PATH", help="output folder (runs) or file (activations: activations.png)"
+    )
     plot.set_defaults(func=cmd_plot)
 
     export = commands.add_parser("export", parents=[common], help="export MODEL to ONNX")
@@ -240,8 +335,9 @@ def build_parser():
 
 
 def _add_data_keys(parser):
-    parser.add_argument("--target", metavar="COL",
-                        help="label column of a CSV/TSV (default: the training one)")
+    parser.add_argument(
+        "--target", metavar="COL", help="label column of a CSV/TSV (default: the training one)"
+    )
     parser.add_argument("--x-key", dest="x_key", metavar="NAME")
     parser.add_argument("--y-key", dest="y_key", metavar="NAME")
 
@@ -345,8 +441,9 @@ def read_toml(path) -> dict:
         try:
             import tomli as tomllib
         except ImportError:
-            raise CommandError("reading TOML on Python 3.10 needs tomli: pip install tomli") \
-                from None
+            raise CommandError(
+                "reading TOML on Python 3.10 needs tomli: pip install tomli"
+            ) from None
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
@@ -380,8 +477,11 @@ def load_model(path):
         try:
             pre = Preprocessor.from_config(
                 metadata["preprocessor"],
-                {k[len("preprocessor."):]: v for k, v in arrays.items()
-                 if k.startswith("preprocessor.")},
+                {
+                    k[len("preprocessor.") :]: v
+                    for k, v in arrays.items()
+                    if k.startswith("preprocessor.")
+                },
             )
         except ValueError as error:
             raise CommandError(f"{path}: {error}") from None
@@ -467,8 +567,13 @@ def _load_for_model(source, args, pre, metadata, require_target):
         image_size = pre.input_shape[:2]
     impute = pre.impute if pre is not None else None
     return load_data(
-        source, target=target, x_key=args.x_key, y_key=args.y_key, impute=impute,
-        image_size=image_size, require_target=require_target and args.target is not None,
+        source,
+        target=target,
+        x_key=args.x_key,
+        y_key=args.y_key,
+        impute=impute,
+        image_size=image_size,
+        require_target=require_target and args.target is not None,
     )
 
 
@@ -548,8 +653,9 @@ class _HistoryLog:
 
         def complete(row):
             try:
-                return None not in row and all(v is not None and math.isfinite(float(v))
-                                               for v in row.values())
+                return None not in row and all(
+                    v is not None and math.isfinite(float(v)) for v in row.values()
+                )
             except ValueError:
                 return False
 
@@ -563,8 +669,9 @@ class _HistoryLog:
         try:
             self.path.unlink(missing_ok=True)
             for row in rows:
-                self.append(int(row["epoch"]),
-                            {k: float(v) for k, v in row.items() if k != "epoch"})
+                self.append(
+                    int(row["epoch"]), {k: float(v) for k, v in row.items() if k != "epoch"}
+                )
             if rows:
                 os.replace(self.path, original)
             else:
@@ -606,8 +713,13 @@ def _make_early_stopping(patience, monitor, state=None, arrays=None):
 
         def get_run_state(self):
             best = self.best if math.isfinite(self.best) else None
-            return {"best": best, "best_epoch": self.best_epoch, "wait": self.wait,
-                    "stopped_epoch": self.stopped_epoch, "monitor": self.monitor}
+            return {
+                "best": best,
+                "best_epoch": self.best_epoch,
+                "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch,
+                "monitor": self.monitor,
+            }
 
         def run_arrays(self):
             return dict(self._best_parameters or {})
@@ -621,11 +733,16 @@ def train_run(source, options, out, resume=False, quiet=False, stream=None):
     """Train as ``deepff train`` does and write the run directory; return a summary dict."""
     from .datasets import load_data
 
-    data = load_data(source, target=options["target"], x_key=options["x_key"],
-                     y_key=options["y_key"], impute=options["impute"], require_target=True)
+    data = load_data(
+        source,
+        target=options["target"],
+        x_key=options["x_key"],
+        y_key=options["y_key"],
+        impute=options["impute"],
+        require_target=True,
+    )
     with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
-        return _train_loaded(data, source, options, Path(out), resume, quiet,
-                             stream or sys.stdout)
+        return _train_loaded(data, source, options, Path(out), resume, quiet, stream or sys.stdout)
 
 
 def _train_loaded(data, source, options, out, resume, quiet, stream):
@@ -652,9 +769,11 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
             "image_size": image_size,
             "feature_names": data.feature_names,
             "class_names": data.class_names,
-            "examples": {"train": len(prepared.y_train),
-                         "val": 0 if prepared.y_val is None else len(prepared.y_val),
-                         "test": 0 if prepared.y_test is None else len(prepared.y_test)},
+            "examples": {
+                "train": len(prepared.y_train),
+                "val": 0 if prepared.y_val is None else len(prepared.y_val),
+                "test": 0 if prepared.y_test is None else len(prepared.y_test),
+            },
         },
         "options": options,
         "task": task,
@@ -664,8 +783,11 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
     checkpoint_path = out / CHECKPOINT_FILE
     log = _HistoryLog(out / "history.csv")
     # What a killed run leaves: temporaries of interrupted writes (the files are whole).
-    for stale in (*out.glob(f".{MODEL_FILE}.*.tmp"), *out.glob(f".{CHECKPOINT_FILE}.*.tmp"),
-                  out / "history.csv.part"):
+    for stale in (
+        *out.glob(f".{MODEL_FILE}.*.tmp"),
+        *out.glob(f".{CHECKPOINT_FILE}.*.tmp"),
+        out / "history.csv.part",
+    ):
         stale.unlink(missing_ok=True)
     has_val = prepared.X_val is not None
     monitor = "val_loss" if has_val else "loss"
@@ -680,10 +802,14 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
         if saved_options != options:
             raise CommandError(f"{checkpoint_path}: the checkpoint was made with other options")
         if options["early_stopping"] is not None:
-            best = {k[len("early_stopping."):]: v for k, v in network.extra_arrays.items()
-                    if k.startswith("early_stopping.")}
-            stopper = _make_early_stopping(options["early_stopping"], monitor,
-                                           saved.get("early_stopping"), best)
+            best = {
+                k[len("early_stopping.") :]: v
+                for k, v in network.extra_arrays.items()
+                if k.startswith("early_stopping.")
+            }
+            stopper = _make_early_stopping(
+                options["early_stopping"], monitor, saved.get("early_stopping"), best
+            )
         log.keep(network.epoch)
     else:
         # Built first: options the network refuses must leave an earlier run in DIR intact.
@@ -693,9 +819,12 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
         if options["early_stopping"] is not None:
             stopper = _make_early_stopping(options["early_stopping"], monitor)
     config = {"data": source_text, **options}
-    write_toml(out / "config.toml", config,
-               f"deepff train: this run's options. Rerun: deepff train --config {out}/config.toml"
-               f"\nResume: deepff train --resume {out}")
+    write_toml(
+        out / "config.toml",
+        config,
+        f"deepff train: this run's options. Rerun: deepff train --config {out}/config.toml"
+        f"\nResume: deepff train --resume {out}",
+    )
 
     def checkpoint_metadata(net, epoch, logs):
         meta = {"run": run, "preprocessor": pre.get_config()}
@@ -722,13 +851,20 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
     stopped = stopper is not None and stopper.stopped_epoch is not None
     if remaining > 0 and not stopped:
         validation = (prepared.X_val, prepared.y_val) if has_val else None
-        network.fit(prepared.X_train, prepared.y_train, epochs=remaining,
-                    batch_size=options["batch_size"], validation_data=validation,
-                    callbacks=callbacks, verbose=0)
+        network.fit(
+            prepared.X_train,
+            prepared.y_train,
+            epochs=remaining,
+            batch_size=options["batch_size"],
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
     elif stopper is not None:
         stopper.set_network(network)
         stopper.on_train_end()  # put back the best weights
     metrics = {}
+
     # After a divergence (warned about once) the weights kept may overflow on some inputs:
     # the metrics say so, as null in JSON, without a trail of NumPy warnings.
     def quiet_overflow():
@@ -741,21 +877,27 @@ def _train_loaded(data, source, options, out, resume, quiet, stream):
             continue
         with quiet_overflow():
             result = network.evaluate(X, y)
-        metrics[part] = {**{k: _finite_or_none(v) for k, v in result.items()},
-                         "examples": len(y)}
+        metrics[part] = {**{k: _finite_or_none(v) for k, v in result.items()}, "examples": len(y)}
     stopped_epoch = stopper.stopped_epoch if stopper is not None else None
     run["stopped_early"] = stopped_epoch is not None
     run["epochs_trained"] = int(network.epoch)
     serialization.save(
-        network, out / MODEL_FILE,
+        network,
+        out / MODEL_FILE,
         metadata={"run": run, "preprocessor": pre.get_config(), "metrics": metrics},
         arrays=pre_arrays,
     )
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with quiet_overflow():
         figures = _draw_run(out, network, prepared, pre, run, data)
-    return {"network": network, "metrics": metrics, "out": out, "task": task,
-            "figures": figures, "prepared": prepared}
+    return {
+        "network": network,
+        "metrics": metrics,
+        "out": out,
+        "task": task,
+        "figures": figures,
+        "prepared": prepared,
+    }
 
 
 def _confusion(network, X, y):
@@ -790,11 +932,16 @@ def _draw_run(out, network, prepared, pre, run, data):
             writer.writerow(["true\\predicted", *labels])
             for label, row in zip(labels, matrix.tolist(), strict=True):
                 writer.writerow([label, *row])
-        plots.confusion_matrix(matrix, labels, out / "confusion_matrix.png",
-                               title=f"confusion matrix ({part}, {len(y)} examples)")
+        plots.confusion_matrix(
+            matrix,
+            labels,
+            out / "confusion_matrix.png",
+            title=f"confusion matrix ({part}, {len(y)} examples)",
+        )
         figures.append(out / "confusion_matrix.png")
-        table_2d = pre is not None and pre.kind == "table" and not pre.categories and len(
-            pre.columns) == 2
+        table_2d = (
+            pre is not None and pre.kind == "table" and not pre.categories and len(pre.columns) == 2
+        )
         array_2d = pre is not None and pre.kind == "array" and list(pre.input_shape) == [2]
         if (table_2d or array_2d) and data is not None:
             X_raw = np.asarray(data.X, dtype=np.float64)
@@ -808,9 +955,14 @@ def _draw_run(out, network, prepared, pre, run, data):
                     points = pd.DataFrame(points, columns=pre.columns)
                 return network.predict(pre.transform(points))
 
-            plots.decision_boundary(predict, X_raw[rows], np.asarray(data.y)[rows],
-                                    out / "decision_boundary.png", feature_names=names,
-                                    title="decision boundary (training data)")
+            plots.decision_boundary(
+                predict,
+                X_raw[rows],
+                np.asarray(data.y)[rows],
+                out / "decision_boundary.png",
+                feature_names=names,
+                title="decision boundary (training data)",
+            )
             figures.append(out / "decision_boundary.png")
     return figures
 
@@ -837,8 +989,11 @@ def _print_metrics(metrics, stream):
     for part in ("train", "val", "test"):
         values = metrics.get(part)
         if values:
-            text = "  ".join(f"{k} {'nan' if v is None else format(v, '.4f')}"
-                             for k, v in values.items() if k != "examples")
+            text = "  ".join(
+                f"{k} {'nan' if v is None else format(v, '.4f')}"
+                for k, v in values.items()
+                if k != "examples"
+            )
             print(f"  {part:<5} ({values['examples']} examples)  {text}", file=stream)
 
 
@@ -848,8 +1003,10 @@ def cmd_train(args):
     stream = sys.stdout
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
     _print_metrics(result["metrics"], stream)
-    print(f"Wrote {out}/: " + ", ".join(
-        p.name for p in sorted(out.iterdir()) if p.is_file()), file=stream)
+    print(
+        f"Wrote {out}/: " + ", ".join(p.name for p in sorted(out.iterdir()) if p.is_file()),
+        file=stream,
+    )
     return 0
 
 
@@ -857,13 +1014,27 @@ def cmd_demo(args):
     from .training import check_options
 
     out = Path(args.out)
-    options = check_options({
-        "layers": [64, 32], "activation": "relu", "dropout": 0.1, "batch_norm": True,
-        "optimizer": "adam", "learning_rate": 1e-3, "epochs": args.epochs, "batch_size": 32,
-        "val_split": 0.1, "test_split": 0.2, "scale": "standard", "seed": args.seed,
-    })
-    print("deepff demo: a deep feedforward network on scikit-learn's handwritten digits "
-          "(1797 images of 8x8 pixels, 10 classes)\n", flush=True)
+    options = check_options(
+        {
+            "layers": [64, 32],
+            "activation": "relu",
+            "dropout": 0.1,
+            "batch_norm": True,
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "epochs": args.epochs,
+            "batch_size": 32,
+            "val_split": 0.1,
+            "test_split": 0.2,
+            "scale": "standard",
+            "seed": args.seed,
+        }
+    )
+    print(
+        "deepff demo: a deep feedforward network on scikit-learn's handwritten digits "
+        "(1797 images of 8x8 pixels, 10 classes)\n",
+        flush=True,
+    )
     result = train_run("digits", options, out)
     network = result["network"]
     print()
@@ -981,10 +1152,12 @@ class _Printable:
         self.stream = stream
 
     def write(self, text):
-        return self.stream.write("".join(
-            c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii")
-            for c in text
-        ))
+        return self.stream.write(
+            "".join(
+                c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii")
+                for c in text
+            )
+        )
 
     def flush(self):
         self.stream.flush()
@@ -1002,8 +1175,11 @@ def cmd_info(args):
     network, pre, metadata = load_model(path)
     run = metadata.get("run", {})
     out = _Printable(sys.stdout)  # the file's text is shown, never obeyed by the terminal
-    print(f"model: {path} (deepff format {described['format_version']}, "
-          f"saved by deepff {described['state'].get('deepff_version', '?')})", file=out)
+    print(
+        f"model: {path} (deepff format {described['format_version']}, "
+        f"saved by deepff {described['state'].get('deepff_version', '?')})",
+        file=out,
+    )
     task = run.get("task") or ("classification" if network.is_classifier else "regression")
     print(f"task: {task}; epochs trained: {network.epoch}", file=out)
     if network.classes_ is not None:
@@ -1023,8 +1199,11 @@ def cmd_info(args):
     network.summary(print_fn=lambda text: print(text, file=out))
     data = run.get("data")
     if data:
-        print(f"\ndata: {data.get('source')}" + (f" (target {data['target']})"
-                                                 if data.get("target") else ""), file=out)
+        print(
+            f"\ndata: {data.get('source')}"
+            + (f" (target {data['target']})" if data.get("target") else ""),
+            file=out,
+        )
     options = run.get("options")
     if options:
         print("training options:", file=out)
@@ -1066,13 +1245,20 @@ def cmd_plot(args):
 
                 info = run["data"]
                 options = run["options"]
-                data = load_data(info["source"], target=options["target"],
-                                 x_key=options["x_key"], y_key=options["y_key"],
-                                 impute=options["impute"], require_target=True)
+                data = load_data(
+                    info["source"],
+                    target=options["target"],
+                    x_key=options["x_key"],
+                    y_key=options["y_key"],
+                    impute=options["impute"],
+                    require_target=True,
+                )
                 prepared = prepare(data, options)
             except (ValueError, OSError) as error:
-                print(f"{PROG}: note: {_one_line(error)}; drawing the learning curves only",
-                      file=sys.stderr)
+                print(
+                    f"{PROG}: note: {_one_line(error)}; drawing the learning curves only",
+                    file=sys.stderr,
+                )
             if (target / "history.csv").exists() and out != target:
                 import shutil
 
@@ -1099,13 +1285,17 @@ def cmd_export(args):
     if pre is not None:
         scaling = pre.affine()
         if scaling is None:
-            print(f"{PROG}: note: the ONNX model takes the {pre.n_features_out} encoded inputs "
-                  "(one-hot text columns are not part of the graph)", file=sys.stderr)
+            print(
+                f"{PROG}: note: the ONNX model takes the {pre.n_features_out} encoded inputs "
+                "(one-hot text columns are not part of the graph)",
+                file=sys.stderr,
+            )
     out = Path(args.onnx)
     out.parent.mkdir(parents=True, exist_ok=True)
     serialization.export_onnx(network, out, input_scaling=scaling)
-    n_inputs = int(np.prod(pre.input_shape)) if pre is not None and scaling else \
-        network.n_features_in_
+    n_inputs = (
+        int(np.prod(pre.input_shape)) if pre is not None and scaling else network.n_features_in_
+    )
     print(f"Wrote {out} (input: float32 of shape (m, {n_inputs}))")
     return 0
 

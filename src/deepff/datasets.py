@@ -159,15 +159,33 @@ def load_data(
 
 
 _BREAST_CANCER_BASE = (
-    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
-    "concave points", "symmetry", "fractal dimension",
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave points",
+    "symmetry",
+    "fractal dimension",
 )
 _FEATURE_NAMES = {
     "iris": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
     "wine": [
-        "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
-        "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
-        "od280/od315_of_diluted_wines", "proline",
+        "alcohol",
+        "malic_acid",
+        "ash",
+        "alcalinity_of_ash",
+        "magnesium",
+        "total_phenols",
+        "flavanoids",
+        "nonflavanoid_phenols",
+        "proanthocyanins",
+        "color_intensity",
+        "hue",
+        "od280/od315_of_diluted_wines",
+        "proline",
     ],
     "breast_cancer": [f"mean {n}" for n in _BREAST_CANCER_BASE]
     + [f"{n} error" for n in _BREAST_CANCER_BASE]
@@ -261,9 +279,7 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         target = columns[-1]
     elif target not in columns:
         if require_target:
-            raise DataError(
-                f"{path}: no column {target!r}; columns are {', '.join(columns)}"
-            )
+            raise DataError(f"{path}: no column {target!r}; columns are {', '.join(columns)}")
         has_target = False
     features = [c for c in columns if c != target or not has_target]
     # Explicit dtypes for the full read: float32 numbers and categorical text use a
@@ -353,8 +369,16 @@ def load_npz(path, x_key=None, y_key=None) -> Dataset:
         return _load_npz(path, x_key, y_key)
     except DataError:
         raise
-    except (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError,
-            zipfile.BadZipFile, zlib.error) as error:
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        KeyError,
+        RuntimeError,
+        NotImplementedError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as error:
         raise DataError(f"{path}: not a readable NumPy file: {_first_line(error)}") from None
 
 
@@ -363,9 +387,7 @@ def _load_npz(path, x_key, y_key):
         is_zip = handle.read(4).startswith(b"PK")
         if not is_zip:  # a lone .npy: features only
             if x_key or y_key:
-                raise DataError(
-                    f"{path}: a .npy file holds one array; --x-key/--y-key need a .npz"
-                )
+                raise DataError(f"{path}: a .npy file holds one array; --x-key/--y-key need a .npz")
             handle.seek(0)
             _check_npy_header(path, handle, os.fstat(handle.fileno()).st_size, "the array")
             handle.seek(0)
@@ -469,8 +491,9 @@ def _pick(keys, preferred, path, which):
 
 def _array_dataset(path, X, y, x_name, y_name, handle=None, class_names=None):
     if X.ndim < 2:
-        raise DataError(f"{path}: features {x_name!r} must have one row per example; "
-                        f"got shape {X.shape}")
+        raise DataError(
+            f"{path}: features {x_name!r} must have one row per example; got shape {X.shape}"
+        )
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: features {x_name!r} must be numbers; got dtype {X.dtype}")
     if X.shape[0] == 0 or math.prod(X.shape[1:]) == 0:
@@ -486,7 +509,12 @@ def _array_dataset(path, X, y, x_name, y_name, handle=None, class_names=None):
         if y.dtype.kind == "S":
             y = y.astype(str)
     return Dataset(
-        X=X, y=y, name=Path(path).name, task=None, class_names=class_names, _handle=handle,
+        X=X,
+        y=y,
+        name=Path(path).name,
+        task=None,
+        class_names=class_names,
+        _handle=handle,
         info={"x_key": x_name, "y_key": y_name},
     )
 
@@ -561,9 +589,7 @@ def _load_hdf5(h5py, path, handle, x_key, y_key):
 
 
 def _images_in(folder):
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_image_folder(folder, image_size=None) -> Dataset:

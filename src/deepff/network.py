@@ -185,7 +185,7 @@ class Network:
         self.parameters = np.zeros(total, dtype)
         self.gradients = np.zeros(total, dtype)
         offset, n_inputs, seen_parameters = 0, n_features, False
-        for layer, layer_shapes in zip(self.layers, shapes):
+        for layer, layer_shapes in zip(self.layers, shapes, strict=True):
             params, grads = {}, {}
             for name, shape in layer_shapes.items():
                 size = math.prod(shape)
@@ -250,7 +250,9 @@ class Network:
             if sample_weight is not None:
                 dA *= sample_weight[:, None]
             dA = output.backward(dA)
-        for layer, training in zip(reversed(self.layers[:-1]), reversed(self._modes[:-1])):
+        for layer, training in zip(
+            reversed(self.layers[:-1]), reversed(self._modes[:-1]), strict=True
+        ):
             if dA is None:
                 break
             if training:  # a layer run in inference mode (dropout off) passes dA through
@@ -303,7 +305,7 @@ class Network:
         self._modes = self._gradient_modes()
         try:
             A = X
-            for layer, training in zip(self.layers, self._modes):
+            for layer, training in zip(self.layers, self._modes, strict=True):
                 A = layer.forward(A, training=training)
         finally:
             for norm in norms:
@@ -374,9 +376,7 @@ class Network:
         self.backward(Y, weights)
         for layer in self.layers:
             if isinstance(layer, Dense) and layer.l1:
-                regularizers.add_l1_subgradient(
-                    layer.grads["W"], layer.params["W"], layer.l1, m
-                )
+                regularizers.add_l1_subgradient(layer.grads["W"], layer.params["W"], layer.l1, m)
         return cost, [{k: v.copy() for k, v in layer.grads.items()} for layer in self.layers]
 
     # --- targets -------------------------------------------------------------------
@@ -543,7 +543,8 @@ class Network:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError(
-                    f"validation_data must be a pair (X_val, y_val); got {describe(validation_data)}"
+                    "validation_data must be a pair (X_val, y_val); "
+                    f"got {describe(validation_data)}"
                 )
             # Checked against X, not only n_features_in_: an unbuilt network has none yet.
             X_val = check_array(
@@ -552,11 +553,13 @@ class Network:
             previous = self.classes_
             self.classes_ = classes
             try:
-                Y_val, _ = self._encode_targets(validation_data[1], len(X_val), "validation_data[1]")
+                Y_val, _ = self._encode_targets(
+                    validation_data[1], len(X_val), "validation_data[1]"
+                )
             finally:
                 self.classes_ = previous
         elif validation_split:
-            n_val = int(math.floor(m * validation_split))
+            n_val = math.floor(m * validation_split)
             if n_val < 1 or n_val >= m:
                 raise ValueError(
                     f"validation_split={validation_split} leaves {n_val} validation and "
@@ -609,7 +612,11 @@ class Network:
         cost = self._cost(Y, m, weights)
         self.backward(Y, weights)
         self.optimizer.update(
-            self.parameters, self.gradients, self.optimizer_state, epoch=epoch, scratch=self._scratch
+            self.parameters,
+            self.gradients,
+            self.optimizer_state,
+            epoch=epoch,
+            scratch=self._scratch,
         )
         for layer in self._l1_layers:
             threshold = self.optimizer.learning_rate(epoch) * layer.l1 / m
@@ -645,20 +652,45 @@ class Network:
         for callback in callbacks:
             callback.on_train_begin()
         # Per-step work stays flat: only callbacks that look at batches are called per batch.
-        batch_callbacks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+        batch_callbacks = [
+            c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end
+        ]
         self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
         classifier = self.is_classifier
         # Divergence is reported once, below, not as NumPy's overflow warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._epochs(X, Y, X_val, Y_val, epochs, batch_size, shuffle, weights, callbacks,
-                         batch_callbacks, classifier)
+            self._epochs(
+                X,
+                Y,
+                X_val,
+                Y_val,
+                epochs,
+                batch_size,
+                shuffle,
+                weights,
+                callbacks,
+                batch_callbacks,
+                classifier,
+            )
         for callback in callbacks:
             callback.on_train_end()
         self.history = history
         return history
 
-    def _epochs(self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, weights, callbacks,
-                batch_callbacks, classifier):
+    def _epochs(
+        self,
+        X,
+        Y,
+        X_val,
+        Y_val,
+        epochs,
+        batch_size,
+        shuffle,
+        weights,
+        callbacks,
+        batch_callbacks,
+        classifier,
+    ):
         """The loop over epochs and batches of ``_train``."""
         # The states at the start of this epoch and of the one before: when the first batch
         # of an epoch already diverges, the weights that gave its cost are not worth keeping.
@@ -734,7 +766,10 @@ class Network:
         for layer in self.layers:
             for name, array in list(layer.params.items()):
                 size = array.size
-                for flat, arrays in ((self.parameters, layer.params), (self.gradients, layer.grads)):
+                for flat, arrays in (
+                    (self.parameters, layer.params),
+                    (self.gradients, layer.grads),
+                ):
                     view = flat[offset : offset + size].reshape(array.shape)
                     view[...] = arrays[name]
                     dict.__setitem__(arrays, name, view)

@@ -161,9 +161,7 @@ class StepDecay(Schedule):
         return self.learning_rate * self.factor ** (epoch // self.step_size)
 
 
-SCHEDULES = {
-    cls.name: cls for cls in (Constant, InverseTimeDecay, ExponentialDecay, StepDecay)
-}
+SCHEDULES = {cls.name: cls for cls in (Constant, InverseTimeDecay, ExponentialDecay, StepDecay)}
 
 
 def schedule(learning_rate) -> Schedule:
@@ -242,9 +240,7 @@ class Optimizer:
         return hash(self.name)
 
     def __repr__(self):
-        arguments = ", ".join(
-            f"{k}={v!r}" for k, v in self.get_config().items() if k != "name"
-        )
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({arguments})"
 
 

@@ -87,8 +87,15 @@ def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
     if k <= 30:
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                        color="white" if matrix[i, j] > threshold else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > threshold else "black",
+                    fontsize=8,
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -123,8 +130,9 @@ def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
     return _save(fig, path)
 
 
-def decision_boundary(predict, X, y, path=None, feature_names=None, resolution=200,
-                      title="decision boundary"):
+def decision_boundary(
+    predict, X, y, path=None, feature_names=None, resolution=200, title="decision boundary"
+):
     """Regions of each predicted class over a 2-D plane, with the examples on top.
 
     Parameters
@@ -152,12 +160,28 @@ def decision_boundary(predict, X, y, path=None, feature_names=None, resolution=2
     fig = _figure()
     ax = fig.subplots()
     cmap = "tab10" if len(classes) <= 10 else "tab20"
-    ax.contourf(grid_x, grid_y, codes, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap,
-                alpha=0.3, vmin=-0.5, vmax=(10 if len(classes) <= 10 else 20) - 0.5)
+    ax.contourf(
+        grid_x,
+        grid_y,
+        codes,
+        levels=np.arange(len(classes) + 1) - 0.5,
+        cmap=cmap,
+        alpha=0.3,
+        vmin=-0.5,
+        vmax=(10 if len(classes) <= 10 else 20) - 0.5,
+    )
     point_codes = np.searchsorted(classes, y)
-    scatter = ax.scatter(X[:, 0], X[:, 1], c=point_codes, cmap=cmap, vmin=-0.5,
-                         vmax=(10 if len(classes) <= 10 else 20) - 0.5, s=12, edgecolors="k",
-                         linewidths=0.3)
+    scatter = ax.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=point_codes,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=(10 if len(classes) <= 10 else 20) - 0.5,
+        s=12,
+        edgecolors="k",
+        linewidths=0.3,
+    )
     handles = [
         ax.scatter([], [], color=scatter.cmap(scatter.norm(i)), label=str(c), s=12)
         for i, c in enumerate(classes)

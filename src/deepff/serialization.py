@@ -154,9 +154,7 @@ def _tensor(name: str, value) -> np.ndarray:
     """``value`` as a C-contiguous little-endian array of a dtype safetensors stores."""
     array = np.asarray(value)
     if (array.dtype.kind, array.dtype.itemsize) not in _CODES or array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must be an array of numbers or booleans; got dtype {array.dtype}"
-        )
+        raise TypeError(f"{name} must be an array of numbers or booleans; got dtype {array.dtype}")
     # astype, not ascontiguousarray, which would make a 0-d array 1-d.
     return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
 
@@ -583,9 +581,7 @@ def load(path):
     _check_format(path, metadata)
     config = _parse_json(path, metadata, "config", dict)
     state = _parse_json(path, metadata, "state", dict)
-    user_metadata = (
-        _parse_json(path, metadata, "metadata", dict) if "metadata" in metadata else {}
-    )
+    user_metadata = _parse_json(path, metadata, "metadata", dict) if "metadata" in metadata else {}
     try:
         network = Network.from_config(config)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -663,18 +659,14 @@ def load(path):
         # Training never keeps non-finite weights (it stops and restores instead): NaN or
         # infinity here is a flipped bit, and would turn every prediction into NaN.
         if key.startswith("layers.") and array.size and not np.all(np.isfinite(array)):
-            raise ModelFileError(
-                path, f"is corrupt: tensor {key!r} holds NaN or infinite values"
-            )
+            raise ModelFileError(path, f"is corrupt: tensor {key!r} holds NaN or infinite values")
     for key, target in expected.items():
         target[...] = arrays[key]
     _restore_rng(path, network, state.get("rng"))
     network.epoch = epoch
     network.classes_ = classes
     network.metadata = user_metadata
-    network.extra_arrays = {
-        name[len("extra.") :]: arrays[name].copy() for name in extra_names
-    }
+    network.extra_arrays = {name[len("extra.") :]: arrays[name].copy() for name in extra_names}
     return network
 
 

@@ -278,8 +278,13 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
             activation = "linear"
     else:
         units, activation, loss = n_outputs, "linear", options["loss"]
-    output = Dense(units, activation=activation, init="auto" if options["init"] == "auto"
-                   else options["init"], l2=options["l2"], l1=options["l1"])
+    output = Dense(
+        units,
+        activation=activation,
+        init="auto" if options["init"] == "auto" else options["init"],
+        l2=options["l2"],
+        l1=options["l1"],
+    )
     network = Network(
         [*hidden, output],
         loss=loss,
@@ -497,8 +502,9 @@ class Preprocessor:
             if rows is not None:
                 column = column.iloc[rows]
             if _is_text(column):
-                raise ValueError(f"column {name!r} holds text, but the model was trained on "
-                                 "numbers there")
+                raise ValueError(
+                    f"column {name!r} holds text, but the model was trained on numbers there"
+                )
             values = column.to_numpy(np.float64, copy=True)
             _check_or_fill(values, name, self.fill.get(name), rows)
             values -= self.offset[j]
@@ -570,8 +576,16 @@ class Preprocessor:
             if config["dtype"] not in ("float32", "float64"):
                 raise TypeError(f"'dtype' {describe(config['dtype'])}")
             pre = cls(scale=config["scale"], impute=config["impute"], dtype=config["dtype"])
-            for key in ("kind", "input_shape", "columns", "numeric", "categories", "fill",
-                        "n_features_out", "feature_names"):
+            for key in (
+                "kind",
+                "input_shape",
+                "columns",
+                "numeric",
+                "categories",
+                "fill",
+                "n_features_out",
+                "feature_names",
+            ):
                 setattr(pre, key, config[key])
             pre.offset = np.asarray(arrays["offset"], np.float64)
             pre.multiplier = np.asarray(arrays["scale"], np.float64)
@@ -586,8 +600,10 @@ class Preprocessor:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{what!r} must be a list of names; got {describe(value)}")
 
-        if not isinstance(self.input_shape, list) or not self.input_shape or not all(
-            _is_int(s) and s >= 1 for s in self.input_shape
+        if (
+            not isinstance(self.input_shape, list)
+            or not self.input_shape
+            or not all(_is_int(s) and s >= 1 for s in self.input_shape)
         ):
             raise TypeError(f"'input_shape' {describe(self.input_shape)}")
         if not _is_int(self.n_features_out) or self.n_features_out < 1:
@@ -595,8 +611,9 @@ class Preprocessor:
         if self.kind == "array":
             n_scaled = self.n_features_out
             if math.prod(self.input_shape) != n_scaled or self.categories or self.fill:
-                raise ValueError(f"'input_shape' {self.input_shape} does not give "
-                                 f"{n_scaled} features")
+                raise ValueError(
+                    f"'input_shape' {self.input_shape} does not give {n_scaled} features"
+                )
         elif self.kind == "table":
             names(self.columns, "columns")
             names(self.numeric, "numeric")
@@ -609,8 +626,9 @@ class Preprocessor:
                 raise ValueError("'numeric' and 'categories' must be among the 'columns'")
             n_scaled = len(self.numeric)
             if n_scaled + sum(len(v) for v in self.categories.values()) != self.n_features_out:
-                raise ValueError(f"'n_features_out' {self.n_features_out} does not match the "
-                                 "columns")
+                raise ValueError(
+                    f"'n_features_out' {self.n_features_out} does not match the columns"
+                )
         else:
             raise ValueError(f"'kind' {describe(self.kind)}")
         for name, array in (("offset", self.offset), ("scale", self.multiplier)):
@@ -901,8 +919,11 @@ def _bad_feature(dataset, impute, dtype) -> str:
             elif values.size and not np.all(np.isnan(values)):
                 row = int(np.nanargmax(np.abs(values)))
                 if abs(values[row]) > largest[0]:
-                    largest = (abs(values[row]), f"column {str(name)!r} at row {row + 1}",
-                               values[row])
+                    largest = (
+                        abs(values[row]),
+                        f"column {str(name)!r} at row {row + 1}",
+                        values[row],
+                    )
     else:
         key = dataset.info.get("x_key") or "X"
         start = 0
@@ -918,8 +939,7 @@ def _bad_feature(dataset, impute, dtype) -> str:
                 row, j = np.unravel_index(int(np.argmax(np.abs(flat))), flat.shape)
                 if abs(flat[row, j]) > largest[0]:
                     index = [start + int(row), *np.unravel_index(int(j), X.shape[1:])]
-                    largest = (abs(flat[row, j]), f"{key}{[int(k) for k in index]}",
-                               flat[row, j])
+                    largest = (abs(flat[row, j]), f"{key}{[int(k) for k in index]}", flat[row, j])
             start += block.shape[0]
     if found:
         _, where, value = min(found, key=lambda item: item[0])

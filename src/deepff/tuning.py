@@ -450,8 +450,10 @@ def _parse_param(name, spec, here) -> Param:
         encoded = False
         for value in values:
             if isinstance(value, dict) or not isinstance(value, (*_PRIMITIVE, list)):
-                raise ValueError(f"{here}: values must be numbers, strings, booleans or lists; "
-                                 f"got {describe(value)}")
+                raise ValueError(
+                    f"{here}: values must be numbers, strings, booleans or lists; "
+                    f"got {describe(value)}"
+                )
             if isinstance(value, list):
                 encoded = True
         seen = []
@@ -481,8 +483,9 @@ def _parse_param(name, spec, here) -> Param:
         if log:
             raise ValueError(f"{here}: step and log = true cannot be combined")
         if kind == "int" and not _is_int(step):
-            raise ValueError(f"{here}: an int range (both bounds ints) needs an int step; "
-                             f"got {step!r}")
+            raise ValueError(
+                f"{here}: an int range (both bounds ints) needs an int step; got {step!r}"
+            )
         if step > high - low:
             raise ValueError(f"{here}: step = {step} is larger than the range {low}..{high}")
     if log and low <= 0:
@@ -670,7 +673,8 @@ class _Objective:
             pre = Preprocessor(options["scale"], options["impute"], options["dtype"])
             pre.fit(self.data.X, train)
             self._features[key] = (
-                pre.transform(self.data.X, train), pre.transform(self.data.X, val)
+                pre.transform(self.data.X, train),
+                pre.transform(self.data.X, val),
             )
         return self._features[key]
 
@@ -688,9 +692,7 @@ class _Objective:
         for fold, (train, val) in enumerate(self.data.folds):
             X_train, X_val = self.features(options, fold)
             y_train, y_val = self.data.y[train], self.data.y[val]
-            network = build_network(
-                options, X_train.shape[1], self.data.task, self.data.n_outputs
-            )
+            network = build_network(options, X_train.shape[1], self.data.task, self.data.n_outputs)
             # Validation scores every epoch only when something reads them: the pruner
             # or early stopping. Otherwise the trial is scored once, after training.
             callbacks, stopper, report = [], None, None
@@ -722,9 +724,7 @@ class _Objective:
                 trial.set_user_attr("diverged", True)
             if report is not None and report.pruned_at is not None:
                 trial.set_user_attr("pruned_at", fold * self.stride + report.pruned_at)
-                raise optuna.TrialPruned(
-                    f"pruned at fold {fold}, epoch {report.pruned_at + 1}"
-                )
+                raise optuna.TrialPruned(f"pruned at fold {fold}, epoch {report.pruned_at + 1}")
             scores.append(_score(network, X_val, y_val, self.metric))
             if stopper is not None and stopper.best_epoch is not None:
                 epochs.append(stopper.best_epoch + 1)
@@ -750,9 +750,7 @@ def _import_optuna():
     try:
         import optuna
     except ImportError:
-        raise ImportError(
-            "deepff tuning needs Optuna: pip install 'deepff[tune]'"
-        ) from None
+        raise ImportError("deepff tuning needs Optuna: pip install 'deepff[tune]'") from None
     return optuna
 
 
@@ -1138,8 +1136,9 @@ def _write_csv(path: Path, rows: list, names: list) -> None:
         for row in rows:
             writer.writerow(
                 [
-                    json.dumps(row.get(c)) if isinstance(row.get(c), list) else
-                    ("" if row.get(c) is None else row.get(c))
+                    json.dumps(row.get(c))
+                    if isinstance(row.get(c), list)
+                    else ("" if row.get(c) is None else row.get(c))
                     for c in columns
                 ]
             )
@@ -1478,8 +1477,9 @@ def tune(
                     stacklevel=2,
                 )
     rows, names = _trial_rows(study, space)
-    completed = [t for t in study.get_trials(deepcopy=False)
-                 if t.state == optuna.trial.TrialState.COMPLETE]
+    completed = [
+        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
+    ]
     result = TuningResult(
         study_name=study_name,
         storage=_redact(url) if url else "memory",
@@ -1527,8 +1527,9 @@ def tune(
             result.files["best parameters"] = path
         if result.model is not None:
             path = out / "model.safetensors"
-            if _save_model(path, result.model, result.preprocessor, result.best_options,
-                           prepared, result):
+            if _save_model(
+                path, result.model, result.preprocessor, result.best_options, prepared, result
+            ):
                 result.files["model"] = path
         if plots:
             reported = pruner != "none"
@@ -1553,40 +1554,93 @@ def add_parser(subparsers):
         ),
     )
     parser.add_argument("data", metavar="DATA", help="built-in data set name or data file/folder")
-    parser.add_argument("--space", required=True, metavar="SPACE.toml",
-                        help="search space: fixed options at the top level, searched ones "
-                             "under [params]")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="random",
-                        help="grid, random, bayes (TPE) or gp (default: random)")
-    parser.add_argument("--trials", type=int, default=None, metavar="N",
-                        help="trials to run now, added to the study (default: the rest of the "
-                             "grid, or 20)")
-    parser.add_argument("--cv", type=int, default=None, metavar="K",
-                        help="score by K-fold cross-validation instead of the validation split")
-    parser.add_argument("--metric", choices=sorted(METRICS), default=None,
-                        help="validation score (default: accuracy or r2, maximized; loss, mse "
-                             "and mae are minimized)")
-    parser.add_argument("--storage", default=None, metavar="URL",
-                        help="Optuna storage URL, e.g. postgresql://user@host/db (default: "
-                             "an SQLite file study.db in --out)")
-    parser.add_argument("--study", default=None, metavar="NAME",
-                        help="study name (default: DATA-SPACE)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="worker processes on this machine (default: 1)")
-    parser.add_argument("--pruner", choices=PRUNERS, default="median",
-                        help="stop weak trials early, epoch by epoch (default: median)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="seeds the samplers, the split and the networks")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="output folder (default: runs/tune/STUDY)")
-    parser.add_argument("--heartbeat", type=int, default=10, metavar="SECONDS",
-                        help="trial heartbeat; a trial silent 3x as long is marked failed")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="BLAS threads per worker (default: cores / jobs)")
-    parser.add_argument("--no-refit", dest="refit", action="store_false",
-                        help="do not retrain and save the best configuration")
-    parser.add_argument("--no-plots", dest="plots", action="store_false",
-                        help="do not save plots")
+    parser.add_argument(
+        "--space",
+        required=True,
+        metavar="SPACE.toml",
+        help="search space: fixed options at the top level, searched ones under [params]",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="random",
+        help="grid, random, bayes (TPE) or gp (default: random)",
+    )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="trials to run now, added to the study (default: the rest of the grid, or 20)",
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=None,
+        metavar="K",
+        help="score by K-fold cross-validation instead of the validation split",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=sorted(METRICS),
+        default=None,
+        help="validation score (default: accuracy or r2, maximized; loss, mse "
+        "and mae are minimized)",
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default: "
+        "an SQLite file study.db in --out)",
+    )
+    parser.add_argument(
+        "--study", default=None, metavar="NAME", help="study name (default: DATA-SPACE)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on this machine (default: 1)",
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="median",
+        help="stop weak trials early, epoch by epoch (default: median)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seeds the samplers, the split and the networks",
+    )
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: runs/tune/STUDY)"
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        metavar="SECONDS",
+        help="trial heartbeat; a trial silent 3x as long is marked failed",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="BLAS threads per worker (default: cores / jobs)",
+    )
+    parser.add_argument(
+        "--no-refit",
+        dest="refit",
+        action="store_false",
+        help="do not retrain and save the best configuration",
+    )
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="do not save plots")
     parser.add_argument("--quiet", action="store_true", help="no line per trial")
     return parser
 
