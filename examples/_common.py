@@ -163,14 +163,17 @@ def mislabeled_grid(images, y_true, y_pred, names, path: Path, title: str, limit
         ax.set_title(f"{names[y_true[i]]} -> {names[y_pred[i]]}", fontsize=8)
     if len(wrong) == 0:
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
-    fig.suptitle(f"{title}: {len(np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred)))} "
-                 "mislabeled (true -> predicted)")
+    fig.suptitle(
+        f"{title}: {len(np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred)))} "
+        "mislabeled (true -> predicted)"
+    )
     fig.savefig(path, dpi=100)
     return fig
 
 
-def seed_curves(histories: dict, path: Path, key: str = "loss", title: str = "", log_y=False,
-                log_x=False):
+def seed_curves(
+    histories: dict, path: Path, key: str = "loss", title: str = "", log_y=False, log_x=False
+):
     """Training (and validation) curves of several configurations, one line per seed."""
     from matplotlib.figure import Figure
 
@@ -182,8 +185,14 @@ def seed_curves(histories: dict, path: Path, key: str = "loss", title: str = "",
             values = history.get(key)
             if not values:
                 continue
-            ax.plot(range(1, len(values) + 1), values, color=color, alpha=0.6,
-                    label=label if j == 0 else None, linewidth=1)
+            ax.plot(
+                range(1, len(values) + 1),
+                values,
+                color=color,
+                alpha=0.6,
+                label=label if j == 0 else None,
+                linewidth=1,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     if log_y:

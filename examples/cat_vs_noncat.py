@@ -47,8 +47,15 @@ NAMES = ["non-cat", "cat"]
 # (label, layer sizes, weight scaling, published cost at 0, cost at 2400, train acc, test acc)
 COURSE = [
     ("2-layer 12288-7-1", [12288, 7, 1], "0.01", 0.693050, 0.048555, 1.00, 0.72),
-    ("4-layer 12288-20-7-5-1", [12288, 20, 7, 5, 1], "1/sqrt(n[l-1])", 0.771749, 0.092878,
-     0.9856, 0.80),
+    (
+        "4-layer 12288-20-7-5-1",
+        [12288, 20, 7, 5, 1],
+        "1/sqrt(n[l-1])",
+        0.771749,
+        0.092878,
+        0.9856,
+        0.80,
+    ),
 ]
 
 # Regularization strengths of the course 2 "Regularization" notebook (lambda 0.7, keep_prob
@@ -56,26 +63,40 @@ COURSE = [
 L2_LAMBDA = 0.7
 DROPOUT = 0.14
 
+
 # The search of part 2, scored by 5-fold cross-validation on the training images. Each
 # candidate trains once per fold for its largest epoch count; the scores after each of its
 # epoch counts make the number of epochs one more tuned value.
 def candidates(quick=False):
     """(label, network kwargs, batch_size, standardize, epoch counts) for every candidate."""
     if quick:
-        return [("Adam 3e-4, 20-7-5", {"optimizer": ("adam", 3e-4)}, 32, True, [2, 3]),
-                ("Adam 3e-4, 20-7-5, L2 3", {"optimizer": ("adam", 3e-4), "l2": 3.0}, 32,
-                 True, [2, 3])]
+        return [
+            ("Adam 3e-4, 20-7-5", {"optimizer": ("adam", 3e-4)}, 32, True, [2, 3]),
+            ("Adam 3e-4, 20-7-5, L2 3", {"optimizer": ("adam", 3e-4), "l2": 3.0}, 32, True, [2, 3]),
+        ]
     found = [
-        ("GD 0.0075, xavier, /255 (recipe A)", {"init": "xavier", "optimizer": ("sgd", 0.0075)},
-         None, False, [500, 1000, 1500, 2500]),
-        ("GD 0.0075, he, /255 (recipe B)", {"init": "he", "optimizer": ("sgd", 0.0075)},
-         None, False, [500, 1000, 1500, 2500]),
+        (
+            "GD 0.0075, xavier, /255 (recipe A)",
+            {"init": "xavier", "optimizer": ("sgd", 0.0075)},
+            None,
+            False,
+            [500, 1000, 1500, 2500],
+        ),
+        (
+            "GD 0.0075, he, /255 (recipe B)",
+            {"init": "he", "optimizer": ("sgd", 0.0075)},
+            None,
+            False,
+            [500, 1000, 1500, 2500],
+        ),
     ]
     for sizes, rate, l2, dropout in itertools.product(
         [(20, 7, 5), (64, 16)], [1e-4, 3e-4], [0.0, 3.0], [0.0, 0.3]
     ):
-        label = (f"Adam {rate:g}, {'-'.join(map(str, sizes))}, L2 {l2:g}, dropout {dropout:g}, "
-                 "standardized")
+        label = (
+            f"Adam {rate:g}, {'-'.join(map(str, sizes))}, L2 {l2:g}, dropout {dropout:g}, "
+            "standardized"
+        )
         kwargs = {"optimizer": ("adam", rate), "l2": l2, "dropout": dropout, "sizes": sizes}
         found.append((label, kwargs, 32, True, [25, 50, 100, 150]))
     return found
@@ -99,8 +120,9 @@ def course_network(dims, scaling):
     """The course's network with the course's initial weights (float64, SGD 0.0075)."""
     layers = [dff.Dense(n, activation="relu") for n in dims[1:-1]]
     layers.append(dff.Dense(1, activation="sigmoid"))
-    net = dff.Network(layers, loss="binary_crossentropy", optimizer=dff.SGD(0.0075),
-                      dtype="float64")
+    net = dff.Network(
+        layers, loss="binary_crossentropy", optimizer=dff.SGD(0.0075), dtype="float64"
+    )
     net.build(dims[0])
     rs = np.random.RandomState(1)  # the notebook's np.random.seed(1), one stream for all layers
     for layer, n_out, n_in in zip(net.layers, dims[1:], dims[:-1], strict=True):
@@ -130,31 +152,47 @@ def part1(args, data, epochs):
             and round(train_acc, 4) == round(train_pub, 4)
             and round(test_acc, 2) == test_pub
         )
-        rows.append({
-            "network": label,
-            "init": f"randn * {scaling}",
-            "cost at 0 (published)": f"{cost0:.6f}",
-            "cost at 0 (deepff)": f"{losses[0]:.6f}",
-            f"cost at {last} (published)": f"{cost2400:.6f}" if last == 2400 else "",
-            f"cost at {last} (deepff)": f"{losses[last]:.6f}",
-            "train acc (published)": f"{train_pub:.4f}",
-            "train acc (deepff)": f"{train_acc:.4f}",
-            "test acc (published)": f"{test_pub:.2f}",
-            "test acc (deepff)": f"{test_acc:.2f}",
-            "reproduced": "yes" if reproduced else ("-" if epochs != 2500 else "NO"),
-            "seconds": round(seconds, 1),
-        })
-        log(f"{label}: cost {losses[0]:.6f} -> {losses[last]:.6f} at {last}, "
-            f"train {train_acc:.4f}, test {test_acc:.2f} ({seconds:.0f} s)")
+        rows.append(
+            {
+                "network": label,
+                "init": f"randn * {scaling}",
+                "cost at 0 (published)": f"{cost0:.6f}",
+                "cost at 0 (deepff)": f"{losses[0]:.6f}",
+                f"cost at {last} (published)": f"{cost2400:.6f}" if last == 2400 else "",
+                f"cost at {last} (deepff)": f"{losses[last]:.6f}",
+                "train acc (published)": f"{train_pub:.4f}",
+                "train acc (deepff)": f"{train_acc:.4f}",
+                "test acc (published)": f"{test_pub:.2f}",
+                "test acc (deepff)": f"{test_acc:.2f}",
+                "reproduced": "yes" if reproduced else ("-" if epochs != 2500 else "NO"),
+                "seconds": round(seconds, 1),
+            }
+        )
+        log(
+            f"{label}: cost {losses[0]:.6f} -> {losses[last]:.6f} at {last}, "
+            f"train {train_acc:.4f}, test {test_acc:.2f} ({seconds:.0f} s)"
+        )
         stem = "course_" + label.split()[0]
-        plots.learning_curves(history, args.out / f"{stem}_learning_curves.png",
-                              title=f"course {label}: batch gradient descent, lr 0.0075")
+        plots.learning_curves(
+            history,
+            args.out / f"{stem}_learning_curves.png",
+            title=f"course {label}: batch gradient descent, lr 0.0075",
+        )
         predicted = net.predict(X_test)
-        plots.confusion_matrix(confusion(y_test, predicted, [0, 1]), NAMES,
-                               args.out / f"{stem}_confusion.png",
-                               title=f"course {label}, test set")
-        mislabeled_grid(test_x, y_test, predicted, NAMES, args.out / f"{stem}_mislabeled.png",
-                        f"course {label}, test set")
+        plots.confusion_matrix(
+            confusion(y_test, predicted, [0, 1]),
+            NAMES,
+            args.out / f"{stem}_confusion.png",
+            title=f"course {label}, test set",
+        )
+        mislabeled_grid(
+            test_x,
+            y_test,
+            predicted,
+            NAMES,
+            args.out / f"{stem}_mislabeled.png",
+            f"course {label}, test set",
+        )
     note = (
         "Batch gradient descent, learning rate 0.0075, float64, the course's initial weights "
         "(RandomState(1)). 'reproduced' means the costs agree to the 6 printed decimals and "
@@ -190,15 +228,27 @@ def ladder(gd_epochs, adam_epochs):
     gd = {"epochs": gd_epochs, "batch_size": None, "shuffle": False}
     mb = {"epochs": adam_epochs, "batch_size": 32}
     return [
-        ("A. course recipe (init N(0,1/n), GD 0.0075, batch)",
-         {"init": "xavier", "optimizer": ("sgd", 0.0075)}, gd, False),
+        (
+            "A. course recipe (init N(0,1/n), GD 0.0075, batch)",
+            {"init": "xavier", "optimizer": ("sgd", 0.0075)},
+            gd,
+            False,
+        ),
         ("B. A + He init", {"init": "he", "optimizer": ("sgd", 0.0075)}, gd, False),
         ("C. B + Adam 1e-4, mini-batch 32", {"optimizer": ("adam", 1e-4)}, mb, False),
         ("D. C + standardized inputs", {"optimizer": ("adam", 1e-4)}, mb, True),
-        (f"E. D + L2 (lambda {L2_LAMBDA})", {"optimizer": ("adam", 1e-4), "l2": L2_LAMBDA},
-         mb, True),
-        (f"F. D + dropout ({DROPOUT})", {"optimizer": ("adam", 1e-4), "dropout": DROPOUT},
-         mb, True),
+        (
+            f"E. D + L2 (lambda {L2_LAMBDA})",
+            {"optimizer": ("adam", 1e-4), "l2": L2_LAMBDA},
+            mb,
+            True,
+        ),
+        (
+            f"F. D + dropout ({DROPOUT})",
+            {"optimizer": ("adam", 1e-4), "dropout": DROPOUT},
+            mb,
+            True,
+        ),
     ]
 
 
@@ -244,8 +294,10 @@ def run_seeds(label, net_kwargs, fit_kwargs, standardize, data, seeds):
         "test balanced acc mean": spread(balanced)["mean"],
         "seconds per run": round(seconds / seeds, 1),
     }
-    log(f"{label}: test {s['mean']:.3f} +- {s['std']:.3f} (min {s['min']:.2f}, "
-        f"max {s['max']:.2f}), train {t['mean']:.3f}")
+    log(
+        f"{label}: test {s['mean']:.3f} +- {s['std']:.3f} (min {s['min']:.2f}, "
+        f"max {s['max']:.2f}), train {t['mean']:.3f}"
+    )
     return row, histories, nets, (X, X_test)
 
 
@@ -274,12 +326,14 @@ class _Scores(dff.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in self.epochs:
             predicted = self.network.predict(self.X_val)
-            self.record[epoch + 1].append((
-                balanced_accuracy(self.y_val, predicted),
-                float(np.mean(predicted == self.y_val)),
-                logs["val_loss"],
-                logs["loss"],
-            ))
+            self.record[epoch + 1].append(
+                (
+                    balanced_accuracy(self.y_val, predicted),
+                    float(np.mean(predicted == self.y_val)),
+                    logs["val_loss"],
+                    logs["loss"],
+                )
+            )
 
 
 def cross_validate(data, k, candidate_list, seed=0):
@@ -304,24 +358,35 @@ def cross_validate(data, k, candidate_list, seed=0):
             kwargs = dict(net_kwargs)
             kwargs["optimizer"] = make_optimizer(kwargs["optimizer"])
             net = network(seed=seed + i, **kwargs)
-            net.fit(X_train, y[training], epochs=max(epochs), batch_size=batch_size,
-                    shuffle=batch_size is not None, validation_data=(X_val, y[validation]),
-                    callbacks=[_Scores(X_val, y[validation], epochs, record)], verbose=0)
+            net.fit(
+                X_train,
+                y[training],
+                epochs=max(epochs),
+                batch_size=batch_size,
+                shuffle=batch_size is not None,
+                validation_data=(X_val, y[validation]),
+                callbacks=[_Scores(X_val, y[validation], epochs, record)],
+                verbose=0,
+            )
         for e in epochs:
             scores = np.array(record[e])
-            results.append({
-                "candidate": label,
-                "epochs": e,
-                "cv balanced acc": float(scores[:, 0].mean()),
-                "cv balanced acc std": float(scores[:, 0].std()),
-                "cv acc": float(scores[:, 1].mean()),
-                "cv loss": float(scores[:, 2].mean()),
-                "training cost": float(scores[:, 3].mean()),
-                "_spec": (net_kwargs, batch_size, standardize),
-            })
-        best = max(results[-len(epochs):], key=lambda r: r["cv balanced acc"])
-        log(f"cv {label}: best balanced accuracy {best['cv balanced acc']:.3f} at "
-            f"{best['epochs']} epochs ({time.perf_counter() - start:.0f} s)")
+            results.append(
+                {
+                    "candidate": label,
+                    "epochs": e,
+                    "cv balanced acc": float(scores[:, 0].mean()),
+                    "cv balanced acc std": float(scores[:, 0].std()),
+                    "cv acc": float(scores[:, 1].mean()),
+                    "cv loss": float(scores[:, 2].mean()),
+                    "training cost": float(scores[:, 3].mean()),
+                    "_spec": (net_kwargs, batch_size, standardize),
+                }
+            )
+        best = max(results[-len(epochs) :], key=lambda r: r["cv balanced acc"])
+        log(
+            f"cv {label}: best balanced accuracy {best['cv balanced acc']:.3f} at "
+            f"{best['epochs']} epochs ({time.perf_counter() - start:.0f} s)"
+        )
     return results
 
 
@@ -330,8 +395,9 @@ def part2(args, data, quick):
     gd_epochs, adam_epochs = (20, 5) if quick else (2500, 100)
     rows, curves, last = [], {}, None
     for label, net_kwargs, fit_kwargs, standardize in ladder(gd_epochs, adam_epochs):
-        row, histories, nets, arrays = run_seeds(label, net_kwargs, fit_kwargs, standardize,
-                                                 data, seeds)
+        row, histories, nets, arrays = run_seeds(
+            label, net_kwargs, fit_kwargs, standardize, data, seeds
+        )
         rows.append(row)
         curves[label.split(".")[0]] = histories
         last = (label, nets, arrays)
@@ -363,16 +429,22 @@ def part2(args, data, quick):
     cost_row = table_rows[results.index(by_cost)]
     if cost_row not in shown:
         shown.append(cost_row)
-    tuning = markdown(shown, title + " (best 8, and the training-cost choice; all in tuning.csv)",
-                      note)
-    for pick, name in ((by_cv, f"G. tuned by {k}-fold cv"),
-                       (by_cost, "H. chosen by training cost")):
+    tuning = markdown(
+        shown, title + " (best 8, and the training-cost choice; all in tuning.csv)", note
+    )
+    for pick, name in (
+        (by_cv, f"G. tuned by {k}-fold cv"),
+        (by_cost, "H. chosen by training cost"),
+    ):
         net_kwargs, batch_size, standardize = pick["_spec"]
         row, histories, nets, arrays = run_seeds(
-            f"{name}: {pick['candidate']}, {pick['epochs']} epochs", net_kwargs,
-            {"epochs": pick["epochs"], "batch_size": batch_size,
-             "shuffle": batch_size is not None},
-            standardize, data, seeds)
+            f"{name}: {pick['candidate']}, {pick['epochs']} epochs",
+            net_kwargs,
+            {"epochs": pick["epochs"], "batch_size": batch_size, "shuffle": batch_size is not None},
+            standardize,
+            data,
+            seeds,
+        )
         rows.append(row)
         curves[name.split(".")[0]] = histories
         if pick is by_cv:
@@ -386,10 +458,20 @@ def part2(args, data, quick):
         "The published course figure for the 4-layer network is 0.80 from one run. "
         "'balanced' is the mean of the recalls of the two classes (the test set is 66% cats)."
     )
-    table = write_table(rows, args.out / "ladder",
-                        "Part 2: the paper's later sections, mean and spread over seeds", note)
-    seed_curves(curves, args.out / "ladder_learning_curves.png", key="loss",
-                title="training cost per epoch, every seed", log_y=True, log_x=True)
+    table = write_table(
+        rows,
+        args.out / "ladder",
+        "Part 2: the paper's later sections, mean and spread over seeds",
+        note,
+    )
+    seed_curves(
+        curves,
+        args.out / "ladder_learning_curves.png",
+        key="loss",
+        title="training cost per epoch, every seed",
+        log_y=True,
+        log_x=True,
+    )
     with open(args.out / "ladder_histories.json", "w") as f:
         json.dump(curves, f)
 
@@ -397,10 +479,20 @@ def part2(args, data, quick):
     label, nets, (_, X_test) = last
     _, _, test_x, y_test = data
     predicted = nets[0].predict(X_test)
-    plots.confusion_matrix(confusion(y_test, predicted, [0, 1]), NAMES,
-                           args.out / "tuned_confusion.png", title="tuned network (seed 0), test")
-    mislabeled_grid(test_x, y_test, predicted, NAMES, args.out / "tuned_mislabeled.png",
-                    "tuned network (seed 0), test set")
+    plots.confusion_matrix(
+        confusion(y_test, predicted, [0, 1]),
+        NAMES,
+        args.out / "tuned_confusion.png",
+        title="tuned network (seed 0), test",
+    )
+    mislabeled_grid(
+        test_x,
+        y_test,
+        predicted,
+        NAMES,
+        args.out / "tuned_mislabeled.png",
+        "tuned network (seed 0), test set",
+    )
     return table, tuning
 
 

@@ -58,8 +58,9 @@ PUBLISHED = {"train": 0.999, "test": 0.717}
 def load(data_dir):
     with np.load(data_dir / "signs_cs230_64x64.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-    arrays["course_test_x"], course_test_y = read_h5(data_dir / "test_signs.h5", "test_set_x",
-                                                     "test_set_y")
+    arrays["course_test_x"], course_test_y = read_h5(
+        data_dir / "test_signs.h5", "test_set_x", "test_set_y"
+    )
     arrays["course_test_y"] = course_test_y.reshape(-1).astype(np.int64)
     return arrays
 
@@ -85,10 +86,13 @@ def part1(args, data, quick):
     trains, tests, jpegs, first = [], [], [], None
     for seed in range(args.seeds):
         net = dff.Network(
-            [dff.Dense(25, activation="relu", init="glorot_uniform"),
-             dff.Dense(12, activation="relu", init="glorot_uniform"),
-             dff.Dense(6, activation="softmax", init="glorot_uniform")],
-            optimizer=dff.Adam(1e-4), seed=seed,
+            [
+                dff.Dense(25, activation="relu", init="glorot_uniform"),
+                dff.Dense(12, activation="relu", init="glorot_uniform"),
+                dff.Dense(6, activation="softmax", init="glorot_uniform"),
+            ],
+            optimizer=dff.Adam(1e-4),
+            seed=seed,
         )
         start = time.perf_counter()
         history = net.fit(X, y, epochs=epochs, batch_size=32, verbose=0)
@@ -96,18 +100,34 @@ def part1(args, data, quick):
         test, predicted = evaluate(net, X_test, data["course_test_y"])
         tests.append(test)
         jpegs.append(evaluate(net, X_jpeg, data["test_y"])[0])
-        log(f"course network, seed {seed}: train {trains[-1]:.3f}, test {test:.3f} "
-            f"({time.perf_counter() - start:.0f} s)")
+        log(
+            f"course network, seed {seed}: train {trains[-1]:.3f}, test {test:.3f} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
         if first is None:
             first = (history, predicted)
     history, predicted = first
-    plots.learning_curves(history, args.out / "course_learning_curves.png",
-                          title="course network 12288-25-12-6, Adam 1e-4, mini-batch 32 (seed 0)")
-    plots.confusion_matrix(confusion(data["course_test_y"], predicted, CLASSES), NAMES,
-                           args.out / "course_confusion.png",
-                           title="course network (seed 0), course test set")
-    return row("course 12288-25-12-6, Adam 1e-4, 1500 epochs", "64x64x3 / 255", epochs,
-               trains, None, tests, jpegs, published=True)
+    plots.learning_curves(
+        history,
+        args.out / "course_learning_curves.png",
+        title="course network 12288-25-12-6, Adam 1e-4, mini-batch 32 (seed 0)",
+    )
+    plots.confusion_matrix(
+        confusion(data["course_test_y"], predicted, CLASSES),
+        NAMES,
+        args.out / "course_confusion.png",
+        title="course network (seed 0), course test set",
+    )
+    return row(
+        "course 12288-25-12-6, Adam 1e-4, 1500 epochs",
+        "64x64x3 / 255",
+        epochs,
+        trains,
+        None,
+        tests,
+        jpegs,
+        published=True,
+    )
 
 
 def row(label, inputs, epochs, trains, vals, tests, jpegs, published=False):
@@ -151,7 +171,7 @@ def augment(images, rng) -> np.ndarray:
     dx = rng.integers(0, 2 * shift + 1, m)
     out = np.empty_like(images)
     for i in range(m):
-        out[i] = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
     flip = rng.random(m) < 0.5
     out[flip] = out[flip, :, ::-1]
     return out
@@ -162,8 +182,9 @@ def mlp(dropout, seed, units=(1024, 512)):
     for n in units:
         layers += [dff.Dense(n, activation="relu", batch_norm=True), dff.Dropout(dropout)]
     layers.append(dff.Dense(6, activation="softmax"))
-    return dff.Network(layers, optimizer=dff.Adam(dff.InverseTimeDecay(1e-3, decay=0.02)),
-                       seed=seed)
+    return dff.Network(
+        layers, optimizer=dff.Adam(dff.InverseTimeDecay(1e-3, decay=0.02)), seed=seed
+    )
 
 
 def train_mlp(data, setting, seed, epochs, patience, final=False):
@@ -198,8 +219,7 @@ def train_mlp(data, setting, seed, epochs, patience, final=False):
     for epoch in range(epochs):
         if augmented:  # fresh shifts and flips every epoch
             X = features(augment(train, rng))
-        logs = net.fit(X, y, epochs=1, batch_size=64, validation_data=validation,
-                       verbose=0).history
+        logs = net.fit(X, y, epochs=1, batch_size=64, validation_data=validation, verbose=0).history
         for key in history:
             history[key].append(logs[key][0])
         if final:
@@ -217,16 +237,22 @@ def train_mlp(data, setting, seed, epochs, patience, final=False):
 
 def settings(quick):
     if quick:
-        return [{"factor": 4, "dropout": 0.2, "augment": True},
-                {"factor": 4, "dropout": 0.4, "augment": False}]
-    return [{"factor": f, "dropout": d, "augment": a}
-            for f, d, a in itertools.product([2, 4], [0.2, 0.4], [False, True])]
+        return [
+            {"factor": 4, "dropout": 0.2, "augment": True},
+            {"factor": 4, "dropout": 0.4, "augment": False},
+        ]
+    return [
+        {"factor": f, "dropout": d, "augment": a}
+        for f, d, a in itertools.product([2, 4], [0.2, 0.4], [False, True])
+    ]
 
 
 def describe(setting) -> str:
     side = 64 // setting["factor"]
-    return (f"{side}x{side}x3, dropout {setting['dropout']:g}, "
-            f"{'shifts + flips' if setting['augment'] else 'no augmentation'}")
+    return (
+        f"{side}x{side}x3, dropout {setting['dropout']:g}, "
+        f"{'shifts + flips' if setting['augment'] else 'no augmentation'}"
+    )
 
 
 def part2(args, data, quick):
@@ -237,17 +263,21 @@ def part2(args, data, quick):
         start = time.perf_counter()
         net, history = train_mlp(data, setting, seed=0, epochs=epochs, patience=patience)
         best = net.best_epoch - 1
-        results.append({
-            "setting": describe(setting),
-            "val acc": history["val_accuracy"][best],
-            "val loss": history["val_loss"][best],
-            "best epoch": net.best_epoch,
-            "train acc (that epoch)": history["accuracy"][best],
-            "seconds": round(time.perf_counter() - start),
-            "_setting": setting,
-        })
-        log(f"search {describe(setting)}: val {results[-1]['val acc']:.3f} at epoch "
-            f"{net.best_epoch} ({results[-1]['seconds']} s)")
+        results.append(
+            {
+                "setting": describe(setting),
+                "val acc": history["val_accuracy"][best],
+                "val loss": history["val_loss"][best],
+                "best epoch": net.best_epoch,
+                "train acc (that epoch)": history["accuracy"][best],
+                "seconds": round(time.perf_counter() - start),
+                "_setting": setting,
+            }
+        )
+        log(
+            f"search {describe(setting)}: val {results[-1]['val acc']:.3f} at epoch "
+            f"{net.best_epoch} ({results[-1]['seconds']} s)"
+        )
     results.sort(key=lambda r: (-r["val acc"], r["val loss"]))
     chosen = results[0]["_setting"]
     table_rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
@@ -258,8 +288,9 @@ def part2(args, data, quick):
         "with inverse-time decay 0.02, mini-batch 64. Ranked by validation accuracy, then "
         "validation loss. The test images play no part."
     )
-    tuning = write_table(table_rows, args.out / "tuning",
-                         "The search, on the 216 validation images", tuning_note)
+    tuning = write_table(
+        table_rows, args.out / "tuning", "The search, on the 216 validation images", tuning_note
+    )
 
     # The chosen setting over seeds (early stopping on the validation images); then the same
     # retrained on all 1080 training images for the median best epoch, as the course network
@@ -290,38 +321,60 @@ def part2(args, data, quick):
             tests.append(test)
             jpegs.append(evaluate(net, net.features(data["test_x"]), data["test_y"])[0])
             runs.append((test, seed, history, predicted))
-            log(f"{label} ({describe(setting)}, {n_epochs} epochs), seed {seed}: "
+            log(
+                f"{label} ({describe(setting)}, {n_epochs} epochs), seed {seed}: "
                 f"{'' if final else f'val {vals[-1]:.3f}, '}test {test:.3f} "
-                f"({time.perf_counter() - start:.0f} s)")
+                f"({time.perf_counter() - start:.0f} s)"
+            )
         side = 64 // setting["factor"]
-        rows.append(row(f"{label}: 1024-512-6, BN, dropout {setting['dropout']:g}",
-                        f"{side}x{side}x3 standardized"
-                        + (", shifts + flips" if setting["augment"] else ""),
-                        n_epochs if final else f"<= {epochs}, best val", trains, vals, tests,
-                        jpegs))
+        rows.append(
+            row(
+                f"{label}: 1024-512-6, BN, dropout {setting['dropout']:g}",
+                f"{side}x{side}x3 standardized"
+                + (", shifts + flips" if setting["augment"] else ""),
+                n_epochs if final else f"<= {epochs}, best val",
+                trains,
+                vals,
+                tests,
+                jpegs,
+            )
+        )
         runs.sort(key=lambda r: r[0])
         if figures is None:
             figures = runs[len(runs) // 2]  # the median seed: learning curves with validation
         if final:
             headline = runs[len(runs) // 2]  # the median seed: confusion matrix, mistakes
     _, seed, history, _ = figures
-    plots.learning_curves(history, args.out / "mlp_learning_curves.png",
-                          title=f"tuned MLP ({describe(chosen)}), seed {seed}")
+    plots.learning_curves(
+        history,
+        args.out / "mlp_learning_curves.png",
+        title=f"tuned MLP ({describe(chosen)}), seed {seed}",
+    )
     _, seed, _, predicted = headline
-    plots.confusion_matrix(confusion(data["course_test_y"], predicted, CLASSES), NAMES,
-                           args.out / "mlp_confusion.png",
-                           title=f"MLP retrained on train + val, seed {seed} (median), test")
-    mislabeled_grid(X_course, data["course_test_y"], predicted, NAMES,
-                    args.out / "mlp_mislabeled.png",
-                    f"MLP retrained on train + val, seed {seed}, course test set")
+    plots.confusion_matrix(
+        confusion(data["course_test_y"], predicted, CLASSES),
+        NAMES,
+        args.out / "mlp_confusion.png",
+        title=f"MLP retrained on train + val, seed {seed} (median), test",
+    )
+    mislabeled_grid(
+        X_course,
+        data["course_test_y"],
+        predicted,
+        NAMES,
+        args.out / "mlp_mislabeled.png",
+        f"MLP retrained on train + val, seed {seed}, course test set",
+    )
     return rows, tuning
 
 
 def main():
     args = parse_args("hand_signs", __doc__.split("\n\n")[0], default_seeds=3)
     data = load(args.data)
-    log(f"SIGNS: {len(data['train_y'])} training, {len(data['val_y'])} validation, "
-        f"{len(data['course_test_y'])} test images; {environment()}")
+    log(
+        f"SIGNS: {len(data['train_y'])} training, {len(data['val_y'])} validation, "
+        f"{len(data['course_test_y'])} test images; {environment()}"
+    )
     rows = [part1(args, data, args.quick)]
     mlp_rows, tuning = part2(args, data, args.quick)
     rows += mlp_rows
