@@ -971,6 +971,26 @@ def profile_deepff(keys, log, top=18):
 # --------------------------------------------------------------------------- report
 
 
+def case_line(res):
+    """One-line summary of a case's ratios, printed as soon as it finishes."""
+    parts = []
+
+    def one(tag, r):
+        items = [f"{k}={v:.2f}" for k, v in r.items() if k.startswith("deepff/")]
+        if items:
+            parts.append((f"{tag}: " if tag else "") + " ".join(items))
+
+    if "median_s" in res:
+        one("", res)
+    else:
+        for tag, r in res.items():
+            if isinstance(r, dict) and "median_s" in r:
+                one(tag, r)
+    if "diff" in res:
+        parts.append(f"accuracy deepff-torch {100 * res['diff']:+.2f} points")
+    return "; ".join(parts) if parts else "(see the report)"
+
+
 def _tables(rows, labels):
     libs = ("deepff", "torch", "torchF", "torch1", "sklearn", "floor")
 
@@ -1214,6 +1234,10 @@ def main(argv=None):
             + ("  <-- BUSY: ratios vs torch unreliable" if c in flagged else "")
             + ")"
         )
+        log("    " + case_line(results[c]))
+        if args.json:  # partial results survive an interrupted run
+            with open(args.json, "w") as fh:
+                json.dump({"info": info, "partial": True, "results": results}, fh, default=str)
     prof = {}
     if args.profile:
         if dff is None:
@@ -1252,7 +1276,7 @@ def main(argv=None):
             f"WARNING: cases {flagged} were timed while other processes used > {BUSY} cores. "
             "Two-thread runs (NumPy's OpenBLAS, torch's OpenMP) then slow down many-fold, "
             "each by a different factor, so these ratios mean little. Re-run on a quiet machine "
-            "(--wait-quiet 300)."
+            "(--wait-quiet 1800)."
         )
     print()
     if "loadavg_end" in info:
