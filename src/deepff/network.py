@@ -631,10 +631,12 @@ class Network:
             f"{what}; training stopped and the weights of {kept} were kept "
             "(lower the learning rate?)",
             DivergenceWarning,
-            stacklevel=5,  # _diverged, _epochs, _train, fit, the caller
+            stacklevel=5,  # _diverged, _train, its errstate wrapper, fit, the caller
         )
         self.stop_training = True
 
+    # Divergence is reported once, as a DivergenceWarning, not as NumPy's overflow warnings.
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
     def _train(
         self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights=None
     ):
@@ -657,41 +659,6 @@ class Network:
         ]
         self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
         classifier = self.is_classifier
-        # Divergence is reported once, below, not as NumPy's overflow warnings.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._epochs(
-                X,
-                Y,
-                X_val,
-                Y_val,
-                epochs,
-                batch_size,
-                shuffle,
-                weights,
-                callbacks,
-                batch_callbacks,
-                classifier,
-            )
-        for callback in callbacks:
-            callback.on_train_end()
-        self.history = history
-        return history
-
-    def _epochs(
-        self,
-        X,
-        Y,
-        X_val,
-        Y_val,
-        epochs,
-        batch_size,
-        shuffle,
-        weights,
-        callbacks,
-        batch_callbacks,
-        classifier,
-    ):
-        """The loop over epochs and batches of ``_train``."""
         # The states at the start of this epoch and of the one before: when the first batch
         # of an epoch already diverges, the weights that gave its cost are not worth keeping.
         snapshot = previous = None
@@ -745,6 +712,10 @@ class Network:
                 callback.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        for callback in callbacks:
+            callback.on_train_end()
+        self.history = history
+        return history
 
     # --- state ---------------------------------------------------------------------------
     def __setstate__(self, state):
