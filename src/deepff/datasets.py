@@ -3,18 +3,18 @@
 ``load_data(source)`` is what ``deepff train DATA`` calls. ``source`` is a built-in name
 (``digits``, ``iris``, ``wine``, ``breast_cancer``: scikit-learn's bundled files) or a path:
 
-=============  ========================================================================
-CSV / TSV      pandas; a header row; ``target`` names the label column (default: the last).
-               Text columns stay text here and are one-hot encoded by the preprocessing.
-               Missing values are refused, naming the row and the column, unless
-               ``impute`` is "mean" or "median".
-NPZ / NPY      arrays ``X`` and optional ``y``, or ``x_key`` / ``y_key``; never unpickled.
-HDF5           h5py; ``x_key`` / ``y_key``, or a lone ``*_x`` / ``*_y`` pair such as the
-               course files' ``train_set_x`` / ``train_set_y``. X is read lazily.
-folder         one subfolder per class of images (Pillow), resized to a common size (the
-               first image's, or ``image_size``), RGB, scaled to [0, 1]; a folder of images
-               without subfolders gives unlabeled data (for ``predict``).
-=============  ========================================================================
+| source    | how it is read                                                                  |
+|-----------|---------------------------------------------------------------------------------|
+| CSV / TSV | pandas; a header row; ``target`` names the label column (default: the last)    |
+| NPZ / NPY | arrays ``X`` and optional ``y``, or ``x_key`` / ``y_key``; never unpickled      |
+| HDF5      | h5py; ``x_key`` / ``y_key``, or a lone ``*_x`` / ``*_y`` pair; X is read lazily |
+| folder    | one subfolder per class of images (Pillow), RGB, scaled to [0, 1]               |
+
+CSV text columns stay text here and are one-hot encoded by the preprocessing. Missing
+values are refused, naming the row and the column, unless ``impute`` is "mean" or "median".
+An HDF5 pair is such as the course files' ``train_set_x`` / ``train_set_y``. Images of a
+folder are resized to a common size (the first image's, or ``image_size``); a folder of
+images without subfolders gives unlabeled data (for ``predict``).
 
 pandas, h5py, Pillow and scikit-learn are imported only by the loader that needs them.
 
@@ -46,7 +46,18 @@ _HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 
 
 class DataError(ValueError):
-    """Data that cannot be read as asked: the message names the file and what is wrong."""
+    """Data that cannot be read as asked: the message names the file and what is wrong.
+
+    Examples
+    --------
+    >>> issubclass(DataError, ValueError)
+    True
+    >>> try:
+    ...     load_data("no-such-file.csv")
+    ... except DataError as error:
+    ...     print(error)
+    no-such-file.csv: no such file or folder (built-in data sets: ...)
+    """
 
 
 @dataclass
@@ -65,6 +76,13 @@ class Dataset:
     name : str
     class_names : list or None
         Names of the labels when the source gives them (HDF5 ``list_classes``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = Dataset(np.zeros((3, 2)), np.array([0, 1, 0]), name="toy")
+    >>> data.n_examples, data.name
+    (3, 'toy')
     """
 
     X: object
@@ -77,7 +95,16 @@ class Dataset:
     _handle: object = None
 
     def close(self) -> None:
-        """Close the file a lazily read dataset keeps open."""
+        """Close the file a lazily read dataset keeps open.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> with Dataset(np.zeros((2, 1)), None) as data:
+        ...     data.n_examples
+        2
+        >>> data.close()  # closing twice, or a dataset with no file, does nothing
+        """
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -90,6 +117,14 @@ class Dataset:
 
     @property
     def n_examples(self) -> int:
+        """Number of examples (rows of ``X``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Dataset(np.zeros((4, 3)), None).n_examples
+        4
+        """
         return int(self.X.shape[0])
 
 
@@ -123,6 +158,16 @@ def load_data(
     ------
     DataError
         A missing file, an unknown column or key, missing values, unreadable images.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.csv")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write("a,b,label\\n1,2,x\\n3,4,y\\n")
+    >>> data = load_data(path)
+    >>> data.X.shape, data.y.tolist()
+    ((2, 2), ['x', 'y'])
     """
     if impute is not None and impute not in ("mean", "median"):
         raise DataError(f"impute must be 'mean' or 'median'; got {describe(impute)}")
@@ -215,6 +260,12 @@ def load_builtin(name: str) -> Dataset:
 
     The bundled CSV files are read directly, as ``sklearn.datasets.load_<name>`` reads them
     (the same numbers), which spares importing scikit-learn; its loader is the fallback.
+
+    Examples
+    --------
+    >>> data = load_builtin("wine")
+    >>> data.X.shape, data.task
+    ((178, 13), 'classification')
     """
     if name not in BUILTIN:
         raise DataError(f"unknown built-in data set {name!r}; choose from {', '.join(BUILTIN)}")
@@ -256,7 +307,18 @@ _SNIFF_ROWS = 10_000
 
 
 def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
-    """A table with a header row; numeric columns read as float32, text as categories."""
+    """A table with a header row; numeric columns read as float32, text as categories.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.csv")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write("size,colour,price\\n1,red,10\\n2,blue,20\\n")
+    >>> data = load_csv(path, target="price")
+    >>> data.feature_names, data.y.tolist()
+    (['size', 'colour'], [10, 20])
+    """
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover
@@ -363,7 +425,18 @@ def _first_line(error) -> str:
 
 
 def load_npz(path, x_key=None, y_key=None) -> Dataset:
-    """Arrays ``X`` and optional ``y`` (or ``x_key`` / ``y_key``); pickles are refused."""
+    """Arrays ``X`` and optional ``y`` (or ``x_key`` / ``y_key``); pickles are refused.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.npz")
+    >>> np.savez(path, X=np.ones((5, 3)), y=np.arange(5))
+    >>> data = load_npz(path)
+    >>> data.X.shape, data.y.shape
+    ((5, 3), (5,))
+    """
     path = Path(path)
     try:
         return _load_npz(path, x_key, y_key)
@@ -417,7 +490,13 @@ def _load_npz(path, x_key, y_key):
 
 
 def memory_limit() -> int:
-    """Bytes of physical memory (a bound on arrays a file may make us allocate)."""
+    """Bytes of physical memory (a bound on arrays a file may make us allocate).
+
+    Examples
+    --------
+    >>> memory_limit() > 0
+    True
+    """
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
@@ -425,7 +504,17 @@ def memory_limit() -> int:
 
 
 def check_allocation(path, what: str, shape, dtype, available=None) -> None:
-    """Refuse an array a file declares when the file cannot hold it or memory cannot."""
+    """Refuse an array a file declares when the file cannot hold it or memory cannot.
+
+    Examples
+    --------
+    >>> check_allocation("toy.npy", "X", (10, 10), "float32", available=400)
+    >>> try:
+    ...     check_allocation("toy.npy", "X", (10, 10), "float32", available=100)
+    ... except DataError as error:
+    ...     print(error)
+    toy.npy: X declares shape (10, 10) of float32 (400 bytes), but the file holds at most 100: ...
+    """
     nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
     if available is not None and nbytes > available:
         raise DataError(
@@ -523,7 +612,21 @@ def _array_dataset(path, X, y, x_name, y_name, handle=None, class_names=None):
 
 
 def load_hdf5(path, x_key=None, y_key=None) -> Dataset:
-    """Features read lazily from an HDF5 dataset (the file stays open; ``close()`` it)."""
+    """Features read lazily from an HDF5 dataset (the file stays open; ``close()`` it).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import h5py
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.h5")
+    >>> with h5py.File(path, "w") as handle:
+    ...     _ = handle.create_dataset("train_set_x", data=np.zeros((4, 2, 2, 3)))
+    ...     _ = handle.create_dataset("train_set_y", data=np.array([0, 1, 1, 0]))
+    >>> with load_hdf5(path) as data:
+    ...     data.X.shape, data.y.tolist()
+    ((4, 2, 2, 3), [0, 1, 1, 0])
+    """
     try:
         import h5py
     except ImportError:  # pragma: no cover
@@ -597,6 +700,18 @@ def load_image_folder(folder, image_size=None) -> Dataset:
 
     Every image becomes RGB, resized to ``image_size`` (height, width) or the first image's
     size, as float32 in [0, 1]: X has shape (m, height, width, 3).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> for label in ("cat", "dog"):
+    ...     os.mkdir(os.path.join(folder, label))
+    ...     Image.new("RGB", (4, 3)).save(os.path.join(folder, label, "a.png"))
+    >>> data = load_image_folder(folder)
+    >>> data.X.shape, data.y.tolist()
+    ((2, 3, 4, 3), ['cat', 'dog'])
     """
     try:
         from PIL import Image, UnidentifiedImageError
