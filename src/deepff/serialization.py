@@ -92,6 +92,18 @@ class ModelFileError(ValueError):
     """A model file that cannot be read: truncated, corrupt, foreign, tampered or too new.
 
     The message names the file; ``path`` holds it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "junk.safetensors")
+    >>> with open(path, "wb") as handle:
+    ...     _ = handle.write(b"not a model")
+    >>> try:
+    ...     load(path)
+    ... except ModelFileError as error:
+    ...     error.path == path
+    True
     """
 
     def __init__(self, path, reason: str):
@@ -213,6 +225,17 @@ def write_atomically(path, write) -> None:
 
     The temporary file lies in ``path``'s directory, so the rename is atomic; on any error it
     is removed and an existing file at ``path`` is untouched.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+    >>> def write(temporary):
+    ...     with open(temporary, "w") as handle:
+    ...         handle.write("hello")
+    >>> write_atomically(path, write)
+    >>> open(path).read()
+    'hello'
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -288,6 +311,18 @@ def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -
         them back as ``network.extra_arrays``.
     include_optimizer : bool, default True
         Whether to keep the optimizer state, needed to resume training exactly.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   seed=0)
+    >>> _ = net.build(3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save(net, path, metadata={"epochs": 0}, include_optimizer=False)
+    >>> os.path.getsize(path) > 0
+    True
     """
     _check_network(network, "save")
     if metadata is not None and not isinstance(metadata, dict):
@@ -487,6 +522,19 @@ def read_metadata(path) -> dict:
         ``config`` (the network's ``get_config()``), ``state`` (epoch, n_features_in, classes,
         classes_dtype, rng, optimizer, deepff_version), ``metadata`` (the dict given to
         ``save``), plus ``format_version`` and ``tensors`` ({name: {"dtype", "shape"}}).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   seed=0)
+    >>> _ = net.build(3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save(net, path, metadata={"epochs": 0})
+    >>> info = read_metadata(path)
+    >>> info["metadata"], info["state"]["n_features_in"]
+    ({'epochs': 0}, 3)
     """
     tensors, metadata, _ = _read_header(path)
     version = _check_format(path, metadata)
@@ -573,6 +621,19 @@ def load(path):
     ModelFileError (a ValueError)
         When the file is truncated, corrupt, not a deepff model, tampered with, or written by a
         newer deepff; the message names the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   seed=0)
+    >>> _ = net.build(3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save(net, path)
+    >>> loaded = load(path)
+    >>> loaded.n_features_in_, len(loaded.layers)
+    (3, 2)
     """
     from .network import Network
 
@@ -755,6 +816,18 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
         standardized ones.
     opset : int, default 17
         The ONNX operator set version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   seed=0)
+    >>> _ = net.build(3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    >>> export_onnx(net, path)
+    >>> os.path.getsize(path) > 0
+    True
     """
     _check_network(network, "export")
     try:
