@@ -90,7 +90,13 @@ def _is_real(value):
 
 
 def parse_layers(value) -> list:
-    """Return hidden-layer sizes from ``[64, 32]``, ``"64,32"``, ``64`` or ``""`` (none)."""
+    """Return hidden-layer sizes from ``[64, 32]``, ``"64,32"``, ``64`` or ``""`` (none).
+
+    Examples
+    --------
+    >>> parse_layers("64, 32"), parse_layers(16), parse_layers("")
+    ([64, 32], [16], [])
+    """
     if _is_int(value):
         value = [value]
     if isinstance(value, str):
@@ -211,7 +217,14 @@ def check_options(options: dict) -> dict:
 
 
 def make_optimizer(options: dict) -> optimizers.Optimizer:
-    """The optimizer of checked ``options``, with inverse-time decay when ``decay`` > 0."""
+    """The optimizer of checked ``options``, with inverse-time decay when ``decay`` > 0.
+
+    Examples
+    --------
+    >>> optimizer = make_optimizer(check_options({"optimizer": "Adam"}))
+    >>> type(optimizer).__name__
+    'Adam'
+    """
     name = options["optimizer"]
     cls = optimizers.OPTIMIZERS[name]
     kwargs = {}
@@ -246,6 +259,12 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
     task : {"classification", "regression"}
     n_outputs : int
         Classes for classification (2 gives one sigmoid unit), targets for regression.
+
+    Examples
+    --------
+    >>> net = build_network({"layers": [4]}, n_features=3, task="regression", n_outputs=1)
+    >>> [layer.units for layer in net.layers if hasattr(layer, "units")]
+    [4, 1]
     """
     from .layers import Dense, Dropout
     from .network import Network
@@ -325,6 +344,13 @@ class Preprocessor:
     scale : {"standard", "minmax", "none"}
     impute : {None, "mean", "median"}
     dtype : output dtype, default "float32"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pre = Preprocessor(scale="standard").fit(np.array([[1.0], [3.0]]))
+    >>> pre.transform(np.array([[1.0], [2.0], [3.0]])).ravel()
+    array([-1.,  0.,  1.], dtype=float32)
     """
 
     def __init__(self, scale="standard", impute=None, dtype="float32"):
@@ -339,7 +365,15 @@ class Preprocessor:
 
     # --- fitting ---------------------------------------------------------------------
     def fit(self, X, rows=None) -> Preprocessor:
-        """Learn the encoding and the scaling from X (only its ``rows`` when given)."""
+        """Learn the encoding and the scaling from X (only its ``rows`` when given).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor().fit(np.arange(8.0).reshape(4, 2), rows=[0, 1])
+        >>> pre.n_features_out
+        2
+        """
         if _is_frame(X):
             self._fit_frame(X, None if rows is None else np.sort(np.asarray(rows)))
         else:
@@ -428,6 +462,13 @@ class Preprocessor:
         """Return the float features of X (its ``rows`` in that order, when given).
 
         ``out`` may be a preallocated (len(rows), n_features_out) array to write into.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> pre.transform(np.array([[1.0, 20.0], [2.0, 10.0]]), rows=[1])
+        array([[1., 0.]], dtype=float32)
         """
         self._check_fitted()
         if _is_frame(X):
@@ -534,7 +575,16 @@ class Preprocessor:
 
     def affine(self):
         """(offset, scale) such that features = (x - offset) * scale, or None for tables
-        with one-hot columns. ONNX export prepends it."""
+        with one-hot columns. ONNX export prepends it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> offset, scale = pre.affine()
+        >>> offset, scale
+        (array([ 0., 10.], dtype=float32), array([0.5 , 0.05], dtype=float32))
+        """
         self._check_fitted()
         if self.categories:
             return None
@@ -542,7 +592,16 @@ class Preprocessor:
 
     # --- saving ----------------------------------------------------------------------
     def get_config(self) -> dict:
-        """Plain data (JSON-able) describing everything but the arrays."""
+        """Plain data (JSON-able) describing everything but the arrays.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> config = pre.get_config()
+        >>> config["scale"], config["n_features_out"]
+        ('minmax', 2)
+        """
         self._check_fitted()
         return {
             "kind": self.kind,
@@ -559,7 +618,15 @@ class Preprocessor:
         }
 
     def arrays(self) -> dict:
-        """The fitted arrays: ``offset`` and ``scale`` (features = (x - offset) * scale)."""
+        """The fitted arrays: ``offset`` and ``scale`` (features = (x - offset) * scale).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> sorted(pre.arrays())
+        ['offset', 'scale']
+        """
         self._check_fitted()
         return {"offset": self.offset, "scale": self.multiplier}
 
@@ -569,6 +636,14 @@ class Preprocessor:
 
         Everything is checked (a model file may have been tampered with): kinds, names,
         shapes, and that the arrays fit the features.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> copy = Preprocessor.from_config(pre.get_config(), pre.arrays())
+        >>> copy.transform(np.array([[1.0, 20.0]]))
+        array([[0.5, 0.5]], dtype=float32)
         """
         if not isinstance(config, dict) or not isinstance(arrays, dict):
             raise ValueError("bad preprocessing config: expected a dict and arrays")
@@ -736,7 +811,13 @@ def _empty_moments(n):
 
 def infer_task(y, task="auto") -> str:
     """'classification' for labels (text, booleans, integers; floats with a few whole
-    values), 'regression' for real values or several target columns."""
+    values), 'regression' for real values or several target columns.
+
+    Examples
+    --------
+    >>> infer_task(["cat", "dog"]), infer_task([0.5, 1.25, 2.0]), infer_task([0.0, 1.0])
+    ('classification', 'regression', 'classification')
+    """
     if task != "auto":
         return task
     y = np.asarray(y)
@@ -757,6 +838,14 @@ def split_indices(m, val_split, test_split, seed, y=None):
 
     With labels ``y`` the split is stratified: each class is shuffled and cut in the same
     proportions. Indices within each part are in shuffled order.
+
+    Examples
+    --------
+    >>> train, val, test = split_indices(10, val_split=0.2, test_split=0.1, seed=0)
+    >>> len(train), len(val), len(test)
+    (7, 2, 1)
+    >>> sorted([*train, *val, *test]) == list(range(10))
+    True
     """
     rng = np.random.default_rng([int(seed), 0x5EED])
     if y is not None:
@@ -785,7 +874,15 @@ def split_indices(m, val_split, test_split, seed, y=None):
 
 @dataclass
 class Prepared:
-    """The arrays of one run: features and labels of each part, and the preprocessing."""
+    """The arrays of one run: features and labels of each part, and the preprocessing.
+
+    Examples
+    --------
+    >>> from deepff.datasets import load_data
+    >>> prepared = prepare(load_data("iris"), {"val_split": 0.2, "test_split": 0.0})
+    >>> isinstance(prepared, Prepared), prepared.X_train.shape, prepared.n_outputs
+    (True, (120, 4), 3)
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -805,6 +902,13 @@ def prepare(dataset, options: dict) -> Prepared:
 
     The preprocessing is fitted on the training rows only; the features of all parts are
     written once into one float array (the parts are views into it).
+
+    Examples
+    --------
+    >>> from deepff.datasets import load_data
+    >>> prepared = prepare(load_data("iris"), {"val_split": 0.2, "test_split": 0.2})
+    >>> prepared.task, prepared.X_train.shape, prepared.X_val.shape, prepared.X_test.shape
+    ('classification', (90, 4), (30, 4), (30, 4))
     """
     options = check_options(options)
     if dataset.y is None:
