@@ -44,6 +44,15 @@ def learning_curves(history, path=None, title=None):
     history : dict of str to list of float, or ``History``
         ``loss``, ``val_loss``, ``accuracy``... as ``Network.fit`` records them; an
         ``epoch`` list (counted from 1) sets the x axis.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
+    >>> history = {"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.6, 0.5]}
+    >>> fig = learning_curves(history, path=path, title="toy")
+    >>> os.path.exists(path), [ax.get_ylabel() for ax in fig.axes]
+    (True, ['loss'])
     """
     history = getattr(history, "history", history)
     history = {k: list(v) for k, v in history.items()}
@@ -70,7 +79,16 @@ def learning_curves(history, path=None, title=None):
 
 
 def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
-    """Counts of true (rows) against predicted (columns) classes, annotated."""
+    """Counts of true (rows) against predicted (columns) classes, annotated.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "confusion.png")
+    >>> fig = confusion_matrix([[5, 1], [0, 4]], ["no", "yes"], path=path)
+    >>> os.path.exists(path)
+    True
+    """
     matrix = np.asarray(matrix)
     k = len(classes)
     if matrix.shape != (k, k):
@@ -104,7 +122,14 @@ def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
 
 def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
     """The paper's Fig. 2: sigmoid, tanh, ReLU and leaky ReLU (slope ``c``), each with its
-    derivative, as computed by ``deepff.activations``."""
+    derivative, as computed by ``deepff.activations``.
+
+    Examples
+    --------
+    >>> fig = activations(c=0.1)  # give ``path`` to write it too
+    >>> len(fig.axes), fig.axes[3].get_title()
+    (4, 'leaky ReLU (c = 0.1)')
+    """
     from . import activations as act
 
     z = np.linspace(*z_range, 1001)
@@ -142,6 +167,18 @@ def decision_boundary(
         ``Network.predict``).
     X : array of shape (m, 2)
     y : array of shape (m,)
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> y = np.array([0, 1, 1, 0])
+    >>> path = os.path.join(tempfile.mkdtemp(), "boundary.png")
+    >>> fig = decision_boundary(lambda P: (P[:, 1] > 0.5).astype(int), X, y, path=path,
+    ...                         resolution=20)
+    >>> os.path.exists(path)
+    True
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2:
