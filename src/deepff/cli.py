@@ -41,7 +41,16 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 class CommandError(Exception):
-    """A mistake of the user's: reported as one line on stderr, exit status 2."""
+    """A mistake of the user's: reported as one line on stderr, exit status 2.
+
+    Examples
+    --------
+    >>> try:
+    ...     build_parser().parse_args(["train", "iris", "--epochs", "0"])
+    ... except CommandError as error:
+    ...     print(error)
+    deepff train: error: argument --epochs: ...
+    """
 
 
 # --- argument parsing -----------------------------------------------------------------------
@@ -225,7 +234,14 @@ def _add_training_options(parser):
 
 
 def build_parser():
-    """The ``deepff`` argument parser, with one subparser per command."""
+    """The ``deepff`` argument parser, with one subparser per command.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["evaluate", "run/model.safetensors", "iris", "--json"])
+    >>> args.model, args.data, args.json
+    ('run/model.safetensors', 'iris', True)
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug",
@@ -354,7 +370,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
-    """Run the ``deepff`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
+    """Run the ``deepff`` command with ``argv`` (default: ``sys.argv[1:]``); return the status.
+
+    Examples
+    --------
+    >>> main(["train", "iris", "--epochs", "0"])  # the message goes to stderr
+    2
+    >>> main(["info", "no-such-model.safetensors"])  # the message goes to stderr
+    2
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
@@ -418,7 +442,18 @@ def _toml_value(value) -> str:
 
 
 def write_toml(path, values: dict, comment: str = "") -> None:
-    """Write a flat dict (None values left out) as TOML."""
+    """Write a flat dict (None values left out) as TOML.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "config.toml")
+    >>> write_toml(path, {"layers": [8, 4], "seed": 0, "target": None}, comment="a run")
+    >>> print(open(path).read(), end="")
+    # a run
+    layers = [8, 4]
+    seed = 0
+    """
     lines = [f"# {line}" for line in comment.splitlines()]
     for key, value in values.items():
         if value is not None:
@@ -434,7 +469,16 @@ def _write_text(path, text: str) -> None:
 
 
 def read_toml(path) -> dict:
-    """Read a TOML file (tomllib, or tomli on Python 3.10)."""
+    """Read a TOML file (tomllib, or tomli on Python 3.10).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "config.toml")
+    >>> write_toml(path, {"epochs": 5, "scale": "minmax", "l2": 0.01})
+    >>> read_toml(path)
+    {'epochs': 5, 'scale': 'minmax', 'l2': 0.01}
+    """
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -455,7 +499,20 @@ def read_toml(path) -> dict:
 
 
 def load_model(path):
-    """Return (network, preprocessor or None, run metadata) from a model file."""
+    """Return (network, preprocessor or None, run metadata) from a model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> network, preprocessor, metadata = load_model(folder)  # a run directory or a file
+    >>> network.n_features_in_, preprocessor
+    (4, None)
+    """
     from . import serialization
     from .training import Preprocessor
 
@@ -730,7 +787,19 @@ def _make_early_stopping(patience, monitor, state=None, arrays=None):
 
 
 def train_run(source, options, out, resume=False, quiet=False, stream=None):
-    """Train as ``deepff train`` does and write the run directory; return a summary dict."""
+    """Train as ``deepff train`` does and write the run directory; return a summary dict.
+
+    Examples
+    --------
+    Training writes a run directory (model, configuration, history, metrics and figures), so
+    the example is not run here:
+
+    >>> from deepff.training import check_options
+    >>> options = check_options({"layers": [16], "epochs": 20})
+    >>> result = train_run("iris", options, "runs/iris", quiet=True)  # doctest: +SKIP
+    >>> sorted(result["metrics"])  # doctest: +SKIP
+    ['test', 'train', 'val']
+    """
     from .datasets import load_data
 
     data = load_data(
@@ -998,6 +1067,16 @@ def _print_metrics(metrics, stream):
 
 
 def cmd_train(args):
+    """Run ``deepff train``: train on DATA (or resume a run) and write the run directory.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> args = build_parser().parse_args(["train", "iris", "--epochs", "5"])
+    >>> args.func is cmd_train
+    True
+    """
     source, options, out = _run_options(args)
     result = train_run(source, options, out, resume=bool(args.resume), quiet=args.quiet)
     stream = sys.stdout
@@ -1011,6 +1090,16 @@ def cmd_train(args):
 
 
 def cmd_demo(args):
+    """Run ``deepff demo``: train on the digits with live progress and write a run directory.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> args = build_parser().parse_args(["demo", "--epochs", "3"])
+    >>> args.func is cmd_demo
+    True
+    """
     from .training import check_options
 
     out = Path(args.out)
@@ -1076,6 +1165,16 @@ def _command_name() -> str:
 
 
 def cmd_evaluate(args):
+    """Run ``deepff evaluate``: print a model's loss and metrics on labelled DATA.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> args = build_parser().parse_args(["evaluate", "runs/iris", "iris"])
+    >>> args.func is cmd_evaluate
+    True
+    """
     network, pre, metadata = load_model(args.model)
     data = _load_for_model(args.data, args, pre, metadata, require_target=True)
     with data:
@@ -1097,6 +1196,16 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
+    """Run ``deepff predict``: write a model's predictions on DATA to a CSV file.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> args = build_parser().parse_args(["predict", "runs/iris", "iris", "--out", "p.csv"])
+    >>> args.func is cmd_predict
+    True
+    """
     network, pre, metadata = load_model(args.model)
     if args.proba and not network.is_classifier:
         raise CommandError("--proba needs a classifier; this model is a regressor")
@@ -1164,6 +1273,22 @@ class _Printable:
 
 
 def cmd_info(args):
+    """Run ``deepff info``: describe a model file (task, classes, layers, training run).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> status = cmd_info(build_parser().parse_args(["info", model]))
+    model: ...model.safetensors (deepff format 1, saved by deepff ...)
+    ...
+    >>> status
+    0
+    """
     from . import serialization
 
     path = Path(args.model)
@@ -1218,6 +1343,22 @@ def cmd_info(args):
 
 
 def cmd_plot(args):
+    """Run ``deepff plot``: draw a run directory's figures, or the activation functions.
+
+    Examples
+    --------
+    A run directory holding only its ``history.csv`` gets its learning curves drawn:
+
+    >>> import os, tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> with open(os.path.join(run, "history.csv"), "w") as handle:
+    ...     _ = handle.write("epoch,loss,val_loss\\n1,0.9,1.0\\n2,0.5,0.7\\n")
+    >>> cmd_plot(build_parser().parse_args(["plot", run]))
+    Wrote ...learning_curves.png
+    0
+    >>> os.path.exists(os.path.join(run, "learning_curves.png"))
+    True
+    """
     from . import plots
 
     target = Path(args.target)
@@ -1278,6 +1419,23 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
+    """Run ``deepff export``: write a model as ONNX (with its input scaling, if any).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> onnx_path = os.path.join(folder, "model.onnx")
+    >>> cmd_export(build_parser().parse_args(["export", model, "--onnx", onnx_path]))
+    Wrote ...model.onnx (input: float32 of shape (m, 4))
+    0
+    >>> os.path.exists(onnx_path)
+    True
+    """
     from . import serialization
 
     network, pre, _ = load_model(args.model)
