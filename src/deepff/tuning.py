@@ -6,14 +6,12 @@ epochs) and how: grid search, random search over log-spaced values, Bayesian opt
 This module runs those searches with Optuna's samplers around deepff's own training run
 (``deepff.training``), so a trial is exactly what ``deepff train`` would do with its options.
 
-============  ==================================================================
-sampler       Optuna sampler
-============  ==================================================================
-``grid``      ``GridSampler``: every combination of the ``values`` lists, once
-``random``    ``RandomSampler``: uniform, or log-uniform with ``log = true``
-``bayes``     ``TPESampler``: tree-structured Parzen estimators
-``gp``        ``GPSampler``: Gaussian-process Bayesian optimization (needs PyTorch, SciPy)
-============  ==================================================================
+| sampler    | Optuna sampler                                                     |
+|------------|--------------------------------------------------------------------|
+| ``grid``   | ``GridSampler``: every combination of the ``values`` lists, once   |
+| ``random`` | ``RandomSampler``: uniform, or log-uniform with ``log = true``     |
+| ``bayes``  | ``TPESampler``: tree-structured Parzen estimators                  |
+| ``gp``     | ``GPSampler``: Gaussian-process Bayesian optimization (needs PyTorch, SciPy) |
 
 The space file
     TOML. Fixed ``deepff train`` options at the top level, searched ones under ``[params]``::
@@ -140,6 +138,13 @@ class Param:
 
     ``kind`` is "categorical", "int" or "float". Categorical values that Optuna cannot store
     (lists, such as ``layers`` choices) are passed to Optuna as their JSON text.
+
+    Examples
+    --------
+    >>> Param("units", "categorical", values=[16, 32]).describe()
+    '{ values = [16, 32] }'
+    >>> Param("learning_rate", "float", low=1e-4, high=0.1, log=True).describe()
+    '{ low = 0.0001, high = 0.1, log = true }'
     """
 
     name: str
@@ -153,17 +158,37 @@ class Param:
     encoded: bool = False
 
     def choices(self) -> list:
-        """The categorical choices as Optuna sees them."""
+        """The categorical choices as Optuna sees them.
+
+        Examples
+        --------
+        >>> Param("layers", "categorical", values=[[8], [16, 8]], encoded=True).choices()
+        ['[8]', '[16, 8]']
+        """
         if not self.encoded:
             return list(self.values)
         return [json.dumps(value) for value in self.values]
 
     def decode(self, value):
-        """A value as Optuna stored it -> the option value."""
+        """A value as Optuna stored it -> the option value.
+
+        Examples
+        --------
+        >>> Param("layers", "categorical", values=[[8], [16, 8]], encoded=True).decode("[16, 8]")
+        [16, 8]
+        """
         return json.loads(value) if self.encoded and isinstance(value, str) else value
 
     def suggest(self, trial):
-        """Draw this parameter for an Optuna trial (decoded)."""
+        """Draw this parameter for an Optuna trial (decoded).
+
+        Examples
+        --------
+        >>> import optuna
+        >>> trial = optuna.trial.FixedTrial({"units": 32})
+        >>> Param("units", "categorical", values=[16, 32]).suggest(trial)
+        32
+        """
         if self.kind == "categorical":
             return self.decode(trial.suggest_categorical(self.name, self.choices()))
         if self.kind == "int":
@@ -173,10 +198,23 @@ class Param:
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def extremes(self) -> list:
-        """The values to check before searching: every choice, or both bounds."""
+        """The values to check before searching: every choice, or both bounds.
+
+        Examples
+        --------
+        >>> Param("dropout", "float", low=0.0, high=0.5).extremes()
+        [0.0, 0.5]
+        """
         return list(self.values) if self.kind == "categorical" else [self.low, self.high]
 
     def describe(self) -> str:
+        """The parameter as it is written in a space file (TOML inline table).
+
+        Examples
+        --------
+        >>> Param("dropout", "float", low=0.0, high=0.5, step=0.1).describe()
+        '{ low = 0.0, high = 0.5, step = 0.1 }'
+        """
         if self.kind == "categorical":
             return f"{{ values = {_toml_value(self.values)} }}"
         parts = [f"low = {_toml_value(self.low)}", f"high = {_toml_value(self.high)}"]
@@ -193,6 +231,13 @@ class Space:
 
     Build one with ``load_space``; ``options(sampled)`` turns a trial's parameters into
     checked ``deepff train`` options.
+
+    Examples
+    --------
+    >>> space = load_space({"epochs": 5, "params": {"units": {"values": [16, 32]},
+    ...                                             "n_layers": {"low": 1, "high": 3}}})
+    >>> sorted(space.params), space.fixed
+    (['n_layers', 'units'], {'epochs': 5})
     """
 
     fixed: dict
@@ -206,7 +251,15 @@ class Space:
         return f"{place}: [params] {name}" if section == "params" else f"{place}: {name}"
 
     def raw_options(self, sampled: dict) -> dict:
-        """Fixed values and ``sampled`` merged, ``n_layers``/``units`` turned into ``layers``."""
+        """Fixed values and ``sampled`` merged, ``n_layers``/``units`` turned into ``layers``.
+
+        Examples
+        --------
+        >>> space = load_space({"epochs": 5, "params": {"units": {"values": [16, 32]},
+        ...                                             "n_layers": {"low": 1, "high": 3}}})
+        >>> space.raw_options({"units": 32, "n_layers": 2})
+        {'epochs': 5, 'layers': [32, 32]}
+        """
         from .training import parse_layers
 
         merged = {**self.fixed, **sampled}
@@ -222,33 +275,82 @@ class Space:
         return merged
 
     def options(self, sampled: dict) -> dict:
-        """Checked ``deepff train`` options for a trial's decoded parameters."""
+        """Checked ``deepff train`` options for a trial's decoded parameters.
+
+        Examples
+        --------
+        >>> space = load_space({"epochs": 5, "params": {"units": {"values": [16, 32]},
+        ...                                             "n_layers": {"low": 1, "high": 3}}})
+        >>> options = space.options({"units": 16, "n_layers": 3})
+        >>> options["layers"], options["epochs"]
+        ([16, 16, 16], 5)
+        """
         from .training import check_options
 
         return check_options(self.raw_options(sampled))
 
     def grid(self) -> dict:
-        """The search space of Optuna's GridSampler: name -> list of (encoded) values."""
+        """The search space of Optuna's GridSampler: name -> list of (encoded) values.
+
+        Examples
+        --------
+        >>> load_space({"params": {"units": {"values": [16, 32]}}}, sampler="grid").grid()
+        {'units': [16, 32]}
+        """
         return {name: param.choices() for name, param in self.params.items()}
 
     def grid_size(self) -> int:
+        """The number of points of the grid: the product of the lengths of the ``values`` lists.
+
+        Examples
+        --------
+        >>> space = load_space({"params": {"units": {"values": [16, 32]},
+        ...                                "activation": {"values": ["relu", "tanh", "sigmoid"]}}})
+        >>> space.grid_size()
+        6
+        """
         return math.prod(len(param.values) for param in self.params.values())
 
     def max_epochs(self) -> int:
-        """The most epochs a trial can run (the stride of pruning steps across folds)."""
+        """The most epochs a trial can run (the stride of pruning steps across folds).
+
+        Examples
+        --------
+        >>> space = load_space({"epochs": 5, "params": {"units": {"values": [16, 32]},
+        ...                                             "n_layers": {"low": 1, "high": 3}}})
+        >>> space.max_epochs()
+        5
+        """
         if "epochs" in self.params:
             return int(max(self.params["epochs"].extremes()))
         return int(self.options({})["epochs"])
 
     def decode(self, params: dict) -> dict:
-        """Optuna's stored params (of this space) -> option values."""
+        """Optuna's stored params (of this space) -> option values.
+
+        Examples
+        --------
+        >>> space = load_space({"params": {"layers": {"values": [[8], [16, 8]]}}})
+        >>> space.decode({"layers": "[16, 8]"})
+        {'layers': [16, 8]}
+        """
         return {
             name: self.params[name].decode(value) if name in self.params else value
             for name, value in params.items()
         }
 
     def check_grid(self) -> None:
-        """Refuse ranges: grid search takes ``values`` lists only."""
+        """Refuse ranges: grid search takes ``values`` lists only.
+
+        Examples
+        --------
+        >>> space = load_space({"epochs": 5, "params": {"units": {"values": [16, 32]},
+        ...                                             "n_layers": {"low": 1, "high": 3}}})
+        >>> space.check_grid()
+        Traceback (most recent call last):
+        ...
+        ValueError: space: [params] n_layers: grid search takes only lists of values ...
+        """
         for name, param in self.params.items():
             if param.kind != "categorical":
                 raise ValueError(
@@ -1006,6 +1108,22 @@ class TuningResult:
         The best configuration retrained on the training and validation rows.
     test_scores : dict or None
         ``model.evaluate`` on the test rows (loss and accuracy, or loss, mse, mae, r2).
+
+    Examples
+    --------
+    ``tune`` returns one; here one is made by hand:
+
+    >>> result = TuningResult(
+    ...     study_name="demo", storage="sqlite:///study.db", metric="accuracy",
+    ...     direction="maximize", sampler="grid", param_names=["units"],
+    ...     trials=[{"number": 0, "state": "COMPLETE", "value": 0.9, "units": 16,
+    ...              "epochs": 5, "duration_s": 1.5},
+    ...             {"number": 1, "state": "COMPLETE", "value": 0.95, "units": 32,
+    ...              "epochs": 5, "duration_s": 2.0}],
+    ...     best_params={"units": 32}, best_options=None, best_value=0.95, best_trial=1,
+    ...     n_new_trials=2)
+    >>> result.best_params, result.best_value
+    ({'units': 32}, 0.95)
     """
 
     study_name: str
@@ -1030,13 +1148,48 @@ class TuningResult:
     grid_exhausted: bool = False
 
     def trials_dataframe(self):
-        """The trials table as a pandas DataFrame."""
+        """The trials table as a pandas DataFrame.
+
+        Examples
+        --------
+        >>> result = TuningResult(
+        ...     study_name="demo", storage="sqlite:///study.db", metric="accuracy",
+        ...     direction="maximize", sampler="grid", param_names=["units"],
+        ...     trials=[{"number": 0, "state": "COMPLETE", "value": 0.9, "units": 16,
+        ...              "epochs": 5, "duration_s": 1.5},
+        ...             {"number": 1, "state": "COMPLETE", "value": 0.95, "units": 32,
+        ...              "epochs": 5, "duration_s": 2.0}],
+        ...     best_params={"units": 32}, best_options=None, best_value=0.95, best_trial=1,
+        ...     n_new_trials=2)
+        >>> result.trials_dataframe()[["number", "value", "units"]]
+           number  value  units
+        0       0   0.90     16
+        1       1   0.95     32
+        """
         import pandas as pd
 
         return pd.DataFrame(self.trials)
 
     def table(self, max_rows: int = 30) -> str:
-        """The trials table as text; the best ``max_rows`` trials when there are more."""
+        """The trials table as text; the best ``max_rows`` trials when there are more.
+
+        Examples
+        --------
+        >>> result = TuningResult(
+        ...     study_name="demo", storage="sqlite:///study.db", metric="accuracy",
+        ...     direction="maximize", sampler="grid", param_names=["units"],
+        ...     trials=[{"number": 0, "state": "COMPLETE", "value": 0.9, "units": 16,
+        ...              "epochs": 5, "duration_s": 1.5},
+        ...             {"number": 1, "state": "COMPLETE", "value": 0.95, "units": 32,
+        ...              "epochs": 5, "duration_s": 2.0}],
+        ...     best_params={"units": 32}, best_options=None, best_value=0.95, best_trial=1,
+        ...     n_new_trials=2)
+        >>> print(result.table())
+        number     state  value  units  epochs  duration_s
+        --------------------------------------------------
+             0  COMPLETE    0.9     16       5         1.5
+             1  COMPLETE   0.95     32       5           2
+        """
         rows = self.trials
         note = ""
         if len(rows) > max_rows:
@@ -1055,7 +1208,24 @@ class TuningResult:
         return "\n".join(lines)
 
     def summary(self) -> str:
-        """The table and the outcome, as ``deepff tune`` prints them."""
+        """The table and the outcome, as ``deepff tune`` prints them.
+
+        Examples
+        --------
+        >>> result = TuningResult(
+        ...     study_name="demo", storage="sqlite:///study.db", metric="accuracy",
+        ...     direction="maximize", sampler="grid", param_names=["units"],
+        ...     trials=[{"number": 0, "state": "COMPLETE", "value": 0.9, "units": 16,
+        ...              "epochs": 5, "duration_s": 1.5},
+        ...             {"number": 1, "state": "COMPLETE", "value": 0.95, "units": 32,
+        ...              "epochs": 5, "duration_s": 2.0}],
+        ...     best_params={"units": 32}, best_options=None, best_value=0.95, best_trial=1,
+        ...     n_new_trials=2)
+        >>> print(result.summary())
+        number ...
+        study 'demo' in sqlite:///study.db: 2 trials (2 complete); 2 run now
+        best: trial 1, validation accuracy 0.9500 (units = 32)
+        """
         counts = {}
         for row in self.trials:
             counts[row["state"]] = counts.get(row["state"], 0) + 1
@@ -1542,7 +1712,18 @@ def tune(
 
 
 def add_parser(subparsers):
-    """Add ``deepff tune`` to an argparse subparsers object."""
+    """Add ``deepff tune`` to an argparse subparsers object.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="deepff")
+    >>> add_parser(parser.add_subparsers()).prog
+    'deepff tune'
+    >>> args = parser.parse_args(["tune", "iris", "--space", "space.toml"])
+    >>> args.data, args.space
+    ('iris', 'space.toml')
+    """
     parser = subparsers.add_parser(
         "tune",
         help="search hyper-parameters (grid, random, Bayesian) on Optuna",
@@ -1652,7 +1833,20 @@ def _default_study_name(data, space) -> str:
 
 
 def run(args) -> int:
-    """Run ``deepff tune`` from parsed arguments; return the exit code."""
+    """Run ``deepff tune`` from parsed arguments; return the exit code.
+
+    Examples
+    --------
+    Options are checked before any trial runs:
+
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="deepff")
+    >>> _ = add_parser(parser.add_subparsers())
+    >>> run(parser.parse_args(["tune", "iris", "--space", "space.toml", "--jobs", "0"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: --jobs must be >= 1; got 0
+    """
     if args.trials is not None and args.trials < 0:
         raise ValueError(f"--trials must be >= 0; got {args.trials}")
     if args.jobs < 1:
