@@ -1513,6 +1513,18 @@ def tune(
     Returns
     -------
     TuningResult
+
+    Examples
+    --------
+    The space and the options are checked before any trial runs (a real search, which trains
+    networks, is in the module's example):
+
+    >>> import tempfile
+    >>> tune({"params": {"units": {"low": 8, "high": 32}}}, "iris", sampler="grid",
+    ...      out=tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: space: [params] units: grid search takes only lists of values ...
     """
     optuna = _import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
