@@ -812,6 +812,16 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1.0,
+        ...                     random_state=0).fit(X, y)
+        >>> clf.classes_, clf.n_features_in_
+        (array(['no', 'yes'], dtype='<U3'), 2)
         """
         return self._fit(X, y, sample_weight)
 
@@ -832,6 +842,17 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), random_state=0)
+        >>> for chunk in range(2):
+        ...     _ = clf.partial_fit(X[chunk::2], y[chunk::2], classes=["no", "yes"])
+        >>> clf.predict(X[:2]).shape
+        (2,)
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
@@ -953,12 +974,34 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         -------
         ndarray of shape (n_samples,) for two classes (positive: ``classes_[1]``), else
         (n_samples, n_classes) or (n_samples, n_labels)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1.0,
+        ...                     random_state=0).fit(X, y)
+        >>> scores = clf.decision_function(X[:4])
+        >>> scores.shape, bool(np.all((scores > 0) == (clf.predict(X[:4]) == "yes")))
+        ((4,), True)
         """
         Z = self._logits(self._validate_X(X))
         return Z[:, 0] if Z.shape[1] == 1 and not self._multilabel else Z
 
     def predict(self, X):
-        """Return the predicted classes (a 0/1 indicator matrix for multi-label y)."""
+        """Return the predicted classes (a 0/1 indicator matrix for multi-label y).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1.0,
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict(X[:2]).shape, set(clf.predict(X)) <= {"no", "yes"}
+        ((2,), True)
+        """
         return self._labels_from_logits(self._logits(self._validate_X(X)))
 
     def _has_proba(self):
@@ -966,7 +1009,19 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Return class probabilities, shape (n_samples, n_classes) (n_labels for multi-label)."""
+        """Return class probabilities, shape (n_samples, n_classes) (n_labels for multi-label).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1.0,
+        ...                     random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba(X[:4])
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
+        ((4, 2), True)
+        """
         Z = self._logits(self._validate_X(X))
         if self._multilabel:
             return expit(Z)
@@ -976,7 +1031,18 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
-        """Return the logarithm of ``predict_proba``, computed without log(0)."""
+        """Return the logarithm of ``predict_proba``, computed without log(0).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "no", "yes"] * 5)
+        >>> clf = DNNClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1.0,
+        ...                     random_state=0).fit(X, y)
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X[:4])), clf.predict_proba(X[:4])))
+        True
+        """
         Z = self._logits(self._validate_X(X))
         if self._multilabel:
             return log_expit(Z)
@@ -1028,6 +1094,16 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.linspace(0.0, 1.0, 20).reshape(-1, 1)
+        >>> y = 3.0 * X[:, 0] + 1.0
+        >>> reg = DNNRegressor(hidden_layer_sizes=(4,), max_iter=20, tol=100.0,
+        ...                    random_state=0).fit(X, y)
+        >>> reg.n_features_in_, len(reg.coefs_)
+        (1, 2)
         """
         return self._fit(X, y, sample_weight)
 
@@ -1038,6 +1114,17 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.linspace(0.0, 1.0, 20).reshape(-1, 1)
+        >>> y = 3.0 * X[:, 0] + 1.0
+        >>> reg = DNNRegressor(hidden_layer_sizes=(4,), random_state=0)
+        >>> for chunk in range(2):
+        ...     _ = reg.partial_fit(X[chunk::2], y[chunk::2])
+        >>> reg.predict(X[:3]).shape
+        (3,)
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -1061,7 +1148,18 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         return r2_score(y, prediction, sample_weight=weights)
 
     def predict(self, X):
-        """Return the predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        """Return the predicted values, shape (n_samples,) or (n_samples, n_outputs).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.linspace(0.0, 1.0, 20).reshape(-1, 1)
+        >>> y = 3.0 * X[:, 0] + 1.0
+        >>> reg = DNNRegressor(hidden_layer_sizes=(4,), max_iter=20, tol=100.0,
+        ...                    random_state=0).fit(X, y)
+        >>> reg.predict(X[:3]).shape, reg.predict(X).dtype.kind
+        ((3,), 'f')
+        """
         Z = self._logits(self._validate_X(X))
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
