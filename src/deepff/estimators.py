@@ -605,13 +605,33 @@ class _BaseDNN(BaseEstimator):
 
     @property
     def coefs_(self):
-        """Weight matrices, scikit-learn's layout: coefs_[i] is W[i+1] transposed."""
+        """Weight matrices, scikit-learn's layout: coefs_[i] is W[i+1] transposed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deepff.estimators import DNNRegressor
+        >>> X, y = np.linspace(0.0, 1.0, 10).reshape(-1, 1), np.arange(10.0)
+        >>> reg = DNNRegressor(hidden_layer_sizes=(3,), max_iter=20, tol=100.0, random_state=0)
+        >>> [W.shape for W in reg.fit(X, y).coefs_]
+        [(1, 3), (3, 1)]
+        """
         check_is_fitted(self)
         return [layer.params["W"].T for layer in self.network_.layers if isinstance(layer, Dense)]
 
     @property
     def intercepts_(self):
-        """Bias vectors (zeros for layers whose bias is replaced by batch normalization)."""
+        """Bias vectors (zeros for layers whose bias is replaced by batch normalization).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deepff.estimators import DNNRegressor
+        >>> X, y = np.linspace(0.0, 1.0, 10).reshape(-1, 1), np.arange(10.0)
+        >>> reg = DNNRegressor(hidden_layer_sizes=(3,), max_iter=20, tol=100.0, random_state=0)
+        >>> [b.shape for b in reg.fit(X, y).intercepts_]
+        [(3,), (1,)]
+        """
         check_is_fitted(self)
         return [
             layer.params["b"] if layer.use_bias else np.zeros(layer.units, layer.dtype)
