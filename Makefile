@@ -29,7 +29,7 @@ demo: $(RUNTIME)
 	$(VENV)/bin/deepff demo
 
 bench: $(TESTING)
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py --wait-quiet 300
 
 lint: $(TESTING)
 	$(PY) -m ruff check src tests
