@@ -415,6 +415,18 @@ if __name__ == "__main__":
 """
 
 
+def has_heartbeat(url, trial):
+    """Whether the storage holds a heartbeat for ``trial``."""
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path, timeout=30) as connection:
+        rows = connection.execute(
+            "SELECT COUNT(*) FROM trial_heartbeats WHERE trial_id = ?", (trial._trial_id,)
+        ).fetchone()
+    return rows[0] > 0
+
+
 def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
     """SIGKILL one of two workers mid-trial: its trial ends FAILED (heartbeat 1 s, grace 3 s)
     and is queued once for a retry, the other worker goes on, no completed trial is lost."""
@@ -434,9 +446,13 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
             except KeyError:  # the study does not exist yet
                 continue
             for trial in trials:
-                if trial.state.name == "RUNNING" and trial.user_attrs.get("worker", "").endswith(
-                    f":{victim.pid}"
+                if (
+                    trial.state.name == "RUNNING"
+                    and trial.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                    and has_heartbeat(url, trial)
                 ):
+                    # Optuna judges staleness by the last heartbeat: a trial killed before
+                    # its first one has none and would stay RUNNING.
                     victim.send_signal(signal.SIGKILL)
                     killed, killed_at = trial.number, time.monotonic()
                     killed_clock = datetime.datetime.now()
@@ -455,8 +471,9 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
         t.datetime_complete > killed_clock for t in before.values() if t.state.name == "COMPLETE"
     )  # the study went on after the kill
     # The next worker to start a trial fails the silent one, once its heartbeat is 3 s old,
-    # and runs it again from the queue.
-    time.sleep(max(0.0, killed_at + 3.5 - time.monotonic()))
+    # and runs it again from the queue. SQLite's clock has whole seconds, and Optuna wants
+    # more than the grace period between two truncated times: wait 5 s, not 3.
+    time.sleep(max(0.0, killed_at + 5.0 - time.monotonic()))
     from sklearn.datasets import load_digits
 
     space = {
