@@ -719,10 +719,12 @@ class Network:
 
     # --- state ---------------------------------------------------------------------------
     def __setstate__(self, state):
-        # pickle and copy.deepcopy copy every view of the flat buffers as an array of its
-        # own; point the layers' params and grads back into the buffers, or training after
-        # unpickling would update buffers that the layers no longer read. Arrays loaded
-        # read-only (joblib.load(..., mmap_mode="r")) are copied, since training writes them.
+        # In-memory copies (copy.deepcopy, and the process copies scikit-learn's n_jobs makes)
+        # copy every view of the flat buffers as an array of its own; point the layers'
+        # params and grads back into the buffers, or training after the copy would update
+        # buffers that the layers no longer read. Read-only arrays (memory-mapped by a
+        # parallel backend) are copied, since training writes them. Model files never come
+        # this way: they are safetensors (deepff.serialization).
         self.__dict__.update(state)
         if not self.built:
             return
