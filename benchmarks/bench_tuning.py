@@ -56,6 +56,7 @@ def run_deepff(X, y, folds, epochs, batch_size, jobs, out):
         "optimizer": "adam",
         "scale": "standard",
         "test_split": 0.0,
+        "n_layers": 1,  # one hidden layer of `units`, as hidden_layer_sizes=(units,)
         "params": {
             "units": {"values": UNITS},
             "learning_rate": {"values": LEARNING_RATES},
