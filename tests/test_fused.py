@@ -48,3 +48,53 @@ def test_environment_switch_disables_numba(monkeypatch):
     monkeypatch.setenv("DEEPFF_NUMBA", "0")
     flat = np.zeros(6)
     assert _fused.kernel("adam", flat, flat, flat, flat) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", {"name": "leaky_relu", "c": 0.05}], ids=str)
+def test_fused_activation_passes_train_bit_identically(activation, dtype, monkeypatch):
+    # SGD, so that the activation kernels are the only difference between the two runs.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 7))
+    y = rng.integers(0, 3, 120)
+    results = []
+    for numba in ("1", "0"):
+        monkeypatch.setenv("DEEPFF_NUMBA", numba)
+        net = dff.Network(
+            [dff.Dense(16, activation=activation), dff.Dense(8, activation=activation),
+             dff.Dense(3, activation="softmax")],
+            loss="categorical_crossentropy", optimizer=dff.SGD(0.1), seed=0, dtype=dtype,
+        )  # fmt: skip
+        history = net.fit(X, y, epochs=3, batch_size=16, verbose=0)
+        results.append((net.parameters.copy(), net.predict_proba(X), history.history["loss"]))
+    (fused, fused_proba, fused_loss), (plain, plain_proba, plain_loss) = results
+    np.testing.assert_array_equal(fused, plain)
+    np.testing.assert_array_equal(fused_proba, plain_proba)
+    assert fused_loss == plain_loss
+
+
+@pytest.mark.parametrize("activation", [dff.activations.ReLU(), dff.activations.LeakyReLU(0.05)])
+def test_fused_activation_passes_agree_on_nan_and_infinities(activation):
+    Z = np.array([[-np.inf, np.inf, np.nan, -0.0, 0.0, -2.0, 3.0]] * 2, dtype=np.float32)
+    b = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, -1.0], dtype=np.float32)
+    dA = Z[:, ::-1].copy()  # infinities meet zero slopes: NaN, as in NumPy
+    slope = np.float32(getattr(activation, "c", 0.0))
+    A = Z.copy()
+    _fused.kernel("bias_activation", A, b)(A, b, slope)
+    np.testing.assert_array_equal(A, activation.g(Z + b))
+    assert np.isnan(A[0, 2])  # NaN in, NaN out: divergence stays visible
+    dZ, db = np.empty_like(A), np.empty_like(b)
+    with np.errstate(invalid="ignore"):
+        expected = activation.backward(dA, A)
+        _fused.kernel("activation_backward", dA, A, dZ, db)(dA, A, dZ, db, slope)
+        np.testing.assert_array_equal(dZ, expected)
+        np.testing.assert_array_equal(db, expected.sum(axis=0))
+
+
+def test_activation_kernels_need_matching_two_dimensional_arrays():
+    Z, b = np.zeros((2, 3), np.float32), np.zeros(3, np.float32)
+    assert _fused.kernel("bias_activation", Z, b) is not None
+    assert _fused.kernel("bias_activation", Z, b.astype(np.float64)) is None
+    assert _fused.kernel("bias_activation", Z.T, b) is None
+    assert _fused.kernel("bias_activation", Z.ravel(), b) is None
+    assert _fused.kernel("adam", Z.ravel(), Z.ravel(), Z, Z.ravel()) is None

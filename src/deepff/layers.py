@@ -28,7 +28,7 @@ import inspect
 
 import numpy as np
 
-from . import activations, initializers, regularizers
+from . import _fused, activations, initializers, regularizers
 from ._checks import check_dtype, check_float, check_int, describe
 
 
@@ -356,21 +356,45 @@ class Dense(Layer):
             self.normalization.reset_parameters()
             self.buffers = self.normalization.buffers
 
+    @property
+    def _slope(self):
+        """c of g(z) = max(z, c z) when the bias and activation passes can be fused, else None."""
+        if self.batch_norm or not self.use_bias:
+            return None
+        kind = type(self.activation)
+        if kind is activations.ReLU:
+            return 0.0
+        return self.activation.c if kind is activations.LeakyReLU else None
+
+    def _fuse(self, name, *arrays):
+        """Run the numba kernel ``name`` of ``_fused`` on arrays; False where there is none."""
+        kernel = _fused.kernel(name, *arrays)
+        if kernel is None:
+            return False
+        kernel(*arrays, arrays[0].dtype.type(self._slope))
+        return True
+
     def forward(self, A, training=False):
         W = self.params["W"]
         if not training:
             Z = A @ W.T
+            if self._slope is not None and self._fuse("bias_activation", Z, self.params["b"]):
+                return Z
             if self.use_bias:
                 Z += self.params["b"]
             if self.batch_norm:
                 Z = self.normalization.forward(Z, training=False)
             return self.activation.g(Z, out=Z)
         Z = np.matmul(A, W.T, out=self._space("Z", A.shape[0], self.units))
+        self._input = A
+        fuse = self._slope is not None and not self.keep_preactivation
+        if fuse and self._fuse("bias_activation", Z, self.params["b"]):
+            self._output = Z
+            return Z
         if self.use_bias:
             Z += self.params["b"]
         if self.batch_norm:
             Z = self.normalization.forward(Z, training=True)
-        self._input = A
         if self.keep_preactivation:
             # A fused cost (sigmoid or softmax with cross-entropy) is computed from Z[L].
             self._preactivation = Z
@@ -381,20 +405,27 @@ class Dense(Layer):
         return self._output
 
     def backward(self, dA):
-        dZ = self.activation.backward(
-            dA, self._output, out=self._space("dZ", dA.shape[0], self.units)
-        )
+        dZ = self._space("dZ", dA.shape[0], self.units)
+        if self._slope is not None and self._fuse(
+            "activation_backward", dA, self._output, dZ, self.grads["b"]
+        ):
+            return self._backward_weights(dZ)
+        dZ = self.activation.backward(dA, self._output, out=dZ)
         return self.backward_from_preactivation(dZ)
 
     def backward_from_preactivation(self, dZ):
         """Backward from dZ = dC/dZ (before the activation) instead of dA."""
-        m = dZ.shape[0]
         if self.batch_norm:
             dZ = self.normalization.backward(dZ)
-        W, dW = self.params["W"], self.grads["W"]
-        np.matmul(dZ.T, self._input, out=dW)
         if self.use_bias:
             dZ.sum(axis=0, out=self.grads["b"])
+        return self._backward_weights(dZ)
+
+    def _backward_weights(self, dZ):
+        """dW (eq. 14, with the L2 term) and dA[l-1] (eq. 15) from dZ."""
+        m = dZ.shape[0]
+        W, dW = self.params["W"], self.grads["W"]
+        np.matmul(dZ.T, self._input, out=dW)
         if self.l2:
             regularizers.add_l2_gradient(dW, W, self.l2, m)
         if not self.needs_input_gradient:
