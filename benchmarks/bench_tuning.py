@@ -65,8 +65,18 @@ def run_deepff(X, y, folds, epochs, batch_size, jobs, out):
     }
     # The folds tune makes from the seed are the ones given to scikit-learn.
     started = time.perf_counter()
-    result = tuning.tune(space, (X, y), sampler="grid", cv=len(folds), pruner="none",
-                         n_jobs=jobs, seed=0, out=out, refit=False, plots=False)
+    result = tuning.tune(
+        space,
+        (X, y),
+        sampler="grid",
+        cv=len(folds),
+        pruner="none",
+        n_jobs=jobs,
+        seed=0,
+        out=out,
+        refit=False,
+        plots=False,
+    )
     seconds = time.perf_counter() - started
     assert len(result.trials) == len(UNITS) * len(LEARNING_RATES) * len(L2)
     assert all(row["state"] == "COMPLETE" for row in result.trials), result.trials
@@ -80,12 +90,25 @@ def run_sklearn(X, y, folds, epochs, batch_size, jobs):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = Pipeline([
-        ("scale", StandardScaler()),
-        ("mlp", MLPClassifier(solver="adam", activation="relu", batch_size=batch_size,
-                              max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
-                              early_stopping=False, shuffle=True, random_state=0)),
-    ])
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "mlp",
+                MLPClassifier(
+                    solver="adam",
+                    activation="relu",
+                    batch_size=batch_size,
+                    max_iter=epochs,
+                    tol=0.0,
+                    n_iter_no_change=epochs + 1,
+                    early_stopping=False,
+                    shuffle=True,
+                    random_state=0,
+                ),
+            ),
+        ]
+    )
     grid = {
         "mlp__hidden_layer_sizes": [(u,) for u in UNITS],
         "mlp__learning_rate_init": LEARNING_RATES,
@@ -107,8 +130,13 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--blas-threads", type=int, default=None, metavar="N",
-                        help="limit BLAS threads to N for both libraries (threadpoolctl)")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="limit BLAS threads to N for both libraries (threadpoolctl)",
+    )
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
 
@@ -124,9 +152,11 @@ def main(argv=None):
         blas = [(i["internal_api"], i["num_threads"]) for i in threadpoolctl.threadpool_info()]
     except ImportError:
         blas = "threadpoolctl not installed"
-    print(f"digits {X.shape}, grid of {points} points ({len(UNITS)} units x "
-          f"{len(LEARNING_RATES)} learning rates x {len(L2)} L2), {args.folds} folds, "
-          f"{args.epochs} epochs, batch {args.batch_size}, {args.jobs} job(s)")
+    print(
+        f"digits {X.shape}, grid of {points} points ({len(UNITS)} units x "
+        f"{len(LEARNING_RATES)} learning rates x {len(L2)} L2), {args.folds} folds, "
+        f"{args.epochs} epochs, batch {args.batch_size}, {args.jobs} job(s)"
+    )
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, BLAS {blas}")
 
     import contextlib
@@ -153,26 +183,43 @@ def main(argv=None):
             s_seconds, s_best, s_params = run_sklearn(
                 X, y, folds, args.epochs, args.batch_size, args.jobs
             )
-        rounds.append({"deepff_s": d_seconds, "sklearn_s": s_seconds,
-                       "ratio": s_seconds / d_seconds})
-        print(f"round {number + 1}: deepff {d_seconds:.2f} s ({points / d_seconds * 60:.1f} "
-              f"trials/min, best cv accuracy {d_best:.4f}); scikit-learn {s_seconds:.2f} s "
-              f"({points / s_seconds * 60:.1f} trials/min, best {s_best:.4f}); "
-              f"ratio {s_seconds / d_seconds:.2f}x", flush=True)
+        rounds.append(
+            {"deepff_s": d_seconds, "sklearn_s": s_seconds, "ratio": s_seconds / d_seconds}
+        )
+        print(
+            f"round {number + 1}: deepff {d_seconds:.2f} s ({points / d_seconds * 60:.1f} "
+            f"trials/min, best cv accuracy {d_best:.4f}); scikit-learn {s_seconds:.2f} s "
+            f"({points / s_seconds * 60:.1f} trials/min, best {s_best:.4f}); "
+            f"ratio {s_seconds / d_seconds:.2f}x",
+            flush=True,
+        )
     ratio = statistics.median(r["ratio"] for r in rounds)
     deepff_rate = points / statistics.median(r["deepff_s"] for r in rounds) * 60
     sklearn_rate = points / statistics.median(r["sklearn_s"] for r in rounds) * 60
-    print(f"\ntrials per minute: deepff {deepff_rate:.1f}, scikit-learn GridSearchCV "
-          f"{sklearn_rate:.1f}; deepff is {ratio:.2f}x (median of per-round ratios; goal >= 2x)")
+    print(
+        f"\ntrials per minute: deepff {deepff_rate:.1f}, scikit-learn GridSearchCV "
+        f"{sklearn_rate:.1f}; deepff is {ratio:.2f}x (median of per-round ratios; goal >= 2x)"
+    )
     print(f"best points: deepff {d_params}; scikit-learn {s_params}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({
-            "points": points, "folds": args.folds, "epochs": args.epochs,
-            "batch_size": args.batch_size, "jobs": args.jobs, "rounds": rounds,
-            "ratio": ratio, "deepff_trials_per_minute": deepff_rate,
-            "sklearn_trials_per_minute": sklearn_rate,
-        }, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "points": points,
+                    "folds": args.folds,
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    "jobs": args.jobs,
+                    "rounds": rounds,
+                    "ratio": ratio,
+                    "deepff_trials_per_minute": deepff_rate,
+                    "sklearn_trials_per_minute": sklearn_rate,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

@@ -112,7 +112,7 @@ def kernel(name: str, *arrays):
     if dtype.kind != "f" or arrays[0].ndim != (1 if flat else 2):
         return None
     for array in arrays:
-        if array.dtype != dtype or not array.flags.c_contiguous or flat and array.ndim != 1:
+        if array.dtype != dtype or not array.flags.c_contiguous or (flat and array.ndim != 1):
             return None
     if _KERNELS is None:
         try:
