@@ -50,27 +50,68 @@ def test_environment_switch_disables_numba(monkeypatch):
     assert _fused.kernel("adam", flat, flat, flat, flat) is None
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("activation", ["relu", {"name": "leaky_relu", "c": 0.05}], ids=str)
-def test_fused_activation_passes_train_bit_identically(activation, dtype, monkeypatch):
-    # SGD, so that the activation kernels are the only difference between the two runs.
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(120, 7))
-    y = rng.integers(0, 3, 120)
+def _train_both_ways(monkeypatch, hidden, output, loss, y, dtype, optimizer):
+    """Train the same network with the numba kernels and without; return both results."""
+    X = np.random.default_rng(1).normal(size=(len(y), 7))
     results = []
     for numba in ("1", "0"):
         monkeypatch.setenv("DEEPFF_NUMBA", numba)
         net = dff.Network(
-            [dff.Dense(16, activation=activation), dff.Dense(8, activation=activation),
-             dff.Dense(3, activation="softmax")],
-            loss="categorical_crossentropy", optimizer=dff.SGD(0.1), seed=0, dtype=dtype,
+            [dff.Dense(16, activation=hidden), dff.Dense(8, activation=hidden), output],
+            loss=loss, optimizer=optimizer, seed=0, dtype=dtype,
         )  # fmt: skip
-        history = net.fit(X, y, epochs=3, batch_size=16, verbose=0)
-        results.append((net.parameters.copy(), net.predict_proba(X), history.history["loss"]))
-    (fused, fused_proba, fused_loss), (plain, plain_proba, plain_loss) = results
+        history = net.fit(X, y, epochs=3, batch_size=16, verbose=0).history
+        results.append((net.parameters.copy(), net.predict_proba(X), history))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", {"name": "leaky_relu", "c": 0.05}], ids=str)
+def test_fused_activation_passes_train_bit_identically(activation, dtype, monkeypatch):
+    # SGD and a sigmoid output, so that the ReLU kernels are the only difference.
+    y = np.random.default_rng(2).integers(0, 2, 120)
+    output = dff.Dense(1, activation="sigmoid")
+    (fused, fused_proba, fused_history), (plain, plain_proba, plain_history) = _train_both_ways(
+        monkeypatch, activation, output, "binary_crossentropy", y, dtype, dff.SGD(0.1)
+    )
     np.testing.assert_array_equal(fused, plain)
     np.testing.assert_array_equal(fused_proba, plain_proba)
-    assert fused_loss == plain_loss
+    assert fused_history == plain_history
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_softmax_output_trains_like_numpy(dtype, monkeypatch):
+    y = np.random.default_rng(2).integers(0, 12, 120)  # 12 classes: NumPy sums rows pairwise
+    output = dff.Dense(12, activation="softmax")
+    (fused, fused_proba, fused_history), (plain, plain_proba, plain_history) = _train_both_ways(
+        monkeypatch, "tanh", output, "categorical_crossentropy", y, dtype, dff.SGD(0.1)
+    )
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fused, plain, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fused_proba, plain_proba, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fused_history["loss"], plain_history["loss"], rtol=rtol)
+    assert fused_history["accuracy"] == plain_history["accuracy"]
+    assert plain_history["loss"][-1] < plain_history["loss"][0]  # it trained: weights moved
+
+
+def test_fused_softmax_kernels_agree_on_nan_infinities_and_ties():
+    Z = np.array(
+        [[1.0, np.nan, 2.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 0.0], [3.0, 3.0, -1.0],
+         [-1000.0, 0.0, 1000.0]], dtype=np.float32,
+    )  # fmt: skip
+    Y = np.eye(3, dtype=np.float32)[[2, 0, 1, 1, 0]]
+    softmax, cce = dff.activations.Softmax(), dff.losses.CategoricalCrossentropy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        fused = (softmax.g(Z), cce.cost_from_logits(Z[3:], Y[3:]))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DEEPFF_NUMBA", "0")
+            plain = (softmax.g(Z), cce.cost_from_logits(Z[3:], Y[3:]))
+    np.testing.assert_allclose(fused[0], plain[0], rtol=1e-6)  # NaN rows stay NaN
+    assert np.isnan(fused[0][:2]).all() and not np.isnan(fused[0][2:]).any()
+    np.testing.assert_allclose(fused[1], plain[1], rtol=1e-6)
+    assert fused[1] == pytest.approx((np.log(2.0 + np.exp(-4.0)) + 2000.0) / 2, rel=1e-6)
+    argmax = _fused.kernel("argmax_matches", Z, Y)
+    assert argmax(Z, Y) == int((Z.argmax(axis=1) == Y.argmax(axis=1)).sum())
 
 
 @pytest.mark.parametrize("activation", [dff.activations.ReLU(), dff.activations.LeakyReLU(0.05)])
