@@ -1,5 +1,9 @@
 """The optional numba kernels agree with the NumPy updates they replace."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -21,7 +25,7 @@ def test_fused_update_equals_numpy_update(optimizer, dtype, monkeypatch):
     gradients = [rng.normal(size=1000).astype(dtype) for _ in range(5)]
     results = []
     for numba in ("1", "0"):
-        monkeypatch.setenv("DEEPFF_NUMBA", numba)
+        monkeypatch.setattr(_fused, "ENABLED", numba == "1")
         params = start.copy()
         state = optimizer.init(params.size, dtype)
         for grads in gradients:
@@ -44,10 +48,14 @@ def test_kernel_refuses_arrays_it_cannot_walk():
     assert _fused.kernel("adam", flat, flat.astype(np.float32), flat, flat) is None
 
 
-def test_environment_switch_disables_numba(monkeypatch):
-    monkeypatch.setenv("DEEPFF_NUMBA", "0")
-    flat = np.zeros(6)
-    assert _fused.kernel("adam", flat, flat, flat, flat) is None
+def test_environment_switch_disables_numba():
+    code = "import numpy, deepff._fused as f; print(f.kernel('adam', numpy.zeros(3)))"
+    for value, expected in (("0", "None"), ("1", "CPUDispatcher")):
+        environment = {**os.environ, "DEEPFF_NUMBA": value}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=environment, capture_output=True, text=True
+        )
+        assert result.stdout.startswith(expected), result.stderr
 
 
 def _train_both_ways(monkeypatch, hidden, output, loss, y, dtype, optimizer):
@@ -55,7 +63,7 @@ def _train_both_ways(monkeypatch, hidden, output, loss, y, dtype, optimizer):
     X = np.random.default_rng(1).normal(size=(len(y), 7))
     results = []
     for numba in ("1", "0"):
-        monkeypatch.setenv("DEEPFF_NUMBA", numba)
+        monkeypatch.setattr(_fused, "ENABLED", numba == "1")
         net = dff.Network(
             [dff.Dense(16, activation=hidden), dff.Dense(8, activation=hidden), output],
             loss=loss, optimizer=optimizer, seed=0, dtype=dtype,
@@ -104,7 +112,7 @@ def test_fused_softmax_kernels_agree_on_nan_infinities_and_ties():
     with np.errstate(invalid="ignore", over="ignore"):
         fused = (softmax.g(Z), cce.cost_from_logits(Z[3:], Y[3:]))
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("DEEPFF_NUMBA", "0")
+            patch.setattr(_fused, "ENABLED", False)
             plain = (softmax.g(Z), cce.cost_from_logits(Z[3:], Y[3:]))
     np.testing.assert_allclose(fused[0], plain[0], rtol=1e-6)  # NaN rows stay NaN
     assert np.isnan(fused[0][:2]).all() and not np.isnan(fused[0][2:]).any()

@@ -5,8 +5,8 @@ with its own temporary traffic; these kernels read the parameters, gradients and
 averages once and write them once, which measured 4x to 8x faster on 235k and 1.9M float32
 parameters (benchmarks/README.md). They follow the same equations in the same order of
 operations with IEEE semantics (no fastmath), so results agree with the NumPy path to
-rounding. When numba is not installed, or ``DEEPFF_NUMBA=0`` is set, ``kernel`` returns None
-and the optimizers use NumPy.
+rounding. When numba is not installed, or ``DEEPFF_NUMBA=0`` is set when deepff is imported
+(or ``ENABLED`` is set to False), ``kernel`` returns None and the NumPy path runs.
 
 A hidden ReLU (or leaky ReLU) layer makes four passes over its (m, n) activations besides its
 two matrix products: Z += b and A = g(Z) forward (eq. 9-10), dZ = dA * g'(Z) and db = sum of
@@ -29,6 +29,8 @@ import math
 import os
 
 _KERNELS = None
+#: Read once, when deepff is imported: ``kernel`` is called several times per batch.
+ENABLED = os.environ.get("DEEPFF_NUMBA", "1") != "0"
 
 
 def _compile():
@@ -164,11 +166,12 @@ def kernel(name: str, *arrays):
     ``name`` is momentum, rmsprop or adam (flat arrays); bias_activation or
     activation_backward (the (m, n) arrays and then the bias or its gradient); or shift_rows,
     normalize_rows, cross_entropy_rows or argmax_matches ((m, n) arrays). None without
-    numba, with ``DEEPFF_NUMBA=0``, or unless the arrays are C-contiguous and of one float
-    dtype (the network's buffers always are), so that no new specialization is compiled.
+    numba, when not ``ENABLED`` (``DEEPFF_NUMBA=0``), or unless the arrays are C-contiguous
+    and of one float dtype (the network's buffers always are), so that no new specialization
+    is compiled.
     """
     global _KERNELS
-    if os.environ.get("DEEPFF_NUMBA", "1") == "0":
+    if not ENABLED:
         return None
     first = arrays[0]
     flat = name in ("momentum", "rmsprop", "adam")

@@ -366,19 +366,20 @@ class Dense(Layer):
             return 0.0
         return self.activation.c if kind is activations.LeakyReLU else None
 
-    def _fuse(self, name, *arrays):
+    @staticmethod
+    def _fuse(name, slope, *arrays):
         """Run the numba kernel ``name`` of ``_fused`` on arrays; False where there is none."""
-        kernel = _fused.kernel(name, *arrays)
+        kernel = None if slope is None else _fused.kernel(name, *arrays)
         if kernel is None:
             return False
-        kernel(*arrays, arrays[0].dtype.type(self._slope))
+        kernel(*arrays, arrays[0].dtype.type(slope))
         return True
 
     def forward(self, A, training=False):
         W = self.params["W"]
         if not training:
             Z = A @ W.T
-            if self._slope is not None and self._fuse("bias_activation", Z, self.params["b"]):
+            if self._fuse("bias_activation", self._slope, Z, self.params.get("b")):
                 return Z
             if self.use_bias:
                 Z += self.params["b"]
@@ -387,8 +388,8 @@ class Dense(Layer):
             return self.activation.g(Z, out=Z)
         Z = np.matmul(A, W.T, out=self._space("Z", A.shape[0], self.units))
         self._input = A
-        fuse = self._slope is not None and not self.keep_preactivation
-        if fuse and self._fuse("bias_activation", Z, self.params["b"]):
+        slope = None if self.keep_preactivation else self._slope
+        if self._fuse("bias_activation", slope, Z, self.params.get("b")):
             self._output = Z
             return Z
         if self.use_bias:
@@ -405,10 +406,8 @@ class Dense(Layer):
         return self._output
 
     def backward(self, dA):
-        dZ = self._space("dZ", dA.shape[0], self.units)
-        if self._slope is not None and self._fuse(
-            "activation_backward", dA, self._output, dZ, self.grads["b"]
-        ):
+        dZ, db = self._space("dZ", dA.shape[0], self.units), self.grads.get("b")
+        if self._fuse("activation_backward", self._slope, dA, self._output, dZ, db):
             return self._backward_weights(dZ)
         dZ = self.activation.backward(dA, self._output, out=dZ)
         return self.backward_from_preactivation(dZ)
