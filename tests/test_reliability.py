@@ -315,6 +315,22 @@ def test_float64_network_takes_values_too_large_for_float32():
     assert net.predict(X).shape == (60,)  # no error: the value fits float64
 
 
+def test_large_inputs_whose_sum_overflows_are_finite_and_an_inf_among_them_is_not():
+    # Over 4096 values the finiteness check sums X: a finite X may overflow that sum.
+    net = _regressor("float32")
+    net.build(4)
+    X = np.full((2000, 4), 1e36, np.float32)  # sum 8e39 > float32 max 3.4e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning from the check either
+        assert net.predict(X).shape == (2000,)
+    X[1234, 2] = np.inf
+    with pytest.raises(ValueError, match=r"X must be finite; found inf at index \(1234, 2\)"):
+        net.predict(X)
+    X[1234, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X must be finite; found nan at index \(1234, 2\)"):
+        net.predict(X)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_one_example(dtype):
     net = _regressor(dtype)

@@ -60,9 +60,13 @@ def check_finite(name: str, array: np.ndarray) -> None:
     if array.size <= 4096:  # one call, for the latency of predicting a few rows
         if np.isfinite(array).all():
             return
-    # min and max propagate NaN and expose inf without a temporary the size of the array.
-    elif np.isfinite(array.min()) and np.isfinite(array.max()):
-        return
+    else:
+        # No temporary the size of the array: NaN and inf reach the sum (one pass), and min
+        # and max tell the rare finite array whose sum overflows from one with an inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = array.sum()
+        if np.isfinite(total) or (np.isfinite(array.min()) and np.isfinite(array.max())):
+            return
     position = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
     raise ValueError(f"{name} must be finite; found {array[position]} at index {position}")
 
