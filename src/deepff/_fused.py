@@ -1,4 +1,4 @@
-"""Optional fused kernels (numba): the optimizer step and the ReLU passes of a Dense layer.
+"""Optional fused kernels (numba): the optimizer step, ReLU layers and the softmax output.
 
 The NumPy updates in ``optimizers`` make 8 to 13 passes over every parameter array, each
 with its own temporary traffic; these kernels read the parameters, gradients and moving
@@ -148,15 +148,15 @@ def _compile():
         return count
 
     return {
-        "shift_rows": shift_rows,
-        "normalize_rows": normalize_rows,
-        "cross_entropy_rows": cross_entropy_rows,
-        "argmax_matches": argmax_matches,
         "momentum": momentum,
         "rmsprop": rmsprop,
         "adam": adam,
         "bias_activation": bias_activation,
         "activation_backward": activation_backward,
+        "shift_rows": shift_rows,
+        "normalize_rows": normalize_rows,
+        "cross_entropy_rows": cross_entropy_rows,
+        "argmax_matches": argmax_matches,
     }
 
 
