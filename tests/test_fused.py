@@ -147,3 +147,4 @@ def test_activation_kernels_need_matching_two_dimensional_arrays():
     assert _fused.kernel("bias_activation", Z.T, b) is None
     assert _fused.kernel("bias_activation", Z.ravel(), b) is None
     assert _fused.kernel("adam", Z.ravel(), Z.ravel(), Z, Z.ravel()) is None
+    assert _fused.kernel("shift_rows", Z[:, :0], Z[:, :0].copy()) is None  # rows without values

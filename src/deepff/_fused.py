@@ -175,8 +175,8 @@ def kernel(name: str, *arrays):
         return None
     first = arrays[0]
     flat = name in ("momentum", "rmsprop", "adam")
-    if first.dtype.kind != "f" or first.ndim != (1 if flat else 2):
-        return None
+    if first.dtype.kind != "f" or first.ndim != (1 if flat else 2) or first.size == 0:
+        return None  # empty arrays take the NumPy path, which has the rules for them
     # Flat buffers of one size, or (m, n) arrays of one shape and vectors of n (biases).
     shapes = (first.shape,) if flat else (first.shape, first.shape[1:])
     for array in arrays:
