@@ -24,8 +24,8 @@ def test_fused_update_equals_numpy_update(optimizer, dtype, monkeypatch):
     start = rng.normal(size=1000).astype(dtype)
     gradients = [rng.normal(size=1000).astype(dtype) for _ in range(5)]
     results = []
-    for numba in ("1", "0"):
-        monkeypatch.setattr(_fused, "ENABLED", numba == "1")
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
         params = start.copy()
         state = optimizer.init(params.size, dtype)
         for grads in gradients:
@@ -62,8 +62,8 @@ def _train_both_ways(monkeypatch, hidden, output, loss, y, dtype, optimizer):
     """Train the same network with the numba kernels and without; return both results."""
     X = np.random.default_rng(1).normal(size=(len(y), 7))
     results = []
-    for numba in ("1", "0"):
-        monkeypatch.setattr(_fused, "ENABLED", numba == "1")
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
         net = dff.Network(
             [dff.Dense(16, activation=hidden), dff.Dense(8, activation=hidden), output],
             loss=loss, optimizer=optimizer, seed=0, dtype=dtype,
