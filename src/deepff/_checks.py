@@ -17,6 +17,29 @@ def describe(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def is_int(value) -> bool:
+    """Whether ``value`` is an integer (a Python or NumPy int, not a bool).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_int(3), is_int(np.int64(3)), is_int(True), is_int(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number (int or float, NumPy's included; not a bool).
+
+    Examples
+    --------
+    >>> is_real(0.5), is_real(2), is_real(False), is_real("0.5")
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_dtype(dtype) -> np.dtype:
     """Return the NumPy float dtype named by ``dtype`` ("float32" or "float64")."""
     try:
