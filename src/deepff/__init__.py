@@ -13,6 +13,7 @@ CategoricalCrossentropy()
 """
 
 from . import activations, callbacks, initializers, layers, losses, optimizers, regularizers
+from ._version import __version__ as __version__
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint, TerminateOnNaN
 from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
@@ -27,8 +28,6 @@ from .optimizers import (
     StepDecay,
 )
 from .serialization import load, save
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SGD",
