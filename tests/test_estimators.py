@@ -1,5 +1,7 @@
 """DNNClassifier and DNNRegressor: scikit-learn's own checks, meta-estimators, and behaviour."""
 
+import contextlib
+import io
 import pickle
 import warnings
 
@@ -566,3 +568,713 @@ def test_bad_input_gets_scikit_learns_errors(blobs):
     fitted = quiet(DNNRegressor(max_iter=1), X, y.astype(float))
     with pytest.raises(ValueError, match="X has 3 features, but DNNRegressor is expecting 8"):
         fitted.predict(X[:, :3])
+
+
+# --- the same results as before the one training loop (issue 12) ------------------------------
+# Until issue 12 the estimators drove the engine one epoch at a time through Network.fit; now
+# they drive Network.train once per fit, with scikit-learn's stopping rules as a callback. The
+# numbers below were recorded from the per-epoch code (commit 6e51eaa) on this test's
+# configurations; the new code must give the same learning curves, epochs, learning rates,
+# printed lines and weights (a weight matrix is compared by its sum, its sum weighted by a
+# ramp and its sum of squares). rtol 1e-12 leaves room only for summation-order rounding:
+# "sparse_blocks" averages the epoch loss over blocks of batches in the old code and over the
+# batches in the new, which differs in the last bits; the weights are the same.
+def _reference_data():
+    X, y3 = make_classification(
+        n_samples=90, n_features=4, n_informative=3, n_redundant=0, n_classes=3, random_state=1
+    )
+    X = StandardScaler().fit_transform(X)
+    Xr, yr = make_regression(n_samples=80, n_features=4, n_targets=2, noise=1.0, random_state=2)
+    Xr = StandardScaler().fit_transform(Xr)
+    yr = StandardScaler().fit_transform(yr)
+    _, Ym = make_multilabel_classification(n_samples=90, n_features=4, n_classes=3, random_state=3)
+    y2 = np.where(y3 == 1, "b", "a")
+    w = np.random.default_rng(4).uniform(0.0, 2.0, len(X))
+    return X, y3, y2, Ym, w, Xr, yr
+
+
+def _block_module():
+    return getattr(deepff.estimators, "_sparse", deepff.estimators)
+
+
+def _reference_fit(name):
+    X, y3, y2, Ym, w, Xr, yr = _reference_data()
+    small = dict(hidden_layer_sizes=(3,), random_state=0)
+    if name == "binary_adam":
+        return DNNClassifier(batch_size=16, max_iter=8, **small).fit(X, y2)
+    if name == "multiclass_sgd":
+        return DNNClassifier(
+            solver="sgd", learning_rate_init=0.1, batch_size=20, max_iter=8, **small
+        ).fit(X, y3)
+    if name == "multiclass_momentum_early":
+        return DNNClassifier(
+            solver="momentum",
+            learning_rate_init=0.05,
+            batch_size=16,
+            early_stopping=True,
+            validation_fraction=0.3,
+            tol=0.02,
+            n_iter_no_change=2,
+            max_iter=30,
+            **small,
+        ).fit(X, y3)
+    if name == "adaptive_sgd":
+        return DNNClassifier(
+            solver="sgd",
+            learning_rate="adaptive",
+            tol=10.0,
+            n_iter_no_change=1,
+            batch_size=32,
+            max_iter=9,
+            **small,
+        ).fit(X, y3)
+    if name == "adaptive_early":
+        return DNNClassifier(
+            learning_rate="adaptive",
+            early_stopping=True,
+            tol=0.05,
+            n_iter_no_change=1,
+            batch_size=16,
+            learning_rate_init=0.01,
+            max_iter=12,
+            **small,
+        ).fit(X, y2)
+    if name == "batch_norm_dropout":
+        return DNNClassifier(
+            hidden_layer_sizes=(5, 3),
+            batch_norm=True,
+            dropout=0.2,
+            batch_size=16,
+            max_iter=6,
+            random_state=0,
+        ).fit(X, y3)
+    if name == "sample_weight":
+        return DNNClassifier(batch_size=16, max_iter=6, class_weight="balanced", **small).fit(
+            X, y3, sample_weight=w
+        )
+    if name == "sparse":
+        return DNNClassifier(batch_size=16, max_iter=5, **small).fit(sparse.csr_matrix(X), y3)
+    if name == "sparse_blocks":
+        module = _block_module()
+        saved = module._SPARSE_BLOCK_BYTES
+        module._SPARSE_BLOCK_BYTES = 16 * 4 * 8 * 2  # two batches a block
+        try:
+            return DNNClassifier(batch_size=16, max_iter=5, **small).fit(
+                sparse.csr_matrix(X), y3, sample_weight=w
+            )
+        finally:
+            module._SPARSE_BLOCK_BYTES = saved
+    if name == "partial_fit":
+        clf = DNNClassifier(
+            learning_rate="adaptive", tol=0.05, n_iter_no_change=1, batch_size=16, **small
+        )
+        for _ in range(3):
+            for start in range(0, len(X), 30):
+                clf.partial_fit(X[start : start + 30], y3[start : start + 30], classes=[0, 1, 2])
+        return clf
+    if name == "warm_start":
+        clf = DNNClassifier(warm_start=True, batch_size=16, max_iter=4, **small).fit(X, y3)
+        return clf.set_params(max_iter=3, learning_rate_init=0.01, alpha=0.01).fit(X, y3)
+    if name == "warm_start_early":
+        clf = DNNClassifier(
+            warm_start=True, early_stopping=True, batch_size=16, max_iter=4, **small
+        ).fit(X, y3)
+        return clf.set_params(early_stopping=False, max_iter=3).fit(X, y3)
+    if name == "multilabel":
+        return DNNClassifier(batch_size=16, max_iter=6, **small).fit(X, Ym)
+    if name == "hinge_invscaling":
+        return DNNClassifier(
+            loss="hinge",
+            learning_rate="invscaling",
+            decay=0.1,
+            solver="rmsprop",
+            batch_size=16,
+            max_iter=6,
+            **small,
+        ).fit(X, y2)
+    if name == "no_shuffle_float32":
+        return DNNClassifier(
+            shuffle=False, dtype="float32", batch_size=16, max_iter=5, **small
+        ).fit(X, y3)
+    if name == "regressor_adam":
+        return DNNRegressor(batch_size=16, max_iter=8, learning_rate_init=0.01, **small).fit(
+            Xr, yr[:, 0]
+        )
+    if name == "regressor_sgd_multioutput":
+        return DNNRegressor(
+            solver="sgd", learning_rate_init=0.05, batch_size=20, max_iter=8, **small
+        ).fit(Xr, yr)
+    if name == "regressor_early_mae":
+        return DNNRegressor(
+            loss="absolute_error",
+            early_stopping=True,
+            tol=1e-3,
+            n_iter_no_change=3,
+            learning_rate_init=0.01,
+            batch_size=16,
+            max_iter=25,
+            **small,
+        ).fit(Xr, yr[:, 1])
+    if name == "regressor_partial_fit":
+        reg = DNNRegressor(batch_size=16, **small)
+        for _ in range(4):
+            reg.partial_fit(Xr, yr)
+        return reg
+    if name == "verbose":
+        return DNNClassifier(
+            verbose=True,
+            learning_rate="adaptive",
+            early_stopping=True,
+            tol=0.05,
+            n_iter_no_change=1,
+            batch_size=16,
+            max_iter=6,
+            **small,
+        ).fit(X, y3)
+    if name == "verbose_loss":
+        return DNNRegressor(
+            verbose=True, tol=0.5, n_iter_no_change=2, batch_size=16, max_iter=9, **small
+        ).fit(Xr, yr)
+    raise KeyError(name)
+
+
+REFERENCE_NAMES = (
+    "binary_adam",
+    "multiclass_sgd",
+    "multiclass_momentum_early",
+    "adaptive_sgd",
+    "adaptive_early",
+    "batch_norm_dropout",
+    "sample_weight",
+    "sparse",
+    "sparse_blocks",
+    "partial_fit",
+    "warm_start",
+    "warm_start_early",
+    "multilabel",
+    "hinge_invscaling",
+    "no_shuffle_float32",
+    "regressor_adam",
+    "regressor_sgd_multioutput",
+    "regressor_early_mae",
+    "regressor_partial_fit",
+    "verbose",
+    "verbose_loss",
+)
+
+
+def _signature(array):
+    flat = np.asarray(array, dtype=np.float64).ravel()
+    return [float(flat.sum()), float(flat @ np.linspace(1.0, 2.0, flat.size)), float(flat @ flat)]
+
+
+def _floats(values):
+    return None if values is None else [float(v) for v in values]
+
+
+def _reference_run(name):
+    """Fit configuration `name`; return what the before/after comparison looks at."""
+    out = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
+        warnings.simplefilter("always")
+        est = _reference_fit(name)
+    network = est.network_
+    best_loss = est.best_loss_
+    return {
+        "n_iter": est.n_iter_,
+        "loss_curve": _floats(est.loss_curve_),
+        "validation_scores": _floats(est.validation_scores_),
+        "validation_loss_curve": _floats(est.validation_loss_curve_),
+        "best_loss": None if best_loss is None else float(best_loss),
+        "best_validation_score": (
+            None if est.best_validation_score_ is None else float(est.best_validation_score_)
+        ),
+        "weights": [_signature(a) for a in [*est.coefs_, *est.intercepts_]],
+        "epoch": network.epoch,
+        "learning_rate": float(network.optimizer.learning_rate(network.epoch)),
+        "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
+        "printed": out.getvalue(),
+    }
+
+
+# fmt: off
+REFERENCE = {
+    "binary_adam": {
+        "n_iter": 8, "epoch": 8, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 0.6244873160332001,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.6516325688383046, 0.6472110348217476, 0.6435046898097158, 0.6391138394315479,
+            0.6355358214137223, 0.631631852309627, 0.6278468543334886, 0.6244873160332001,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [1.0788055803640082, 1.9218389946544443, 3.224227684186974],
+            [-1.699078205120259, -2.922583348412723, 1.9659652539416508],
+            [0.039782831553043706, 0.03077920134928376, 0.002235538778996381],
+            [-0.017318501116456452, -0.017318501116456452, 0.0002999304809207034],
+        ],
+        "printed": "",
+    },
+    "multiclass_sgd": {
+        "n_iter": 8, "epoch": 8, "converged": False,
+        "learning_rate": 0.1,
+        "best_loss": 0.9813863819600502,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.3707129659061723, 1.2178368268901174, 1.1391335038899384, 1.0927311803296802,
+            1.054780607598024, 1.0331038271172333, 1.00367040835513, 0.9813863819600502,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [-0.9710526715035727, -1.472668865095808, 2.453038183851773],
+            [-1.0993948892859013, -2.598688056624656, 4.782765927108753],
+            [-0.11374457262435622, 0.049774747859673035, 0.12094239214385664],
+            [0.0, -0.2066936957360408, 0.10485328345958471],
+        ],
+        "printed": "",
+    },
+    "multiclass_momentum_early": {
+        "n_iter": 4, "epoch": 4, "converged": True,
+        "learning_rate": 0.05,
+        "best_loss": None,
+        "best_validation_score": 0.2962962962962963,
+        "loss_curve": [
+            1.4735586196675314, 1.4373122389065138, 1.3839588374943086, 1.3175500340335737,
+        ],
+        "validation_scores": [
+            0.2962962962962963, 0.2962962962962963, 0.2962962962962963, 0.25925925925925924,
+        ],
+        "validation_loss_curve": [
+            1.3240505466702859, 1.288108548964901, 1.242445870031513, 1.1996804269630288,
+        ],
+        "weights": [
+            [0.9931037260945612, 1.7868483540980877, 3.197296579546379],
+            [-1.0994209619024993, -2.569021679898234, 5.425550485195316],
+            [-0.012409372449584536, -0.013531139388491901, 0.00010647424090803972],
+            [2.168404344971009e-18, -0.00435535891851791, 6.321841241369478e-05],
+        ],
+        "printed": "",
+    },
+    "adaptive_sgd": {
+        "n_iter": 9, "epoch": 9, "converged": False,
+        "learning_rate": 1.6000000000000004e-06,
+        "best_loss": 1.4333118011959285,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4381318304303647, 1.4365916873037388, 1.4350867284663527, 1.433953834532273,
+            1.433652067628541, 1.4334300285240147, 1.433368608790357, 1.4333233563299403,
+            1.4333118011959285,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [1.030940455188527, 1.849151972244161, 3.232313730019487],
+            [-1.0994212362833242, -2.5669082273920605, 5.46061356666894],
+            [-0.002967518919632561, -0.003230038451860056, 6.249857372953312e-06],
+            [2.168404344971009e-19, -0.0009322395313116823, 4.0080400944216415e-06],
+        ],
+        "printed": "",
+    },
+    "adaptive_early": {
+        "n_iter": 12, "epoch": 12, "converged": False,
+        "learning_rate": 3.2000000000000007e-06,
+        "best_loss": None,
+        "best_validation_score": 0.7777777777777778,
+        "loss_curve": [
+            0.639466843157983, 0.6012896606659349, 0.5687699259770898, 0.5469864846072507,
+            0.5301847097209073, 0.526986127692479, 0.5243851669732832, 0.5237130774753198,
+            0.5232113561802123, 0.5230733042311697, 0.52297932647702, 0.5229534942403129,
+        ],
+        "validation_scores": [
+            0.6666666666666666, 0.7777777777777778, 0.6666666666666666, 0.6666666666666666,
+            0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666,
+            0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666,
+        ],
+        "validation_loss_curve": [
+            0.6358161577585454, 0.6078045100106002, 0.5829558709559087, 0.5602032132841901,
+            0.5565251499598111, 0.553211837240337, 0.552509812102875, 0.5517835892341585,
+            0.5516283850086269, 0.5514903444559391, 0.5514616479690572, 0.5514315649933622,
+        ],
+        "weights": [
+            [1.1522047203792964, 2.06786879301108, 3.2775867642224834],
+            [-1.7812538068686496, -3.000509830358201, 1.9685751143366141],
+            [0.10029099241216904, 0.08063634046708057, 0.013344107390242737],
+            [0.00230103534807553, 0.00230103534807553, 5.294763673093076e-06],
+        ],
+        "printed": "",
+    },
+    "batch_norm_dropout": {
+        "n_iter": 6, "epoch": 6, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.1035613120274512,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.1428037375332099, 1.1773034559181215, 1.1225810578317041, 1.1331786403827258,
+            1.1327062601385198, 1.1035613120274512,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.3149181810905006, 0.8575389171894099, 7.315497382909671],
+            [1.3277298269981976, 1.6347029321699509, 4.5704269999959335],
+            [3.3519266541618746, 5.428411050375569, 3.3903863478005407],
+            [0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [0.006206835533065688, 0.007223955935328482, 0.001231015391084156],
+        ],
+        "printed": "",
+    },
+    "sample_weight": {
+        "n_iter": 6, "epoch": 6, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.357101179441472,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4231543854701556, 1.4106249185532982, 1.3965161933980867, 1.3826228822892577,
+            1.37071802429104, 1.357101179441472,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.8526768594948961, 1.5487228619357967, 3.0981524131727145],
+            [-1.1233025288884546, -2.60359992091439, 5.324613261030838],
+            [-0.04715832992341507, -0.055600888813319996, 0.001233316002842565],
+            [-0.0066815282034923176, -0.029583538369189345, 0.001503042693691881],
+        ],
+        "printed": "",
+    },
+    "sparse": {
+        "n_iter": 5, "epoch": 5, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.3788300806164184,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4322193982481226, 1.41882529512229, 1.4051013729233761, 1.3907229492388316,
+            1.3788300806164184,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.878362934934579, 1.5959557004370581, 3.118550132403183],
+            [-1.114744759116371, -2.5897407109263204, 5.356867012834626],
+            [-0.04013416194994708, -0.04518639500229371, 0.0009882010491232068],
+            [-0.005810055859969132, -0.025772088831095177, 0.0012919153274941594],
+        ],
+        "printed": "",
+    },
+    "sparse_blocks": {
+        "n_iter": 5, "epoch": 5, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.37071802429104,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4231543854701556, 1.4106249185532984, 1.396516193398087, 1.3826228822892577,
+            1.37071802429104,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.8844433278755787, 1.6019878243715826, 3.1187349290012807],
+            [-1.1195034968903925, -2.5979904743708166, 5.346411471375643],
+            [-0.039566264239941695, -0.046692985556541874, 0.0008691193138771411],
+            [-0.005478458858568271, -0.024676943067662424, 0.0010793431461726198],
+        ],
+        "printed": "",
+    },
+    "partial_fit": {
+        "n_iter": 9, "epoch": 9, "converged": True,
+        "learning_rate": 1.6000000000000004e-06,
+        "best_loss": 1.2678231539079505,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.27858363759096, 1.5203183376003548, 1.5014023546333921, 1.2690402908229017,
+            1.5089774371863625, 1.4950908928173756, 1.2678231539079505, 1.5076877666906356,
+            1.4946710225256867,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [1.007936825759474, 1.8123157283270512, 3.217084388356335],
+            [-1.1043000957695324, -2.573920284171105, 5.448906729698022],
+            [-0.008604711118117541, -0.010367241922146414, 4.6538149396675173e-05],
+            [0.0003342266494932491, -0.0025251396559682693, 2.2195301406938873e-05],
+        ],
+        "printed": "",
+    },
+    "warm_start": {
+        "n_iter": 3, "epoch": 7, "converged": False,
+        "learning_rate": 0.01,
+        "best_loss": 1.1567506802641898,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4322193982481226, 1.41882529512229, 1.4051013729233761, 1.3907229492388316,
+            1.3422696314063733, 1.2244496415541786, 1.1567506802641898,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [-0.11556320993622471, -0.03365092194742725, 2.7123286936284963],
+            [-1.235231903154911, -2.7504631353992353, 4.836950268890585],
+            [-0.18759502169997044, -0.16570584577731023, 0.03867548853103909],
+            [-0.020254622373162424, -0.1391246083010051, 0.04232984273343571],
+        ],
+        "printed": "",
+    },
+    "warm_start_early": {
+        "n_iter": 3, "epoch": 7, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.3988809786263403,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.4655152737134078, 1.4527878038135231, 1.4399841840222463, 1.4286408629291436,
+            1.421101320073723, 1.4102582059877597, 1.3988809786263403,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.9271767113456318, 1.6819646664712453, 3.1676261074348435],
+            [-1.110737713604873, -2.581765271656411, 5.401997573804697],
+            [-0.02638219321293553, -0.028301327937992036, 0.0004883548471132493],
+            [0.001962790400436636, -0.003750818406974767, 0.00036562237359245403],
+        ],
+        "printed": "",
+    },
+    "multilabel": {
+        "n_iter": 6, "epoch": 6, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 0.7678289067602181,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.7864988302602546, 0.7824191652634293, 0.7789439132348627, 0.7748037666605035,
+            0.771381557539728, 0.7678289067602181,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.9640076048245145, 1.7621682641971144, 3.082148294335272],
+            [-1.0774478464684976, -2.5319742598373733, 5.240469620957319],
+            [-0.06987494533881153, -0.11346715459062087, 0.0018441148893654123],
+            [0.005591969004323596, -0.022300347107422472, 0.0018956544566970717],
+        ],
+        "printed": "",
+    },
+    "hinge_invscaling": {
+        "n_iter": 6, "epoch": 6, "converged": False,
+        "learning_rate": 0.000625,
+        "best_loss": 0.7689120542730401,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.8125015410691685, 0.7983906305780241, 0.7892745546131812, 0.781823630750854,
+            0.7747768022674164, 0.7689120542730401,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [1.0864679888275979, 1.9297608255351226, 3.248536950903408],
+            [-1.6997564896860249, -2.935959582424946, 1.990397008246231],
+            [0.03343432284356525, 0.03791057903464776, 0.0015159666194489933],
+            [-0.025774877759215685, -0.025774877759215685, 0.0006643443235025113],
+        ],
+        "printed": "",
+    },
+    "no_shuffle_float32": {
+        "n_iter": 5, "epoch": 5, "converged": False,
+        "learning_rate": 0.001,
+        "best_loss": 1.3802840434568984,
+        "best_validation_score": None,
+        "loss_curve": [
+            1.43414227266209, 1.4198907417143345, 1.4063505851104614, 1.3931742618564182,
+            1.3802840434568984,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.8792923223227262, 1.6002097070555794, 3.1220474497093047],
+            [-1.1153158396482468, -2.5881104804575443, 5.369076245956083],
+            [-0.03401527111418545, -0.04029166651889682, 0.000642765819633444],
+            [-0.005847444757819176, -0.024926537182182074, 0.0007318261957177368],
+        ],
+        "printed": "",
+    },
+    "regressor_adam": {
+        "n_iter": 8, "epoch": 8, "converged": False,
+        "learning_rate": 0.01,
+        "best_loss": 0.14302195223478098,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.8814243765381861, 0.6500527667932652, 0.5044490294877532, 0.3808156707997414,
+            0.2939557747728986, 0.22045193821162662, 0.16939886953364802, 0.14302195223478098,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.6764917272656961, 1.3125864850373885, 3.6642525076574946],
+            [-1.181719152721114, -2.314179611157321, 2.007434685274539],
+            [0.21341563748583284, 0.5101859694192445, 0.1814222415240971],
+            [0.22708953517554653, 0.22708953517554653, 0.051569656986245785],
+        ],
+        "printed": "",
+    },
+    "regressor_sgd_multioutput": {
+        "n_iter": 8, "epoch": 8, "converged": False,
+        "learning_rate": 0.05,
+        "best_loss": 0.17552401120114963,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.796609097580449, 0.4689279118796602, 0.33270596943584885, 0.27452804896130534,
+            0.2344458575311788, 0.20936735726918543, 0.18795684265697404, 0.17552401120114963,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.7380786989491883, 1.328290004109491, 2.674269274082092],
+            [-1.0759327207166058, -2.7341645497754152, 4.75139241902939],
+            [0.22362553421023446, 0.47170063912056376, 0.05382389752306769],
+            [0.3190785906407787, 0.30617938795631, 0.11037564469099567],
+        ],
+        "printed": "",
+    },
+    "regressor_early_mae": {
+        "n_iter": 25, "epoch": 25, "converged": False,
+        "learning_rate": 0.01,
+        "best_loss": None,
+        "best_validation_score": 0.4834756641745921,
+        "loss_curve": [
+            0.7776239859602971, 0.66773460991606, 0.5673423722045783, 0.46594907477064296,
+            0.39194212938471246, 0.32105225339178917, 0.2753493939169624, 0.2602369499160011,
+            0.2474636875841037, 0.23462139230405732, 0.2279996336985615, 0.2166489838362878,
+            0.20342999610493034, 0.19586629601958927, 0.18327710154327428, 0.1737062517761491,
+            0.16496909317598618, 0.15881680316183402, 0.15252250669205128, 0.142231562498934,
+            0.13634219229343322, 0.13417386130668602, 0.12684862317917023, 0.12469578501513467,
+            0.11993062767721084,
+        ],
+        "validation_scores": [
+            -3.0273268875601804, -2.2971902639294024, -1.7808892108582945, -1.3616622436317245,
+            -1.0080794680804472, -0.7390434934355747, -0.5658785756101203, -0.44439707261323913,
+            -0.3156001619830966, -0.1838427001822842, -0.1088261433347899, -0.04044690810076612,
+            0.01069491935682787, 0.06566456862476888, 0.13705921259784948, 0.17046363721199942,
+            0.19800882592155877, 0.2517750249573676, 0.31911219279290415, 0.3567101447132741,
+            0.3964099433222069, 0.4245957987262734, 0.4473496266045395, 0.4596104049718083,
+            0.4834756641745921,
+        ],
+        "validation_loss_curve": [
+            1.1248830588601098, 1.0052396543868458, 0.9084031392429933, 0.8205215348428069,
+            0.7382407307771385, 0.6657623951168445, 0.6098322991842876, 0.5849502079417784,
+            0.5522007652059449, 0.5059969833301645, 0.48583931338704167, 0.46765280831685835,
+            0.44745500592996656, 0.42628921155823307, 0.40486834973562036, 0.39016912429454953,
+            0.38286658947495084, 0.3664123776397946, 0.34269421167012104, 0.33337453247351523,
+            0.3237126091486324, 0.3151745118043791, 0.3219694345794386, 0.3191355855513418,
+            0.30918437785892083,
+        ],
+        "weights": [
+            [0.4988479531109508, 0.99281931049326, 2.410940861520043],
+            [-1.1616066582765956, -2.3173939150687413, 1.7954684943067127],
+            [0.7387800641337707, 1.529944074313919, 0.7663156377806082],
+            [0.425377594564639, 0.425377594564639, 0.18094609795759842],
+        ],
+        "printed": "",
+    },
+    "regressor_partial_fit": {
+        "n_iter": 4, "epoch": 4, "converged": True,
+        "learning_rate": 0.001,
+        "best_loss": 0.8693285011519729,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.9462880274904496, 0.9164678893628974, 0.8912705614581762, 0.8693285011519729,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.9576744154191954, 1.736876586992687, 3.126683471801579],
+            [-1.3313543459934243, -2.8991209010800145, 5.2498848785222],
+            [-0.019464077685913406, -0.01264241627807194, 0.00080230179173121],
+            [4.618530494373413e-05, -0.01863287666476589, 0.0006995422415651655],
+        ],
+        "printed": "",
+    },
+    "verbose": {
+        "n_iter": 6, "epoch": 6, "converged": False,
+        "learning_rate": 4e-05,
+        "best_loss": None,
+        "best_validation_score": 0.5555555555555556,
+        "loss_curve": [
+            1.4655152737134078, 1.4527878038135231, 1.4399841840222463, 1.4315581795422911,
+            1.4290473911850334, 1.4274232218265872,
+        ],
+        "validation_scores": [
+            0.5555555555555556, 0.5555555555555556, 0.5555555555555556, 0.5555555555555556,
+            0.5555555555555556, 0.5555555555555556,
+        ],
+        "validation_loss_curve": [
+            1.1497788512635754, 1.1456216170179079, 1.1412704818848265, 1.1403786686946602,
+            1.139620830460761, 1.1394805139271083,
+        ],
+        "weights": [
+            [1.00756050787408, 1.8137502324144292, 3.223658256716537],
+            [-1.1047125919804806, -2.5741996410626253, 5.458947500891242],
+            [-0.006293056545193847, -0.0060952352655008445, 3.605524194760886e-05],
+            [0.0024759170902073184, 0.0016650102658956278, 2.8734447559405504e-05],
+        ],
+        "printed": (
+            "Iteration 1, loss = 1.46551527\n"
+            "Validation score: 0.555556\n"
+            "Iteration 2, loss = 1.45278780\n"
+            "Validation score: 0.555556\n"
+            "Iteration 3, loss = 1.43998418\n"
+            "Validation score: 0.555556\n"
+            "Validation score did not improve more than tol=0.050000 for 1 consecutive "
+            "epochs. Setting learning rate to 0.000200\n"
+            "Iteration 4, loss = 1.43155818\n"
+            "Validation score: 0.555556\n"
+            "Iteration 5, loss = 1.42904739\n"
+            "Validation score: 0.555556\n"
+            "Validation score did not improve more than tol=0.050000 for 1 consecutive "
+            "epochs. Setting learning rate to 0.000040\n"
+            "Iteration 6, loss = 1.42742322\n"
+            "Validation score: 0.555556\n"
+        ),
+    },
+    "verbose_loss": {
+        "n_iter": 4, "epoch": 4, "converged": True,
+        "learning_rate": 0.001,
+        "best_loss": 0.8693285011519729,
+        "best_validation_score": None,
+        "loss_curve": [
+            0.9462880274904496, 0.9164678893628974, 0.8912705614581762, 0.8693285011519729,
+        ],
+        "validation_scores": None,
+        "validation_loss_curve": None,
+        "weights": [
+            [0.9576744154191954, 1.736876586992687, 3.126683471801579],
+            [-1.3313543459934243, -2.8991209010800145, 5.2498848785222],
+            [-0.019464077685913406, -0.01264241627807194, 0.00080230179173121],
+            [4.618530494373413e-05, -0.01863287666476589, 0.0006995422415651655],
+        ],
+        "printed": (
+            "Iteration 1, loss = 0.94628803\n"
+            "Iteration 2, loss = 0.91646789\n"
+            "Iteration 3, loss = 0.89127056\n"
+            "Iteration 4, loss = 0.86932850\n"
+            "Training loss did not improve more than tol=0.500000 for 2 consecutive epochs. "
+            "Stopping.\n"
+        ),
+    },
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+def test_results_are_those_of_the_per_epoch_loop(name):
+    result, expected = _reference_run(name), REFERENCE[name]
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, list):
+            np.testing.assert_allclose(result[key], value, rtol=1e-12, atol=0, err_msg=key)
+        elif isinstance(value, float):
+            assert result[key] == pytest.approx(value, rel=1e-12, abs=0), key
+        else:
+            assert result[key] == value, key
