@@ -85,3 +85,21 @@ def test_example_runs_quick_and_writes_its_outputs(name, tmp_path):
         path = out / filename
         assert path.is_file() and path.stat().st_size > 0, f"{name}.py did not write {filename}"
     assert "quick" in (out / "results.md").read_text()
+
+
+def test_demo_example_trains_saves_and_loads(tmp_path):
+    # examples/demo.py is the Python twin of `make demo` that docs/getting-started.md promises.
+    pytest.importorskip("sklearn")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "demo" / "digits.safetensors").is_file()
+    accuracy = float(result.stdout.rsplit("test accuracy", 1)[1])
+    assert accuracy > 0.9, result.stdout
