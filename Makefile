@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.deepff-runtime
 TESTING := $(VENV)/.deepff-testing
 
-.PHONY: test demo bench lint docs clean postgresql
+.PHONY: test demo bench lint docs clean postgresql chromium
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(TESTING): pyproject.toml | $(VENV)/bin/python
 	touch $@ $(RUNTIME)
 
 # The tests' matrices are tiny: one BLAS thread is faster and immune to a busy neighbour.
-test: $(TESTING) postgresql
+test: $(TESTING) postgresql chromium
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest
 
 demo: $(RUNTIME)
@@ -39,6 +39,7 @@ lint: $(TESTING)
 
 docs: $(TESTING)
 	$(PY) -m mkdocs build --strict
+	@echo "open site/index.html: the site works from disk (file://), with no server and no network"
 
 # PostgreSQL server binaries for the multi-worker tuning test; when they cannot be installed
 # the test is skipped and says why.
@@ -48,6 +49,15 @@ postgresql:
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    $$SUDO apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "PostgreSQL could not be installed: the PostgreSQL tuning test will be skipped"; }
+
+# Debian's Chromium for the docs' browser test (Playwright drives the system browser; nothing
+# is downloaded at test time); when it cannot be installed the test is skipped and says why.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	  || echo "Chromium could not be installed: the docs' browser test will be skipped"; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist site
