@@ -13,7 +13,9 @@ import re
 from latex2mathml.converter import convert
 
 _MATH = re.compile(
-    r'<(?P<tag>span|div) class="arithmatex">\s*(?P<open>\\\(|\\\[)(?P<tex>.*?)(?:\\\)|\\\])\s*</(?P=tag)>',
+    r'<(?P<tag>span|div) class="arithmatex">\s*'
+    r"(?P<open>\\\(|\\\[)(?P<tex>.*?)(?:\\\)|\\\])"
+    r"\s*</(?P=tag)>",
     re.S,
 )
 
