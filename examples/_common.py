@@ -54,7 +54,12 @@ def parse_args(name: str, description: str, default_seeds: int) -> argparse.Name
         args.out = Path("runs") / name
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.data.is_dir():
-        parser.error(f"--data {args.data} is not a folder (see /work/shared/data/README.md)")
+        parser.error(
+            f"--data {args.data} is not a folder. The examples read the paper's data sets "
+            "(cat vs non-cat and SIGNS, from the deeplearning.ai courses; the files and their "
+            "checksums are listed in docs/applications.md): put them in one folder and pass "
+            "--data DIR or set DEEPFF_DATA=DIR"
+        )
     return args
 
 
