@@ -273,11 +273,11 @@ def test_sparse_input_gives_the_dense_result(blobs):
 
 
 def test_sparse_input_is_densified_a_block_at_a_time(blobs, monkeypatch):
-    import deepff.estimators as estimators
+    from deepff.estimators import _sparse
 
     X, y = blobs
     dense = quiet(DNNClassifier(batch_size=16, max_iter=2, random_state=0), X, y)
-    monkeypatch.setattr(estimators, "_SPARSE_BLOCK_BYTES", 16 * 8 * 4 * 3)  # three batches
+    monkeypatch.setattr(_sparse, "_SPARSE_BLOCK_BYTES", 16 * 8 * 4 * 3)  # three batches
     blocks = quiet(
         DNNClassifier(batch_size=16, max_iter=2, random_state=0), sparse.csr_matrix(X), y
     )
@@ -594,7 +594,7 @@ def _reference_data():
 
 
 def _block_module():
-    return getattr(deepff.estimators, "_sparse", deepff.estimators)
+    return deepff.estimators._sparse
 
 
 def _reference_fit(name):

@@ -1,0 +1,496 @@
+"""What DNNClassifier and DNNRegressor share: parameters, building the network, training it.
+
+``_BaseDNN`` turns scikit-learn's parameters into a ``deepff.Network`` (see the package notes
+for how each maps onto the engine) and trains it with one call of ``Network.train`` per fit,
+its batches from ``deepff.batching.ArrayBatches`` (or ``SparseBatches`` for sparse X) and
+scikit-learn's stopping rules as the ``Convergence`` callback.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .. import activations as activations_module
+from .. import initializers as initializers_module
+from .. import optimizers
+from ..batching import ArrayBatches
+from ..layers import Dense, Dropout
+from ..network import Network
+from ._convergence import Convergence, initial_record, outside_stacklevel
+from ._sparse import SparseBatches, chunked_logits, fits_one_block
+
+_ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
+_HIDDEN_ACTIVATIONS = {"relu", "leaky_relu", "tanh", "sigmoid", "linear", *_ACTIVATION_ALIASES}
+_INITIALIZERS = {"auto", *initializers_module.INITIALIZERS}
+
+
+class _BaseDNN(BaseEstimator):
+    """What DNNClassifier and DNNRegressor share: parameters, building and training."""
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(_HIDDEN_ACTIVATIONS), dict, list, tuple],
+        "solver": [StrOptions({"sgd", "momentum", "rmsprop", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+        "batch_norm": ["boolean"],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "exponential", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "decay": [Interval(Real, 0, 1, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "init": [StrOptions(_INITIALIZERS), dict],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        decay=0.01,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        init="lecun",
+        loss="auto",
+        dtype="float64",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.l1 = l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.decay = decay
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+        self.loss = loss
+        self.dtype = dtype
+
+    # --- the architecture ----------------------------------------------------------------
+    def _hidden_layers(self):
+        """Return [(units, activation, dropout rate)] for the hidden layers, checked."""
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, Integral) or size <= 0:
+                raise ValueError(f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes}.")
+        n = len(sizes)
+        activation = self.activation
+        names = list(activation) if isinstance(activation, (list, tuple)) else [activation] * n
+        if len(names) != n:
+            raise ValueError(
+                f"activation has {len(names)} entries, but hidden_layer_sizes has {n} "
+                f"layers; got activation={activation!r}"
+            )
+        resolved = []
+        for name in names:
+            if isinstance(name, str):
+                name = _ACTIVATION_ALIASES.get(name, name)
+            try:
+                function = activations_module.get(name)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"activation: {error}") from None
+            if function.name == "softmax":
+                raise ValueError("activation: softmax is for the output layer, not hidden layers")
+            resolved.append(function.get_config())
+        rates = self.dropout
+        rates = list(rates) if isinstance(rates, (list, tuple)) else [rates] * n
+        if len(rates) != n:
+            raise ValueError(
+                f"dropout has {len(rates)} entries, but hidden_layer_sizes has {n} layers; "
+                f"got dropout={self.dropout!r}"
+            )
+        for rate in rates:
+            if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 <= rate < 1:
+                raise ValueError(f"dropout rates must be in [0, 1); got dropout={self.dropout!r}")
+        return [(int(s), a, float(r)) for s, a, r in zip(sizes, resolved, rates, strict=True)]
+
+    def _architecture(self, n_features, n_outputs):
+        """What a warm start must find unchanged to reuse the network."""
+        return (
+            n_features,
+            n_outputs,
+            [(units, activation) for units, activation, _ in self._hidden_layers()],
+            bool(self.batch_norm),
+            self.dtype,
+            self._engine_loss(n_outputs),
+        )
+
+    def _penalty_scale(self, n_outputs) -> float:
+        """s such that deepff's cost is s times scikit-learn's (see the module notes)."""
+        return 1.0
+
+    def _make_optimizer(self):
+        lr = float(self.learning_rate_init)
+        if self.learning_rate == "invscaling":
+            rate = optimizers.InverseTimeDecay(lr, decay=float(self.decay))
+        elif self.learning_rate == "exponential":
+            rate = optimizers.ExponentialDecay(lr, rate=1.0 - float(self.decay))
+        else:
+            rate = lr
+        if self.solver == "sgd":
+            return optimizers.SGD(rate)
+        if self.solver == "momentum":
+            return optimizers.Momentum(rate, beta=float(self.momentum))
+        if self.solver == "rmsprop":
+            return optimizers.RMSProp(rate, beta=float(self.momentum), eps=float(self.epsilon))
+        return optimizers.Adam(
+            rate, beta1=float(self.beta_1), beta2=float(self.beta_2), eps=float(self.epsilon)
+        )
+
+    def _make_network(self, n_outputs, seed):
+        scale = self._penalty_scale(n_outputs)
+        l2, l1 = scale * float(self.alpha), scale * float(self.l1)
+        layers = []
+        for units, activation, rate in self._hidden_layers():
+            layers.append(
+                Dense(
+                    units,
+                    activation=activation,
+                    init=self.init,
+                    l2=l2,
+                    l1=l1,
+                    batch_norm=bool(self.batch_norm),
+                )
+            )
+            if rate > 0:
+                layers.append(Dropout(rate))
+        layers.append(
+            Dense(
+                n_outputs,
+                activation=self._output_activation(n_outputs),
+                init=self.init,
+                l2=l2,
+                l1=l1,
+            )
+        )
+        return Network(
+            layers,
+            loss=self._engine_loss(n_outputs),
+            optimizer=self._make_optimizer(),
+            seed=seed,
+            dtype=self.dtype,
+        )
+
+    def _refresh_hyperparameters(self):
+        """On a warm start, apply the current optimizer, penalty and dropout settings."""
+        network = self.network_
+        rates = [rate for _, _, rate in self._hidden_layers()]
+        hidden, present = -1, set()
+        for layer in network.layers:
+            if isinstance(layer, Dense):
+                hidden += 1
+            elif isinstance(layer, Dropout):
+                present.add(hidden)
+        missing = [i for i, rate in enumerate(rates) if rate > 0 and i not in present]
+        if missing:
+            raise ValueError(
+                f"warm_start cannot add dropout after hidden layers {missing} (the previous fit "
+                "had none there); fit with warm_start=False"
+            )
+        # Replace the optimizer (and its state) only when its parameters changed, so that a
+        # learning rate lowered by learning_rate="adaptive" stays lowered.
+        optimizer = self._make_optimizer()
+        if optimizer.get_config() != self._optimizer_config:
+            network.optimizer = optimizer
+            network.optimizer_state = optimizer.init(network.parameters.size, network.dtype)
+            self._optimizer_config = optimizer.get_config()
+        scale = self._penalty_scale(self.n_outputs_)
+        hidden = -1
+        for layer in network.layers:
+            if isinstance(layer, Dense):
+                hidden += 1
+                layer.l2, layer.l1 = scale * float(self.alpha), scale * float(self.l1)
+            elif isinstance(layer, Dropout):
+                layer.rate = rates[hidden]
+
+    # --- fitting ---------------------------------------------------------------------------
+    def _validate_X_y(self, X, y, reset):
+        return validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            multi_output=True,
+            dtype=np.dtype(self.dtype),
+            order="C",
+            reset=reset,
+            y_numeric=not isinstance(self, ClassifierMixin),
+        )
+
+    @staticmethod
+    def _check_weights(sample_weight, n_samples):
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, Real):
+            return np.full(n_samples, float(sample_weight))
+        weights = check_array(
+            sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight"
+        )
+        if weights.ndim != 1 or weights.shape[0] != n_samples:
+            raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)!")
+        if np.any(weights < 0):
+            raise ValueError("Negative values in data passed to `sample_weight`")
+        return weights
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        """Check and encode the data, start or continue the network, and train it."""
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        self._hidden_layers()  # checks hidden_layer_sizes, activation and dropout
+        X, y = self._validate_X_y(X, y, reset=first)
+        if self.early_stopping and math.ceil(self.validation_fraction * X.shape[0]) < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size "
+                "of your dataset."
+            )
+        sample_weight = self._check_weights(sample_weight, X.shape[0])
+        y, Y, weights = self._encode(y, sample_weight, first, incremental, classes)
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum; got all zeros")
+        self._random_state = check_random_state(self.random_state)
+        architecture = self._architecture(X.shape[1], Y.shape[1])
+        if first:
+            self._start(X.shape[1], Y.shape[1], architecture)
+        else:
+            self._continue(architecture)
+        network = self.network_
+        network.classes_ = None  # the engine trains on encoded targets: 0/1 or one-hot rows
+        try:
+            self._train(X, y, Y, weights, incremental)
+        finally:
+            if isinstance(self, ClassifierMixin) and not self._multilabel:
+                network.classes_ = self.classes_  # network_.predict gives the labels
+        return self
+
+    def _start(self, n_features, n_outputs, architecture):
+        """A first fit: a new network and fresh fitted attributes."""
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        self.network_ = self._make_network(n_outputs, seed)
+        self._optimizer_config = self.network_.optimizer.get_config()
+        self.network_.build(n_features)  # draw the weights before any shuffling
+        self._architecture_ = architecture
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(self._hidden_layers()) + 2
+        self.out_activation_ = self.network_.layers[-1].activation.name
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self._no_improvement_count = 0
+        vars(self).update(initial_record(self.early_stopping))
+
+    def _continue(self, architecture):
+        """A warm start or partial_fit: the same network, the current hyperparameters."""
+        if architecture != self._architecture_:
+            raise ValueError(
+                "warm_start and partial_fit need the architecture of the previous fit "
+                "(features, outputs, hidden layers, activations, batch_norm, dtype, loss); "
+                "fit with warm_start=False to start over"
+            )
+        self._refresh_hyperparameters()
+        # Switching early_stopping on or off starts the records that the other mode keeps.
+        if self.early_stopping and self.validation_scores_ is None:
+            vars(self).update(initial_record(True))
+        elif not self.early_stopping and self.best_loss_ is None:
+            vars(self).update(initial_record(False))
+
+    def _train(self, X, y, Y, weights, incremental):
+        """Drive the engine's training loop once, under scikit-learn's stopping rules."""
+        network = self.network_
+        validate = None
+        if self.early_stopping and not incremental:
+            X, y, Y, weights, validate = self._hold_out(X, y, Y, weights)
+        convergence = Convergence(
+            self,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            adaptive=self.learning_rate == "adaptive",
+            validate=validate,
+            max_iter=None if incremental else self.max_iter,
+            verbose=self.verbose,
+            first_iteration=self.n_iter_,
+        )
+        Y = np.ascontiguousarray(network.loss.prepare_targets(Y), dtype=network.dtype)
+        network.train(
+            self._batches(X, Y, weights),
+            epochs=1 if incremental else self.max_iter,
+            callbacks=[convergence],
+            verbose=0,
+        )
+        self.n_iter_ = self.n_iter_ + convergence.n_iter if incremental else convergence.n_iter
+
+    def _hold_out(self, X, y, Y, weights):
+        """Split off the early-stopping set; return the rest and a validate() over the set."""
+        stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
+        arrays = [X, y, Y] + ([] if weights is None else [weights])
+        try:
+            split = train_test_split(
+                *arrays,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+        except ValueError:  # too few examples of a class to stratify
+            split = train_test_split(
+                *arrays, random_state=self._random_state, test_size=self.validation_fraction
+            )
+        X, X_val, y, y_val, Y, Y_val = split[:6]
+        weights, w_val = (None, None) if weights is None else split[6:8]
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError("sample_weight is zero for every training example")
+        Y_val = self.network_.loss.prepare_targets(Y_val)
+
+        def validate():
+            Z = self._logits(X_val)
+            return self._loss_from_logits(Z, Y_val, w_val), self._score_from_logits(Z, y_val, w_val)
+
+        return X, y, Y, weights, validate
+
+    def _batch_size(self, n_samples) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to "
+                "be clipped",
+                stacklevel=outside_stacklevel(),
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _batches(self, X, Y, weights):
+        """The batch source of the engine's loop: dense X as it is, sparse X a block at a time."""
+        batch_size = self._batch_size(X.shape[0])
+        if sparse.issparse(X) and fits_one_block(X):
+            X = X.toarray()  # small enough to be one block: densify it once, not every epoch
+        if sparse.issparse(X):
+            return SparseBatches(X, Y, batch_size, shuffle=self.shuffle, sample_weight=weights)
+        return ArrayBatches(
+            X, Y, batch_size=batch_size, shuffle=self.shuffle, sample_weight=weights
+        )
+
+    # --- prediction ----------------------------------------------------------------------
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=np.dtype(self.network_.dtype), reset=False
+        )
+
+    def _logits(self, X):
+        """Z[L], the output layer's input to its activation, in float64, shape (m, k)."""
+        return chunked_logits(self.network_, X)
+
+    def _loss_from_logits(self, Z, Y, weights):
+        """The (unpenalized) loss of outputs with logits Z for targets Y in the output's form."""
+        loss = self.network_.loss
+        Y = Y.astype(np.float64)
+        if loss.fused_activation is not None:
+            costs = loss.example_costs_from_logits(Z, Y)
+        else:
+            costs = loss.example_costs(Z, Y)  # the output layer is linear: A[L] = Z[L]
+        return float(np.average(costs, weights=weights))
+
+    @property
+    def coefs_(self):
+        """Weight matrices, scikit-learn's layout: coefs_[i] is W[i+1] transposed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deepff.estimators import DNNRegressor
+        >>> X, y = np.linspace(0.0, 1.0, 10).reshape(-1, 1), np.arange(10.0)
+        >>> reg = DNNRegressor(hidden_layer_sizes=(3,), max_iter=20, tol=100.0, random_state=0)
+        >>> [W.shape for W in reg.fit(X, y).coefs_]
+        [(1, 3), (3, 1)]
+        """
+        check_is_fitted(self)
+        return [layer.params["W"].T for layer in self.network_.layers if isinstance(layer, Dense)]
+
+    @property
+    def intercepts_(self):
+        """Bias vectors (zeros for layers whose bias is replaced by batch normalization).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deepff.estimators import DNNRegressor
+        >>> X, y = np.linspace(0.0, 1.0, 10).reshape(-1, 1), np.arange(10.0)
+        >>> reg = DNNRegressor(hidden_layer_sizes=(3,), max_iter=20, tol=100.0, random_state=0)
+        >>> [b.shape for b in reg.fit(X, y).intercepts_]
+        [(3,), (1,)]
+        """
+        check_is_fitted(self)
+        return [
+            layer.params["b"] if layer.use_bias else np.zeros(layer.units, layer.dtype)
+            for layer in self.network_.layers
+            if isinstance(layer, Dense)
+        ]
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_") and self.network_.built
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
