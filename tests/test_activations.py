@@ -186,8 +186,8 @@ def test_lookup_by_dict_and_instance():
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown activation 'swish'") as error:
-        activations.get("swish")
+    with pytest.raises(ValueError, match="unknown activation 'swiglu'") as error:
+        activations.get("swiglu")
     for name in ("sigmoid", "softmax", "tanh", "relu", "leaky_relu", "linear"):
         assert name in str(error.value)
 

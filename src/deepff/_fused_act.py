@@ -1,0 +1,68 @@
+"""Optional fused kernels (numba) for the activations whose g' needs z (GELU, SiLU, Mish).
+
+``deepff.activations`` computes A = g(Z) and keeps S = g'(Z) for the backward pass in one
+training-mode call. In NumPy that is 6 to 10 passes over the (m, n) array with temporaries,
+and the exact GELU needs erf, which NumPy lacks (the fallback maps ``math.erf`` over the
+elements, correct but slow). These kernels read Z once and write A and S once, with the same
+formulas as the NumPy path and as PyTorch's kernels, with IEEE semantics (no fastmath), so the
+two paths agree to rounding. They follow ``deepff._fused``: None without numba, when
+``_fused.ENABLED`` is False, or unless the arrays are C-contiguous and of one float dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _fused
+
+_KERNELS = None
+
+
+def _compile():
+    import numba
+
+    jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+
+    @jit
+    def gelu(Z, A, S, with_slope):
+        # A = z Phi(z), S = Phi(z) + z phi(z); Phi(z) = (1 + erf(z / sqrt 2)) / 2 (PyTorch's).
+        half, one = Z.dtype.type(0.5), Z.dtype.type(1)
+        root_half = Z.dtype.type(1.0 / math.sqrt(2.0))
+        inverse_root_2pi = Z.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
+        z_flat, a_flat, s_flat = Z.ravel(), A.ravel(), S.ravel()
+        for i in range(z_flat.size):
+            z = z_flat[i]
+            cdf = half * (one + math.erf(z * root_half))
+            if with_slope:
+                s_flat[i] = cdf + z * (math.exp(-half * z * z) * inverse_root_2pi)
+            a_flat[i] = z * cdf
+
+    @jit
+    def silu(Z, A, S, with_slope):
+        # A = z sigma(z), S = sigma(z) (1 + z (1 - sigma(z))).
+        one = Z.dtype.type(1)
+        z_flat, a_flat, s_flat = Z.ravel(), A.ravel(), S.ravel()
+        for i in range(z_flat.size):
+            z = z_flat[i]
+            sigma = one / (one + math.exp(-z))
+            if with_slope:
+                s_flat[i] = sigma * (one + z * (one - sigma))
+            a_flat[i] = z * sigma
+
+    return {"gelu": gelu, "silu": silu}
+
+
+def kernel(name: str, Z, A, S):
+    """Return the kernel ``name`` (gelu or silu) for these arrays, or None (see module docs)."""
+    global _KERNELS
+    if not _fused.ENABLED or Z.dtype.kind != "f" or Z.size == 0:
+        return None
+    for array in (Z, A, S):
+        if array.dtype != Z.dtype or array.shape != Z.shape or not array.flags.c_contiguous:
+            return None
+    if _KERNELS is None:
+        try:
+            _KERNELS = _compile()
+        except ImportError:
+            _KERNELS = {}
+    return _KERNELS.get(name)
