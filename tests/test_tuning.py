@@ -26,7 +26,7 @@ optuna = pytest.importorskip("optuna")
 pytest.importorskip("sklearn")
 
 from deepff import tuning  # noqa: E402
-from deepff.training import check_options  # noqa: E402
+from deepff.runs.options import check_options  # noqa: E402
 
 GRID = """\
 # a 2 x 3 grid
@@ -242,8 +242,9 @@ def test_random_search_resumes_and_plots(tmp_path, digits):
 def test_a_trial_scores_what_deepff_train_scores_on_its_validation_rows(digits):
     """The objective is the validation score of the run ``deepff train`` would make with the
     trial's options: same split, same preprocessing, same seed; never the training cost."""
-    from deepff.datasets import Dataset
-    from deepff.training import build_network, prepare
+    from deepff.io.datasets import Dataset
+    from deepff.runs.build import build_network
+    from deepff.runs.prepare import prepare
 
     space = {"epochs": 3, "layers": [16], "params": {"learning_rate": {"values": [0.01, 0.1]}}}
     result = tuning.tune(space, digits, sampler="grid", pruner="none", seed=5, refit=False)
@@ -256,6 +257,186 @@ def test_a_trial_scores_what_deepff_train_scores_on_its_validation_rows(digits):
         network.fit(prepared.X_train, prepared.y_train, epochs=3, batch_size=32, verbose=0)
         assert row["value"] == network.evaluate(prepared.X_val, prepared.y_val)["accuracy"]
         assert row["value"] != network.evaluate(prepared.X_train, prepared.y_train)["accuracy"]
+
+
+# --- one way to prepare data ----------------------------------------------------------------
+
+
+def prepared_both_ways(dataset, fixed):
+    """(tuning's hold-out fold, training's ``prepare``) for the same options."""
+    from deepff.runs.prepare import prepare
+    from deepff.tuning.data import fold_rows, prepare_data, prepare_fold
+
+    space = tuning.load_space({**fixed, "params": {"learning_rate": {"values": [0.01]}}})
+    options = space.options({})
+    data = prepare_data(dataset, space, cv=None)
+    fold = prepare_fold(data, options, *fold_rows(data, 0, options, stopping=False))
+    return data, fold, prepare(dataset, options)
+
+
+@pytest.mark.parametrize(
+    "fixed",
+    [
+        {"scale": "minmax", "val_split": 0.25, "test_split": 0.1, "seed": 3},
+        {"scale": "standard", "seed": 0, "dtype": "float64"},
+    ],
+)
+def test_tuning_and_training_prepare_the_same_arrays(digits, fixed):
+    """A trial's rows are the run ``deepff train`` makes of the same options: the same split,
+    the preprocessing fitted on the same rows, the same classes and outputs."""
+    from deepff.io.datasets import Dataset
+
+    dataset = Dataset(X=digits[0], y=digits[1].astype(str), name="d")
+    data, fold, trained = prepared_both_ways(dataset, fixed)
+    np.testing.assert_array_equal(fold.X_train, trained.X_train)
+    np.testing.assert_array_equal(fold.y_train, trained.y_train)
+    np.testing.assert_array_equal(fold.X_test, trained.X_val)  # trials are scored on val
+    np.testing.assert_array_equal(fold.y_test, trained.y_val)
+    assert fold.preprocessor.get_config() == trained.preprocessor.get_config()
+    assert data.n_outputs == fold.n_outputs == trained.n_outputs == 10
+    assert fold.classes.tolist() == trained.classes.tolist()
+    for ours, theirs in zip((data.train, data.val, data.test), trained.indices, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_tuning_and_training_prepare_the_same_regression_targets(digits):
+    from deepff.io.datasets import Dataset
+
+    y = np.column_stack([digits[1] * 0.5, digits[0][:, 10]])  # two targets: two outputs
+    dataset = Dataset(X=digits[0], y=y, name="d")
+    data, fold, trained = prepared_both_ways(dataset, {"seed": 1})
+    assert data.task == trained.task == "regression"
+    assert data.n_outputs == trained.n_outputs == 2
+    np.testing.assert_array_equal(fold.y_train, trained.y_train)
+    assert fold.y_train.dtype == trained.y_train.dtype == np.float32
+    np.testing.assert_array_equal(fold.X_test, trained.X_val)
+
+
+def test_a_class_missing_from_the_training_rows_is_refused_as_training_refuses_it(digits):
+    """Outputs are counted over the training rows, and a class that none of them has is the
+    error training gives (not a network with one output per class of all of y)."""
+    from deepff.io.datasets import Dataset
+    from deepff.runs.prepare import prepare
+
+    y = digits[1].astype(object)
+    y[7] = "rare"  # one example: a test share of 0.6 rounds it into the test rows
+    dataset = Dataset(X=digits[0], y=y.astype(str), name="d")
+    fixed = {"epochs": 1, "layers": [4], "val_split": 0.1, "test_split": 0.6}
+    with pytest.raises(ValueError) as training_error:
+        prepare(dataset, check_options({k: v for k, v in fixed.items() if k != "layers"}))
+    message = str(training_error.value)
+    assert "rare" in message and "too few examples to appear in the training split" in message
+    space = {**fixed, "params": {"learning_rate": {"values": [0.01]}}}
+    for cv in (None, 3):
+        with pytest.raises(ValueError) as tuning_error:
+            tuning.tune(space, dataset, sampler="grid", cv=cv, refit=False)
+        assert str(tuning_error.value) == str(training_error.value)
+
+
+# --- early stopping never watches the scored rows ----------------------------------------------
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record, for every network trained in a trial, the rows (by an id column) it trained
+    on, the rows its validation data (what early stopping watches) held, the early stopping
+    callbacks given, and the rows it was scored on."""
+    from deepff.network import Network
+    from deepff.tuning import objective
+
+    record = {"fits": [], "scored": []}
+    fit, score = Network.fit, objective.score
+
+    def spying_fit(self, X, y, *args, validation_data=None, callbacks=None, **kwargs):
+        record["fits"].append(
+            {
+                "train": set(np.asarray(X)[:, -1].astype(int).tolist()),
+                "watched": None
+                if validation_data is None
+                else set(np.asarray(validation_data[0])[:, -1].astype(int).tolist()),
+                "stoppers": [c for c in callbacks or () if type(c).__name__ == "EarlyStopping"],
+            }
+        )
+        return fit(self, X, y, *args, validation_data=validation_data, callbacks=callbacks,
+                   **kwargs)  # fmt: skip
+
+    def spying_score(network, X, y, metric):
+        record["scored"].append(set(np.asarray(X)[:, -1].astype(int).tolist()))
+        return score(network, X, y, metric)
+
+    monkeypatch.setattr(Network, "fit", spying_fit)
+    monkeypatch.setattr(objective, "score", spying_score)
+    return record
+
+
+def with_ids(digits):
+    """digits with a last column holding each row's number (kept as it is: scale none)."""
+    X, y = digits
+    return np.column_stack([X, np.arange(len(y))]), y
+
+
+@pytest.mark.parametrize("pruner", ["none", "median"])
+def test_cv_tuning_never_scores_the_fold_that_early_stopping_watched(digits, spy, pruner):
+    X, y = with_ids(digits)
+    space = {
+        "epochs": 6,
+        "layers": [8],
+        "scale": "none",
+        "early_stopping": 1,
+        "test_split": 0.2,
+        "params": {"learning_rate": {"values": [0.003, 0.3]}},
+    }
+    result = tuning.tune(space, (X, y), sampler="grid", cv=3, pruner=pruner, refit=False, seed=2)
+    complete = [row for row in result.trials if row["state"] == "COMPLETE"]
+    assert complete and all(len(row["fold_scores"]) == 3 for row in complete)
+    fits, scored = spy["fits"], spy["scored"]
+    assert len(fits) >= len(scored) == 3 * len(complete)
+    for fit, rows in zip(fits, scored, strict=False):
+        assert [s.monitor for s in fit["stoppers"]] == ["val_loss"]  # early stopping was on
+        assert fit["watched"], "early stopping watched no rows"
+        assert not fit["watched"] & rows  # never the scored fold
+        assert not fit["train"] & rows and not fit["train"] & fit["watched"]
+    # each trial's scored folds partition the training and validation rows; the test rows
+    # are in no fold
+    from deepff.runs.prepare import split_indices
+
+    train, val, test = split_indices(len(y), 0.1, 0.2, 2, y)
+    for first in range(0, len(scored), 3):
+        folds = scored[first : first + 3]
+        assert set().union(*folds) == set(train.tolist()) | set(val.tolist())
+        assert sum(len(fold) for fold in folds) == len(train) + len(val)
+        assert not set().union(*folds) & set(test.tolist())
+
+
+def test_hold_out_tuning_stops_early_on_training_rows_and_scores_the_validation_rows(digits, spy):
+    from deepff.runs.prepare import split_indices
+
+    X, y = with_ids(digits)
+    space = {
+        "epochs": 4,
+        "layers": [8],
+        "scale": "none",
+        "early_stopping": 1,
+        "val_split": 0.2,
+        "params": {"learning_rate": {"values": [0.01]}},
+    }
+    tuning.tune(space, (X, y), sampler="grid", pruner="none", refit=False, seed=4)
+    train, val, _ = split_indices(len(y), 0.2, 0.2, 4, y)
+    [fit], [rows] = spy["fits"], spy["scored"]
+    assert rows == set(val.tolist())
+    assert fit["watched"] and fit["watched"] <= set(train.tolist())
+    assert fit["train"] | fit["watched"] == set(train.tolist())
+    assert len(fit["watched"]) == pytest.approx(0.2 * len(train), abs=10)  # stratified rounding
+
+
+def test_without_early_stopping_no_rows_are_carved_out(digits, spy):
+    X, y = with_ids(digits)
+    space = {"epochs": 2, "layers": [8], "scale": "none", "test_split": 0.0,
+             "params": {"learning_rate": {"values": [0.01]}}}  # fmt: skip
+    tuning.tune(space, (X, y), sampler="grid", cv=2, pruner="none", refit=False)
+    for fit, rows in zip(spy["fits"], spy["scored"], strict=True):
+        assert fit["watched"] is None and fit["stoppers"] == []
+        assert len(fit["train"]) + len(rows) == len(y)
 
 
 def test_cross_validation_and_metric(digits):

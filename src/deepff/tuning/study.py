@@ -1,0 +1,355 @@
+"""The study: Optuna storages, samplers, pruners, worker processes and their heartbeats.
+
+Studies live in an Optuna storage (an SQLite file by default, or any storage URL: PostgreSQL
+lets workers on many machines share one study). Workers send a heartbeat; a trial whose
+heartbeat is ``3 * heartbeat`` seconds old is marked FAILED by the next worker to start a
+trial and queued once for a retry with the same parameters.
+
+Examples
+--------
+>>> storage_url("study.db", None).startswith("sqlite:///")
+True
+>>> redact("postgresql://tuner:secret@db.example.org/deepff")
+'postgresql://tuner:***@db.example.org/deepff'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .objective import METRICS, Objective
+from .space import Space
+
+SAMPLERS = ("random", "grid", "bayes", "gp")
+PRUNERS = ("median", "halving", "none")
+
+
+def import_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("deepff tuning needs Optuna: pip install 'deepff[tune]'") from None
+    return optuna
+
+
+def storage_url(storage, out) -> str | None:
+    if storage is not None:
+        text = os.fspath(storage)
+        if "://" not in text:
+            # A plain path: an SQLite file.
+            return "sqlite:///" + str(Path(text).resolve())
+        return text
+    if out is not None:
+        return "sqlite:///" + str((Path(out) / "study.db").resolve())
+    return None
+
+
+def open_storage(url: str | None, heartbeat: int | None):
+    """An Optuna storage for ``url`` with heartbeats (None: in memory, no heartbeat)."""
+    optuna = import_optuna()
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    engine_kwargs = {}
+    if url.startswith("sqlite"):
+        # Several processes write to one file: wait for the lock instead of failing.
+        engine_kwargs["connect_args"] = {"timeout": 120}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    kwargs = {}
+    if heartbeat:
+        retry_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+        callback_name = "heartbeat_stale_trial_callback"
+        if retry_class is None:  # Optuna < 4.9
+            retry_class = optuna.storages.RetryFailedTrialCallback
+            callback_name = "failed_trial_callback"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        if heartbeat:
+            kwargs = {
+                "heartbeat_interval": int(heartbeat),
+                "grace_period": 3 * int(heartbeat),
+                callback_name: retry_class(max_retry=1),
+            }
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            if url.startswith("sqlite"):
+                _tune_sqlite(storage)
+            return storage
+        except ImportError as error:
+            raise ImportError(f"storage {redact(url)}: {error}") from None
+        except Exception as error:
+            if type(error).__module__.startswith("sqlalchemy"):
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise ValueError(f"cannot open storage {redact(url)}: {first}") from None
+            raise
+
+
+def _sqlite_pragmas(connection, record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _tune_sqlite(storage) -> None:
+    """Write-ahead logging without an fsync per commit: a trial reports every epoch, and a
+    synchronous commit costs milliseconds. A crash of a process loses nothing committed; a
+    power cut may lose the last commits."""
+    from sqlalchemy import event
+
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        return
+    if not event.contains(engine, "connect", _sqlite_pragmas):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    engine.dispose()
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def make_sampler(name: str, space: Space, seed):
+    optuna = import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "grid":
+            # The grid's order (a shuffle) must be the same in every worker and every run
+            # of the study: a trial's grid point is found by its number.
+            return optuna.samplers.GridSampler(space.grid(), seed=0)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "bayes":
+            return optuna.samplers.TPESampler(seed=seed)
+        import importlib.util
+
+        missing = [m for m in ("torch", "scipy") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ImportError(
+                f"sampler 'gp' needs PyTorch and SciPy: pip install {' '.join(missing)}"
+            )
+        return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner(name: str, max_epochs: int):
+    optuna = import_optuna()
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=max(1, min(5, max_epochs // 4))
+        )
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def _worker_seed(seed, n_existing: int, worker: int):
+    """Distinct sampler seeds per worker and per invocation (a resumed random search must
+    not redraw the first run's points)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([int(seed), n_existing, worker]).generate_state(1)[0])
+
+
+@dataclass
+class Job:
+    """Everything a worker process needs (picklable)."""
+
+    space: Space
+    data: object
+    sampler: str
+    pruner: str
+    metric: str
+    storage_url: str | None
+    study_name: str
+    seed: int | None
+    n_existing: int
+    heartbeat: int | None
+    verbose: int
+
+
+def _progress(job, worker):
+    optuna = import_optuna()
+
+    def callback(study, trial):
+        if not job.verbose:
+            return
+        params = ", ".join(f"{k}={v}" for k, v in job.space.decode(trial.params).items())
+        value = "" if trial.value is None else f" {job.metric} {trial.value:.4f}"
+        state = trial.state.name.lower()
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            state += f" at step {trial.last_step}"
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        who = f" [worker {worker}]" if worker is not None else ""
+        print(f"trial {trial.number}{who}: {state}{value} ({params}) {seconds:.1f} s", flush=True)
+
+    return callback
+
+
+def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
+    """Run ``n_trials`` trials of the study (one worker)."""
+    optuna = import_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = _worker_seed(job.seed, job.n_existing, worker or 0)
+    sampler = make_sampler(job.sampler, job.space, seed)
+    pruner = make_pruner(job.pruner, job.space.max_epochs())
+    if study is None:
+        storage = open_storage(job.storage_url, job.heartbeat)
+        study = optuna.load_study(
+            study_name=job.study_name, storage=storage, sampler=sampler, pruner=pruner
+        )
+    else:
+        study.sampler, study.pruner = sampler, pruner
+    objective = Objective(job.space, job.data, job.metric, job.pruner != "none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
+            callbacks=[_progress(job, worker)],
+        )
+
+
+def blas_limit(threads):
+    """A context limiting BLAS threads (threadpoolctl), or nothing when unavailable."""
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads), user_api="blas")
+
+
+def _worker_main(job: Job, n_trials: int, worker: int, threads) -> None:
+    """Entry point of a worker process."""
+    warnings.simplefilter("ignore", RuntimeWarning)
+    with blas_limit(threads):
+        optimize(job, n_trials, worker)
+
+
+def run_workers(job: Job, shares: list, threads) -> list:
+    """Run one process per share; return (worker, exit code) of those that failed."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    for worker, share in enumerate(shares):
+        if share <= 0:
+            continue
+        process = context.Process(
+            target=_worker_main, args=(job, share, worker, threads), name=f"deepff-tune-{worker}"
+        )
+        process.start()
+        processes.append((worker, process))
+    failed = []
+    try:
+        for worker, process in processes:
+            process.join()
+            if process.exitcode != 0:
+                failed.append((worker, process.exitcode))
+    except BaseException:
+        for _, process in processes:
+            if process.is_alive():
+                process.terminate()
+        for _, process in processes:
+            process.join()
+        raise
+    return failed
+
+
+def open_study(url, heartbeat, study_name: str, metric: str):
+    """Create the study in the storage, or load it; refuse one that runs the other way."""
+    optuna = import_optuna()
+    direction = "maximize" if METRICS[metric] else "minimize"
+    storage = open_storage(url, heartbeat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+        )
+    if study.direction.name.lower() != direction:
+        raise ValueError(
+            f"study {study_name!r} is set to {study.direction.name.lower()} its objective, and "
+            f"metric {metric!r} is to {direction}: use another study name"
+        )
+    return study
+
+
+def check_settings(study, settings: dict) -> None:
+    """Record ``settings`` (metric, seed, task, cv) in a new study; in an old one refuse
+    settings that would make its trials incomparable."""
+    optuna = import_optuna()
+    stored = study.user_attrs
+    if "metric" not in stored:
+        for key, value in settings.items():
+            study.set_user_attr(key, value)
+    else:
+        for key, what in (
+            ("metric", "scores trials by"),
+            ("seed", "splits the data with seed"),
+            ("cv", "uses cv ="),
+        ):
+            if key in stored and stored[key] != settings[key]:
+                raise ValueError(
+                    f"study {study.study_name!r} {what} {stored[key]!r}; got {settings[key]!r}: "
+                    "its trials would not be comparable (use the same setting or another "
+                    "study name)"
+                )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def trials_to_run(study, space: Space, sampler: str, n_trials) -> tuple:
+    """(trials to run now, whether that exhausts the grid): grid search runs at most the
+    points not yet run (plus queued retries); other samplers ``n_trials`` or 20."""
+    optuna = import_optuna()
+    existing = study.get_trials(deepcopy=False)
+    if sampler != "grid":
+        return (20 if n_trials is None else n_trials), False
+    n_waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in existing)
+    grid = {k: list(v) for k, v in sorted(space.grid().items())}
+    seen = {
+        t.system_attrs["grid_id"]
+        for t in existing
+        if "grid_id" in t.system_attrs and t.system_attrs.get("search_space") == grid
+    }
+    remaining = space.grid_size() - len(seen)
+    wanted = remaining if n_trials is None else n_trials
+    count = min(wanted, remaining + n_waiting)
+    return count, count >= remaining
+
+
+def run_trials(job: Job, count: int, n_jobs: int, threads, study) -> list:
+    """Run ``count`` trials in this process or in ``n_jobs`` workers; return the failed
+    workers as (worker, exit code)."""
+    if count <= 0:
+        return []
+    if n_jobs == 1:
+        with blas_limit(threads):
+            optimize(job, count, study=study)
+        return []
+    shares = [count // n_jobs + (i < count % n_jobs) for i in range(n_jobs)]
+    # BLAS threads per worker: by default the workers share the cores (as scikit-learn's
+    # n_jobs does).
+    per_worker = threads or max(1, (os.cpu_count() or 1) // n_jobs)
+    failed = run_workers(job, shares, per_worker)
+    for worker, code in failed:
+        warnings.warn(
+            f"tuning worker {worker} ended with exit code {code}; its running trial is marked "
+            "FAILED by the heartbeat check",
+            UserWarning,
+            stacklevel=3,
+        )
+    return failed
