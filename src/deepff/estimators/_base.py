@@ -339,7 +339,7 @@ class _BaseDNN(BaseEstimator):
         self.loss_curve_ = []
         self.n_iter_ = 0
         self._no_improvement_count = 0
-        vars(self).update(initial_record(self.early_stopping))
+        self._reset_record(self.early_stopping)
 
     def _continue(self, architecture):
         """A warm start or partial_fit: the same network, the current hyperparameters."""
@@ -352,9 +352,14 @@ class _BaseDNN(BaseEstimator):
         self._refresh_hyperparameters()
         # Switching early_stopping on or off starts the records that the other mode keeps.
         if self.early_stopping and self.validation_scores_ is None:
-            vars(self).update(initial_record(True))
+            self._reset_record(early_stopping=True)
         elif not self.early_stopping and self.best_loss_ is None:
-            vars(self).update(initial_record(False))
+            self._reset_record(early_stopping=False)
+
+    def _reset_record(self, early_stopping):
+        """Start best_loss_ or the validation records, whichever the fit will keep."""
+        for name, value in initial_record(early_stopping).items():
+            setattr(self, name, value)
 
     def _train(self, X, y, Y, weights, incremental):
         """Drive the engine's training loop once, under scikit-learn's stopping rules."""
