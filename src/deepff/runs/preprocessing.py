@@ -1,23 +1,13 @@
-"""Training runs as the ``deepff`` command makes them: options, network, preprocessing, split.
+"""The preprocessing of a run: raw features to the float matrix a network takes.
 
-One place holds what a run is, so that ``deepff train``, ``deepff tune`` and Python code
-agree:
-
-- ``TRAIN_OPTIONS``: every option of ``deepff train`` with its default, and
-  ``check_options`` to validate a dict of them;
-- ``build_network``: the ``deepff.Network`` those options describe;
-- ``Preprocessor``: the scaling, one-hot encoding and image flattening, fitted on the
-  training rows only and saved inside the model file;
-- ``split_indices`` / ``prepare``: the train / validation / test split, a function of the seed
-  alone, so that a resumed run sees the same arrays as the interrupted one.
+``Preprocessor`` is fitted on the training rows only and saved inside the model file (its
+``get_config`` and ``arrays``), so that ``deepff predict`` takes raw data. Statistics are
+accumulated over chunks of rows: a lazily read HDF5 dataset is read once to fit, once to
+transform.
 
 Examples
 --------
 >>> import numpy as np
->>> options = check_options({"layers": [8], "epochs": 5})
->>> net = build_network(options, n_features=4, task="classification", n_outputs=3)
->>> net.layers[-1].units, net.layers[-1].activation.name
-(3, 'softmax')
 >>> pre = Preprocessor(scale="minmax").fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
 >>> pre.transform(np.array([[1.0, 20.0]]))
 array([[0.5, 0.5]], dtype=float32)
@@ -26,295 +16,11 @@ array([[0.5, 0.5]], dtype=float32)
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import activations, initializers, losses, optimizers
-from ._checks import describe
-
-#: Every option of ``deepff train`` and its default. ``None`` means "the natural default":
-#: the optimizer's own learning rate and betas, no early stopping, all columns but the target.
-TRAIN_OPTIONS: dict = {
-    # data
-    "target": None,  # label column of a CSV/TSV (default: the last column)
-    "x_key": None,  # array names in NPZ / HDF5 files
-    "y_key": None,
-    "impute": None,  # None (refuse missing values), "mean" or "median"
-    "task": "auto",  # "auto", "classification" or "regression"
-    # network
-    "layers": [64, 32],  # units of the hidden Dense layers
-    "activation": "relu",
-    "init": "auto",
-    "loss": "auto",
-    "dropout": 0.0,  # rate after each hidden layer
-    "batch_norm": False,  # BatchNorm on the hidden Dense layers
-    "l2": 0.0,
-    "l1": 0.0,
-    # optimization
-    "optimizer": "adam",
-    "learning_rate": None,  # None: the optimizer's default
-    "beta1": None,  # Adam beta1, Momentum beta (None: default)
-    "beta2": None,  # Adam beta2, RMSProp beta (None: default)
-    "decay": 0.0,  # inverse-time decay: lr0 / (1 + decay * epoch)
-    "epochs": 50,
-    "batch_size": 32,
-    "early_stopping": None,  # patience in epochs, on val_loss, best weights kept
-    # split and preprocessing
-    "val_split": 0.1,
-    "test_split": 0.2,
-    "scale": "standard",  # "standard", "minmax" or "none"
-    "seed": 0,
-    "dtype": "float32",
-}
-
-#: Options that change the data a run sees (not the network or its training).
-DATA_OPTIONS = ("target", "x_key", "y_key", "impute", "task", "val_split", "test_split", "scale")
-
-SCALES = ("standard", "minmax", "none")
-IMPUTES = ("mean", "median")
-TASKS = ("auto", "classification", "regression")
-
-
-def _fail(name, value, expected):
-    raise ValueError(f"option {name!r} must be {expected}; got {describe(value)}")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def parse_layers(value) -> list:
-    """Return hidden-layer sizes from ``[64, 32]``, ``"64,32"``, ``64`` or ``""`` (none).
-
-    Examples
-    --------
-    >>> parse_layers("64, 32"), parse_layers(16), parse_layers("")
-    ([64, 32], [16], [])
-    """
-    if _is_int(value):
-        value = [value]
-    if isinstance(value, str):
-        text = value.replace(" ", "")
-        if text in ("", "none", "[]"):
-            return []
-        try:
-            value = [int(part) for part in text.strip("[]").split(",")]
-        except ValueError:
-            _fail("layers", value, "comma-separated positive integers such as 64,32")
-    if not isinstance(value, (list, tuple)) or not all(_is_int(v) and v >= 1 for v in value):
-        _fail("layers", value, "a list of positive integers such as [64, 32]")
-    return [int(v) for v in value]
-
-
-def check_options(options: dict) -> dict:
-    """Return a complete, validated copy of ``options`` (defaults filled in).
-
-    Unknown names and bad values raise ``ValueError`` naming the option and the value.
-
-    Examples
-    --------
-    >>> check_options({"layers": "16,8", "optimizer": "SGD"})["layers"]
-    [16, 8]
-    >>> check_options({"layer": [3]})
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown option 'layer'; valid options: ...
-    """
-    if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict; got {describe(options)}")
-    unknown = sorted(set(options) - set(TRAIN_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown option {unknown[0]!r}; valid options: {', '.join(TRAIN_OPTIONS)}"
-        )
-    out = {**TRAIN_OPTIONS, **options}
-    out["layers"] = parse_layers(out["layers"])
-    for name in ("target", "x_key", "y_key"):
-        if out[name] is not None and not isinstance(out[name], str):
-            _fail(name, out[name], "a name (string)")
-        if out[name] == "":
-            out[name] = None
-    if out["impute"] is not None and out["impute"] not in IMPUTES:
-        _fail("impute", out["impute"], "'mean' or 'median'")
-    if out["task"] not in TASKS:
-        _fail("task", out["task"], "one of " + ", ".join(TASKS))
-    if out["scale"] not in SCALES:
-        _fail("scale", out["scale"], "one of " + ", ".join(SCALES))
-    # Names looked up by the engine: check them against the engine's tables.
-    for name, table in (("activation", activations.ACTIVATIONS), ("loss", losses.LOSSES)):
-        value = out[name]
-        if not isinstance(value, str):
-            _fail(name, value, "a name")
-        if name == "loss" and value == "auto":
-            continue
-        if value.lower() not in table:
-            extra = ["auto"] if name == "loss" else []
-            _fail(name, value, "one of " + ", ".join(extra + sorted(table)))
-        out[name] = value.lower()
-    init = out["init"]
-    if not isinstance(init, str) or (
-        init != "auto" and init.lower() not in initializers.INITIALIZERS
-    ):
-        _fail("init", init, "'auto' or one of " + ", ".join(sorted(initializers.INITIALIZERS)))
-    out["init"] = init.lower()
-    opt = out["optimizer"]
-    if not isinstance(opt, str) or opt.lower() not in optimizers.OPTIMIZERS:
-        _fail("optimizer", opt, "one of " + ", ".join(sorted(optimizers.OPTIMIZERS)))
-    out["optimizer"] = opt.lower()
-    if out["learning_rate"] is not None:
-        lr = out["learning_rate"]
-        if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
-            _fail("learning_rate", lr, "a positive number")
-        out["learning_rate"] = float(lr)
-    for name in ("beta1", "beta2"):
-        if out[name] is not None:
-            value = out[name]
-            if not _is_real(value) or not 0 <= value < 1:
-                _fail(name, value, "a number in [0, 1)")
-            out[name] = float(value)
-    for name in ("decay", "l2", "l1"):
-        value = out[name]
-        if not _is_real(value) or not math.isfinite(value) or value < 0:
-            _fail(name, value, "a number >= 0")
-        out[name] = float(value)
-    if not _is_real(out["dropout"]) or not 0 <= out["dropout"] < 1:
-        _fail("dropout", out["dropout"], "a rate in [0, 1)")
-    out["dropout"] = float(out["dropout"])
-    for name in ("val_split", "test_split"):
-        if not _is_real(out[name]) or not 0 <= out[name] < 1:
-            _fail(name, out[name], "a fraction in [0, 1)")
-        out[name] = float(out[name])
-    if out["val_split"] + out["test_split"] >= 1:
-        raise ValueError(
-            f"options 'val_split' + 'test_split' must be < 1 to leave training data; got "
-            f"{out['val_split']} + {out['test_split']}"
-        )
-    if not isinstance(out["batch_norm"], (bool, np.bool_)):
-        _fail("batch_norm", out["batch_norm"], "true or false")
-    out["batch_norm"] = bool(out["batch_norm"])
-    if not _is_int(out["epochs"]) or out["epochs"] < 1:
-        _fail("epochs", out["epochs"], "an integer >= 1")
-    if out["batch_size"] is not None and (not _is_int(out["batch_size"]) or out["batch_size"] < 1):
-        _fail("batch_size", out["batch_size"], "an integer >= 1 (or none for full batch)")
-    if out["early_stopping"] is not None and (
-        not _is_int(out["early_stopping"]) or out["early_stopping"] < 0
-    ):
-        _fail("early_stopping", out["early_stopping"], "a patience in epochs (integer >= 0)")
-    if not _is_int(out["seed"]) or out["seed"] < 0:
-        _fail("seed", out["seed"], "an integer >= 0")
-    if out["dtype"] not in ("float32", "float64"):
-        _fail("dtype", out["dtype"], "'float32' or 'float64'")
-    for name in ("epochs", "batch_size", "early_stopping", "seed"):
-        if out[name] is not None:
-            out[name] = int(out[name])
-    return out
-
-
-def make_optimizer(options: dict) -> optimizers.Optimizer:
-    """The optimizer of checked ``options``, with inverse-time decay when ``decay`` > 0.
-
-    Examples
-    --------
-    >>> optimizer = make_optimizer(check_options({"optimizer": "Adam"}))
-    >>> type(optimizer).__name__
-    'Adam'
-    """
-    name = options["optimizer"]
-    cls = optimizers.OPTIMIZERS[name]
-    kwargs = {}
-    lr = options["learning_rate"]
-    if lr is None:
-        lr = 0.01 if cls in (optimizers.SGD, optimizers.Momentum) else 0.001
-    if options["decay"]:
-        kwargs["learning_rate"] = optimizers.InverseTimeDecay(lr, decay=options["decay"])
-    else:
-        kwargs["learning_rate"] = lr
-    if cls is optimizers.Adam:
-        if options["beta1"] is not None:
-            kwargs["beta1"] = options["beta1"]
-        if options["beta2"] is not None:
-            kwargs["beta2"] = options["beta2"]
-    elif cls is optimizers.Momentum and options["beta1"] is not None:
-        kwargs["beta"] = options["beta1"]
-    elif cls is optimizers.RMSProp and options["beta2"] is not None:
-        kwargs["beta"] = options["beta2"]
-    return cls(**kwargs)
-
-
-def build_network(options: dict, n_features: int, task: str, n_outputs: int):
-    """Return the (built) ``deepff.Network`` described by ``options``.
-
-    Parameters
-    ----------
-    options : dict
-        ``deepff train`` options (checked here; defaults filled in).
-    n_features : int
-        Inputs after preprocessing.
-    task : {"classification", "regression"}
-    n_outputs : int
-        Classes for classification (2 gives one sigmoid unit), targets for regression.
-
-    Examples
-    --------
-    >>> net = build_network({"layers": [4]}, n_features=3, task="regression", n_outputs=1)
-    >>> [layer.units for layer in net.layers if hasattr(layer, "units")]
-    [4, 1]
-    """
-    from .layers import Dense, Dropout
-    from .network import Network
-
-    options = check_options(options)
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task must be 'classification' or 'regression'; got {describe(task)}")
-    if not _is_int(n_outputs) or n_outputs < 1:
-        raise ValueError(f"n_outputs must be a positive integer; got {describe(n_outputs)}")
-    hidden = []
-    for units in options["layers"]:
-        hidden.append(
-            Dense(
-                units,
-                activation=options["activation"],
-                init=options["init"],
-                l2=options["l2"],
-                l1=options["l1"],
-                batch_norm=options["batch_norm"],
-            )
-        )
-        if options["dropout"] > 0:
-            hidden.append(Dropout(options["dropout"]))
-    if task == "classification":
-        if n_outputs < 2:
-            raise ValueError(f"a classifier needs at least 2 classes; got {n_outputs}")
-        units, activation = (1, "sigmoid") if n_outputs == 2 else (n_outputs, "softmax")
-        loss = options["loss"]
-        if loss in ("hinge", "squared_hinge"):
-            activation = "linear"
-    else:
-        units, activation, loss = n_outputs, "linear", options["loss"]
-    output = Dense(
-        units,
-        activation=activation,
-        init="auto" if options["init"] == "auto" else options["init"],
-        l2=options["l2"],
-        l1=options["l1"],
-    )
-    network = Network(
-        [*hidden, output],
-        loss=loss,
-        optimizer=make_optimizer(options),
-        seed=options["seed"],
-        dtype=options["dtype"],
-    )
-    return network.build(int(n_features))
-
-
-# --- preprocessing ------------------------------------------------------------------------
+from .._checks import describe, is_int
+from .options import IMPUTES, SCALES, _fail
 
 _CHUNK_BYTES = 64 << 20  # rows read at a time when streaming: about 64 MB of raw input
 
@@ -678,10 +384,10 @@ class Preprocessor:
         if (
             not isinstance(self.input_shape, list)
             or not self.input_shape
-            or not all(_is_int(s) and s >= 1 for s in self.input_shape)
+            or not all(is_int(s) and s >= 1 for s in self.input_shape)
         ):
             raise TypeError(f"'input_shape' {describe(self.input_shape)}")
-        if not _is_int(self.n_features_out) or self.n_features_out < 1:
+        if not is_int(self.n_features_out) or self.n_features_out < 1:
             raise TypeError(f"'n_features_out' {describe(self.n_features_out)}")
         if self.kind == "array":
             n_scaled = self.n_features_out
@@ -806,207 +512,20 @@ def _empty_moments(n):
     return np.zeros(n), np.ones(n), np.zeros(n), np.ones(n)
 
 
-# --- task, split, preparation ----------------------------------------------------------------
+def bad_feature_message(dataset, impute, dtype) -> str:
+    """Where the raw features hold NaN or infinity, or else the value too large to scale.
 
-
-def infer_task(y, task="auto") -> str:
-    """'classification' for labels (text, booleans, integers; floats with a few whole
-    values), 'regression' for real values or several target columns.
-
-    Examples
-    --------
-    >>> infer_task(["cat", "dog"]), infer_task([0.5, 1.25, 2.0]), infer_task([0.0, 1.0])
-    ('classification', 'regression', 'classification')
-    """
-    if task != "auto":
-        return task
-    y = np.asarray(y)
-    if y.dtype.kind in "OUSb":
-        return "classification"
-    if y.ndim == 2 and y.shape[1] > 1:
-        return "regression"
-    if y.dtype.kind in "iu":
-        return "classification"
-    values = np.unique(y)
-    if len(values) <= 10 and np.all(np.mod(values, 1) == 0):
-        return "classification"
-    return "regression"
-
-
-def split_indices(m, val_split, test_split, seed, y=None):
-    """Deterministic (train, val, test) row indices from the seed alone.
-
-    With labels ``y`` the split is stratified: each class is shuffled and cut in the same
-    proportions. Indices within each part are in shuffled order.
+    The message of the error raised when preprocessing leaves a feature that is not finite:
+    it names the first bad value's column and row (tables) or index (arrays).
 
     Examples
     --------
-    >>> train, val, test = split_indices(10, val_split=0.2, test_split=0.1, seed=0)
-    >>> len(train), len(val), len(test)
-    (7, 2, 1)
-    >>> sorted([*train, *val, *test]) == list(range(10))
-    True
+    >>> import numpy as np
+    >>> from deepff.io.datasets import Dataset
+    >>> data = Dataset(X=np.array([[1.0, 2.0], [np.inf, 0.0]]), y=np.array([0, 1]), name="d")
+    >>> bad_feature_message(data, None, "float32")
+    'd: features must be finite numbers; found inf in X[1, 0]'
     """
-    rng = np.random.default_rng([int(seed), 0x5EED])
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 1:
-            _, codes = np.unique(y, return_inverse=True)
-            parts = [[], [], []]
-            for code in range(codes.max() + 1 if len(codes) else 0):
-                members = np.flatnonzero(codes == code)
-                members = members[rng.permutation(len(members))]
-                n_test = round(len(members) * test_split)
-                n_val = round(len(members) * val_split)
-                parts[2].append(members[:n_test])
-                parts[1].append(members[n_test : n_test + n_val])
-                parts[0].append(members[n_test + n_val :])
-            out = []
-            for part in parts:
-                joined = np.concatenate(part) if part else np.empty(0, np.int64)
-                out.append(joined[rng.permutation(len(joined))])
-            return tuple(out)
-    order = rng.permutation(m)
-    n_test = round(m * test_split)
-    n_val = round(m * val_split)
-    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
-
-
-@dataclass
-class Prepared:
-    """The arrays of one run: features and labels of each part, and the preprocessing.
-
-    Examples
-    --------
-    >>> from deepff.datasets import load_data
-    >>> prepared = prepare(load_data("iris"), {"val_split": 0.2, "test_split": 0.0})
-    >>> isinstance(prepared, Prepared), prepared.X_train.shape, prepared.n_outputs
-    (True, (120, 4), 3)
-    """
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray | None
-    y_val: np.ndarray | None
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
-    preprocessor: Preprocessor
-    task: str
-    n_outputs: int
-    classes: np.ndarray | None = None
-    indices: tuple = field(default_factory=tuple)
-
-
-def prepare(dataset, options: dict) -> Prepared:
-    """Split ``dataset`` (from ``deepff.datasets.load_data``) and preprocess it.
-
-    The preprocessing is fitted on the training rows only; the features of all parts are
-    written once into one float array (the parts are views into it).
-
-    Examples
-    --------
-    >>> from deepff.datasets import load_data
-    >>> prepared = prepare(load_data("iris"), {"val_split": 0.2, "test_split": 0.2})
-    >>> prepared.task, prepared.X_train.shape, prepared.X_val.shape, prepared.X_test.shape
-    ('classification', (90, 4), (30, 4), (30, 4))
-    """
-    options = check_options(options)
-    if dataset.y is None:
-        raise ValueError(f"{dataset.name}: training needs labels, and this data has none")
-    y = np.asarray(dataset.y)
-    m = len(y)
-    task = infer_task(y, options["task"])
-    stratify = y if task == "classification" and y.ndim == 1 else None
-    train, val, test = split_indices(
-        m, options["val_split"], options["test_split"], options["seed"], stratify
-    )
-    if len(train) == 0:
-        raise ValueError(f"{dataset.name}: the split leaves no training rows out of {m}")
-    from .datasets import DataError, check_allocation
-
-    _check_labels(dataset, y)
-    pre = Preprocessor(options["scale"], options["impute"], options["dtype"])
-    order = np.concatenate([train, val, test])
-    if not _is_frame(dataset.X):  # the features are made in memory: will they fit?
-        check_allocation(dataset.name, "the data", dataset.X.shape, pre.dtype)
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):  # checked below, naming the value
-            pre.fit(dataset.X, train)
-            features = pre.transform(dataset.X, order)
-    except _NonFinite:
-        features = None
-    except OSError as error:  # a lazily read file that fails further in (HDF5)
-        raise DataError(f"{dataset.name}: cannot read the data: {error}") from None
-    if features is None or not (np.isfinite(features.min()) and np.isfinite(features.max())):
-        raise DataError(_bad_feature(dataset, options["impute"], pre.dtype))
-    a, b = len(train), len(train) + len(val)
-    classes = None
-    if task == "classification":
-        if y.ndim != 1:
-            raise ValueError(f"{dataset.name}: class labels must be one column; got {y.shape}")
-        classes = np.unique(y[train])
-        if len(classes) < 2:
-            raise DataError(
-                f"{dataset.name}: the training labels hold a single class, "
-                f"{describe(classes[0].item() if len(classes) else None)}; "
-                "a classifier needs at least 2"
-            )
-        unseen = np.setdiff1d(np.unique(y), classes)
-        if len(unseen):
-            raise ValueError(
-                f"{dataset.name}: class {unseen[0]!r} has too few examples to appear in the "
-                "training split"
-            )
-        n_outputs = len(classes)
-    else:
-        with np.errstate(over="ignore"):
-            y_cast = y.astype(options["dtype"])
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y_cast)):
-            i = tuple(int(k) for k in np.argwhere(~np.isfinite(y_cast))[0])
-            raise DataError(
-                f"{dataset.name}: the target {float(y[i])!r} in {_label_at(dataset, i)} is too "
-                f"large for {options['dtype']}; scale the targets"
-            )
-        y = y_cast
-        n_outputs = 1 if y.ndim == 1 else y.shape[1]
-    return Prepared(
-        X_train=features[:a],
-        y_train=y[train],
-        X_val=features[a:b] if b > a else None,
-        y_val=y[val] if b > a else None,
-        X_test=features[b:] if len(test) else None,
-        y_test=y[test] if len(test) else None,
-        preprocessor=pre,
-        task=task,
-        n_outputs=n_outputs,
-        classes=classes,
-        indices=(train, val, test),
-    )
-
-
-def _label_at(dataset, index) -> str:
-    """Where label ``index`` is: a CSV column and row, or an array element."""
-    column = dataset.info.get("target")
-    if column is not None:
-        return f"column {column!r} at row {index[0] + 1}"
-    return f"{dataset.info.get('y_key') or 'y'}{list(index)}"
-
-
-def _check_labels(dataset, y) -> None:
-    """Labels or targets must be finite numbers (when numbers)."""
-    from .datasets import DataError
-
-    if y.dtype.kind in "biuf" and not np.all(np.isfinite(y)):
-        i = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
-        raise DataError(
-            f"{dataset.name}: labels must be finite; found {y[i]} in {_label_at(dataset, i)}"
-        )
-    if y.dtype.kind not in "biufUSO":
-        raise DataError(f"{dataset.name}: labels must be numbers or text; got dtype {y.dtype}")
-
-
-def _bad_feature(dataset, impute, dtype) -> str:
-    """Where the raw features hold NaN or infinity, or else the value too large to scale."""
     X = dataset.X
     found = []  # (row, column text, value), the first bad value of each column or block
     largest = (-1.0, None, None)
@@ -1058,16 +577,4 @@ def _bad_feature(dataset, impute, dtype) -> str:
     )
 
 
-__all__ = [
-    "DATA_OPTIONS",
-    "TRAIN_OPTIONS",
-    "Prepared",
-    "Preprocessor",
-    "build_network",
-    "check_options",
-    "infer_task",
-    "make_optimizer",
-    "parse_layers",
-    "prepare",
-    "split_indices",
-]
+__all__ = ["Preprocessor", "bad_feature_message"]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import describe
+from .._checks import describe
 
 BUILTIN = ("digits", "iris", "wine", "breast_cancer")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")

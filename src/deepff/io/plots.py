@@ -130,7 +130,7 @@ def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
     >>> len(fig.axes), fig.axes[3].get_title()
     (4, 'leaky ReLU (c = 0.1)')
     """
-    from . import activations as act
+    from .. import activations as act
 
     z = np.linspace(*z_range, 1001)
     functions = [

@@ -1,0 +1,806 @@
+"""A training run: one object owning one run directory, and the model file of a run.
+
+A run directory holds::
+
+    model.safetensors       the trained network, its preprocessing and the run's metadata
+    checkpoint.safetensors  the network after the last finished epoch (with optimizer state)
+    config.toml             the run's options: rerun with --config, continue with --resume
+    history.csv             one row of metrics per epoch, written before each checkpoint
+    metrics.json            loss and metrics on the train / validation / test rows
+    *.png, confusion_matrix.csv   the figures
+
+``Run`` creates a directory (or resumes the interrupted run in it), checkpoints every epoch
+and finishes it. ``save_model`` and ``load_model`` are the only writer and reader of a run's
+model file (``deepff train`` and ``deepff tune`` both write it; ``evaluate``, ``predict``,
+``info``, ``plot`` and ``export`` read it).
+
+Examples
+--------
+>>> import tempfile
+>>> from deepff.io.datasets import load_data
+>>> from deepff.runs.options import check_options
+>>> out = tempfile.mkdtemp()
+>>> with load_data("iris") as data:
+...     run = Run(out, data, "iris", check_options({"layers": [8], "epochs": 3}))
+...     run.train()
+...     summary = run.finish()
+>>> summary["network"].epoch, sorted(summary["metrics"])
+(3, ['test', 'train', 'val'])
+>>> network, preprocessor, metadata = load_model(out)
+>>> metadata["run"]["epochs_trained"], preprocessor.n_features_out
+(3, 4)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import serialization
+from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
+from ..io.toml import format_value, write_toml
+from .build import build_network
+from .options import check_options
+from .prepare import prepare
+from .preprocessing import Preprocessor
+
+MODEL_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+CONFIG_FILE = "config.toml"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+#: The files every finished run has (figures depend on the task and the data).
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE)
+
+_PREPROCESSOR = "preprocessor."  # prefix of the preprocessing arrays in a model file
+_EARLY_STOPPING = "early_stopping."  # prefix of the best weights kept in a checkpoint
+
+
+class RunError(ValueError):
+    """A run directory or model file that cannot be used as asked (the message says why).
+
+    Examples
+    --------
+    >>> try:
+    ...     load_model("no-such-model.safetensors")
+    ... except RunError as error:
+    ...     print(error)
+    no-such-model.safetensors: no such model file
+    """
+
+
+def write_text(path, text: str) -> None:
+    """Write a small text file atomically: a kill leaves the old file or the new one.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "metrics.json")
+    >>> write_text(path, "{}\\n")
+    >>> open(path).read()
+    '{}\\n'
+    """
+    serialization.write_atomically(
+        path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8")
+    )
+
+
+def finite_or_none(value):
+    """``float(value)``, or None for NaN and infinity (JSON's null).
+
+    Examples
+    --------
+    >>> finite_or_none(0.5), finite_or_none(float("nan"))
+    (0.5, None)
+    """
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class HistoryLog(Callback):
+    """history.csv: one row per epoch, appended at each epoch's end (before the checkpoint).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> log = HistoryLog(os.path.join(tempfile.mkdtemp(), "history.csv"))
+    >>> log.append(1, {"loss": 0.5, "val_loss": 0.75})
+    >>> log.append(2, {"loss": 0.25, "val_loss": 0.5})
+    >>> log.keep(1)
+    >>> log.history()
+    {'epoch': [1], 'loss': [0.5], 'val_loss': [0.75]}
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.append(epoch + 1, logs or {})
+
+    def rows(self) -> list:
+        """The complete rows (a run killed mid-append leaves a partial last row)."""
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+
+        def complete(row):
+            try:
+                return None not in row and all(
+                    v is not None and math.isfinite(float(v)) for v in row.values()
+                )
+            except ValueError:
+                return False
+
+        return [row for row in rows if complete(row)]
+
+    def keep(self, epochs: int) -> None:
+        """Drop rows after ``epochs`` (a resumed run redoes them), atomically."""
+        rows = [r for r in self.rows() if int(r["epoch"]) <= epochs]
+        original = self.path
+        self.path = original.with_name(original.name + ".part")
+        try:
+            self.path.unlink(missing_ok=True)
+            for row in rows:
+                self.append(
+                    int(row["epoch"]), {k: float(v) for k, v in row.items() if k != "epoch"}
+                )
+            if rows:
+                os.replace(self.path, original)
+            else:
+                original.unlink(missing_ok=True)
+        finally:
+            self.path = original
+
+    def append(self, epoch: int, logs: dict) -> None:
+        """Append the row of ``epoch`` (counted from 1); the header goes first."""
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["epoch", *logs])
+            writer.writerow([epoch, *(repr(float(v)) for v in logs.values())])
+
+    def history(self) -> dict:
+        """The columns: ``{"epoch": [1, 2, ...], "loss": [...], ...}``."""
+        out = {}
+        for row in self.rows():
+            for key, value in row.items():
+                out.setdefault(key, []).append(int(value) if key == "epoch" else float(value))
+        return out
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """EarlyStopping (on ``monitor``, best weights kept) whose progress survives a checkpoint.
+
+    ``run_state`` and ``run_arrays`` are saved in each checkpoint; a resumed run passes them
+    back as ``state`` and ``arrays``.
+
+    Examples
+    --------
+    >>> stopper = ResumableEarlyStopping(3, "val_loss")
+    >>> stopper.run_state()
+    {'best': None, 'best_epoch': None, 'wait': 0, 'stopped_epoch': None, 'monitor': 'val_loss'}
+    >>> state = {"best": 0.5, "best_epoch": 4, "wait": 2, "stopped_epoch": None}
+    >>> ResumableEarlyStopping(3, "val_loss", state).wait
+    2
+    """
+
+    def __init__(self, patience, monitor, state=None, arrays=None):
+        super().__init__(monitor=monitor, patience=patience, restore_best_weights=True)
+        self._state = state
+        self._arrays = arrays
+        self.on_train_begin()  # the state is there before (or without) training
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        state = self._state
+        if state:
+            self.best = state["best"] if state["best"] is not None else self.best
+            self.best_epoch = state["best_epoch"]
+            self.wait = state["wait"]
+            self.stopped_epoch = state.get("stopped_epoch")
+            if self._arrays:
+                self._best_parameters = {k: np.array(v) for k, v in self._arrays.items()}
+
+    def run_state(self) -> dict:
+        """The progress, as JSON: best value (None while there is none), epochs, monitor."""
+        best = self.best if math.isfinite(self.best) else None
+        return {
+            "best": best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "monitor": self.monitor,
+        }
+
+    def run_arrays(self) -> dict:
+        """The best weights kept so far (empty before the first epoch)."""
+        return dict(self._best_parameters or {})
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """checkpoint.safetensors of a ``Run``, with the run's metadata and arrays of the epoch.
+
+    Examples
+    --------
+    ``Run.callbacks`` makes one; it is written at the end of every epoch.
+    """
+
+    def __init__(self, run: Run):
+        super().__init__(run.out / CHECKPOINT_FILE, metadata=self._metadata)
+        self.run = run
+
+    def _metadata(self, network, epoch, logs):
+        meta = {"run": self.run.info, "preprocessor": self.run.preprocessor.get_config()}
+        if self.run.stopper is not None:
+            meta["early_stopping"] = self.run.stopper.run_state()
+        return meta
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.arrays = _prefixed(_PREPROCESSOR, self.run.preprocessor.arrays())
+        if self.run.stopper is not None:
+            self.arrays.update(_prefixed(_EARLY_STOPPING, self.run.stopper.run_arrays()))
+        super().on_epoch_end(epoch, logs)
+
+
+def _prefixed(prefix: str, arrays: dict) -> dict:
+    return {f"{prefix}{k}": v for k, v in arrays.items()}
+
+
+def _unprefixed(prefix: str, arrays: dict) -> dict:
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _quiet_overflow():
+    # After a divergence (warned about once) the weights kept may overflow on some inputs:
+    # the metrics say so, as null in JSON, without a trail of NumPy warnings.
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+class Run:
+    """One training run and its directory: created (or resumed), checkpointed, finished.
+
+    Making a ``Run`` prepares the data (``deepff.runs.prepare``), then either builds a new
+    network (removing an earlier run's files from ``out``, once the options are known to be
+    good) or, with ``resume=True``, loads the network and the early-stopping progress of the
+    last checkpoint and cuts history.csv back to it. Either way config.toml is written.
+    ``train`` runs the epochs left, checkpointing each; ``finish`` writes the model file,
+    metrics.json and the figures.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run directory (made if missing).
+    dataset : deepff.io.datasets.Dataset
+        The data, with labels; it stays open until ``finish`` has drawn the figures.
+    source : str or os.PathLike
+        Where the data came from (a built-in name or a path), saved with the run.
+    options : dict
+        ``deepff train`` options (checked here).
+    resume : bool, default False
+        Continue the interrupted run in ``out`` from its checkpoint.
+
+    Attributes
+    ----------
+    network : deepff.Network
+    prepared : deepff.runs.prepare.Prepared
+    info : dict
+        The run's metadata saved in its model file (data, options, task, ...).
+    stopper : ResumableEarlyStopping or None
+    history : HistoryLog
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deepff.io.datasets import load_data
+    >>> out = tempfile.mkdtemp()
+    >>> with load_data("iris") as data:
+    ...     run = Run(out, data, "iris", {"layers": [4], "epochs": 2})
+    ...     run.network.epoch, run.info["task"]
+    (0, 'classification')
+    """
+
+    def __init__(self, out, dataset, source, options: dict, resume: bool = False):
+        self.options = check_options(options)
+        self.dataset = dataset
+        self.prepared = prepare(dataset, self.options)
+        self.preprocessor = self.prepared.preprocessor
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.source = str(source)
+        if Path(self.source).exists():
+            self.source = str(Path(self.source).resolve())
+        self.info = self._describe()
+        self.history = HistoryLog(self.out / HISTORY_FILE)
+        self.monitor = "val_loss" if self.prepared.X_val is not None else "loss"
+        self.stopper = None
+        self._remove_temporaries()
+        if resume:
+            self._resume()
+        else:
+            self._create()
+        self._write_config()
+
+    def _describe(self) -> dict:
+        data, prepared, pre = self.dataset, self.prepared, self.preprocessor
+        image_size = None
+        if pre.kind == "array" and len(pre.input_shape) == 3:
+            image_size = pre.input_shape[:2]
+        examples = {
+            part: 0
+            if getattr(prepared, f"y_{part}") is None
+            else len(getattr(prepared, f"y_{part}"))
+            for part in ("train", "val", "test")
+        }
+        return {
+            "data": {
+                "source": self.source,
+                "name": data.name,
+                "target": data.info.get("target"),
+                "x_key": data.info.get("x_key"),
+                "y_key": data.info.get("y_key"),
+                "image_size": image_size,
+                "feature_names": data.feature_names,
+                "class_names": data.class_names,
+                "examples": examples,
+            },
+            "options": self.options,
+            "task": prepared.task,
+        }
+
+    def _remove_temporaries(self) -> None:
+        # What a killed run leaves: temporaries of interrupted writes (the files are whole).
+        out = self.out
+        for stale in (
+            *out.glob(f".{MODEL_FILE}.*.tmp"),
+            *out.glob(f".{CHECKPOINT_FILE}.*.tmp"),
+            out / f"{HISTORY_FILE}.part",
+        ):
+            stale.unlink(missing_ok=True)
+
+    def _resume(self) -> None:
+        path = self.out / CHECKPOINT_FILE
+        if not path.exists():
+            raise RunError(f"{self.out}: no {CHECKPOINT_FILE} to resume from")
+        self.network = _read_network(path)
+        saved = self.network.metadata or {}
+        saved_options = dict(saved.get("run", {}).get("options") or {})
+        saved_options["epochs"] = self.options["epochs"]
+        if saved_options != self.options:
+            raise RunError(f"{path}: the checkpoint was made with other options")
+        if self.options["early_stopping"] is not None:
+            best = _unprefixed(_EARLY_STOPPING, self.network.extra_arrays)
+            self.stopper = ResumableEarlyStopping(
+                self.options["early_stopping"], self.monitor, saved.get("early_stopping"), best
+            )
+        self.history.keep(self.network.epoch)
+
+    def _create(self) -> None:
+        prepared = self.prepared
+        # Built first: options the network refuses must leave an earlier run in DIR intact.
+        self.network = build_network(
+            self.options, self.preprocessor.n_features_out, prepared.task, prepared.n_outputs
+        )
+        for name in (*RUN_FILES, CHECKPOINT_FILE):
+            (self.out / name).unlink(missing_ok=True)
+        if self.options["early_stopping"] is not None:
+            self.stopper = ResumableEarlyStopping(self.options["early_stopping"], self.monitor)
+
+    def _write_config(self) -> None:
+        out = self.out
+        write_toml(
+            out / CONFIG_FILE,
+            {"data": self.source, **self.options},
+            f"deepff train: this run's options. Rerun: deepff train --config {out}/{CONFIG_FILE}"
+            f"\nResume: deepff train --resume {out}",
+        )
+
+    def callbacks(self) -> list:
+        """The run's callbacks, in order: early stopping, history.csv, the checkpoint.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from deepff.io.datasets import load_data
+        >>> with load_data("iris") as data:
+        ...     run = Run(tempfile.mkdtemp(), data, "iris", {"layers": [4], "epochs": 1})
+        >>> [type(callback).__name__ for callback in run.callbacks()]
+        ['HistoryLog', 'RunCheckpoint']
+        """
+        stopping = [] if self.stopper is None else [self.stopper]
+        return [*stopping, self.history, RunCheckpoint(self)]
+
+    def train(self, callbacks=()) -> None:
+        """Train the epochs left (none when early stopping already stopped the run).
+
+        ``callbacks`` (such as a progress display) run after the run's own.
+        """
+        network, prepared, stopper = self.network, self.prepared, self.stopper
+        remaining = self.options["epochs"] - network.epoch
+        stopped = stopper is not None and stopper.stopped_epoch is not None
+        if remaining > 0 and not stopped:
+            has_val = prepared.X_val is not None
+            network.fit(
+                prepared.X_train,
+                prepared.y_train,
+                epochs=remaining,
+                batch_size=self.options["batch_size"],
+                validation_data=(prepared.X_val, prepared.y_val) if has_val else None,
+                callbacks=[*self.callbacks(), *callbacks],
+                verbose=0,
+            )
+        elif stopper is not None:
+            stopper.set_network(network)
+            stopper.on_train_end()  # put back the best weights
+
+    def metrics(self) -> dict:
+        """Loss and metrics of each part (None for an empty part; NaN as None)."""
+        metrics = {}
+        for part in ("train", "val", "test"):
+            X, y = getattr(self.prepared, f"X_{part}"), getattr(self.prepared, f"y_{part}")
+            if X is None:
+                metrics[part] = None
+                continue
+            with _quiet_overflow():
+                result = self.network.evaluate(X, y)
+            scores = {k: finite_or_none(v) for k, v in result.items()}
+            metrics[part] = {**scores, "examples": len(y)}
+        return metrics
+
+    def finish(self) -> dict:
+        """Write model.safetensors, metrics.json and the figures; return a summary.
+
+        The summary has the ``network``, its ``metrics``, the ``out`` directory, the
+        ``task``, the ``figures`` written and the ``prepared`` data.
+        """
+        metrics = self.metrics()
+        stopper = self.stopper
+        self.info["stopped_early"] = stopper is not None and stopper.stopped_epoch is not None
+        self.info["epochs_trained"] = int(self.network.epoch)
+        save_model(self.out / MODEL_FILE, self.network, self.preprocessor, self.info, metrics)
+        write_text(self.out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        with _quiet_overflow():
+            figures = draw_figures(
+                self.out, self.network, self.prepared, self.preprocessor, self.info, self.dataset
+            )
+        return {
+            "network": self.network,
+            "metrics": metrics,
+            "out": self.out,
+            "task": self.prepared.task,
+            "figures": figures,
+            "prepared": self.prepared,
+        }
+
+
+def train_run(source, options: dict, out, resume: bool = False, callbacks=()) -> dict:
+    """Train as ``deepff train`` does and write the run directory; return ``Run.finish()``'s
+    summary.
+
+    The data is loaded once (``deepff.io.datasets.load_data``), prepared once, trained and
+    written by a ``Run``; ``callbacks`` (a progress display) run after the run's own.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> result = train_run("iris", {"layers": [8], "epochs": 2}, tempfile.mkdtemp())
+    >>> result["network"].epoch, result["task"]
+    (2, 'classification')
+    """
+    from ..io.datasets import load_data
+
+    options = check_options(options)
+    data = load_data(
+        source,
+        target=options["target"],
+        x_key=options["x_key"],
+        y_key=options["y_key"],
+        impute=options["impute"],
+        require_target=True,
+    )
+    with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
+        run = Run(out, data, source, options, resume=resume)
+        run.train(callbacks)
+        return run.finish()
+
+
+# --- the model file of a run -----------------------------------------------------------------
+
+
+def save_model(path, network, preprocessor, run_info: dict, metrics: dict, extra_metadata=None):
+    """Write a run's model file: the network, its preprocessing, the run and its metrics.
+
+    The one writer of the layout that ``load_model`` reads (``deepff train`` and
+    ``deepff tune`` both call it). ``extra_metadata`` entries (such as ``"tuning"``) follow
+    the run's; the write is atomic.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    network : deepff.Network
+    preprocessor : Preprocessor or None
+    run_info : dict
+        ``data``, ``options``, ``task``, ``epochs_trained``, ``stopped_early``.
+    metrics : dict
+        ``{"train": {...} or None, "val": ..., "test": ...}``.
+    extra_metadata : dict, optional
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="softmax")], seed=0).build(3)
+    >>> pre = Preprocessor().fit(np.arange(6.0).reshape(2, 3))
+    >>> path = os.path.join(tempfile.mkdtemp(), MODEL_FILE)
+    >>> save_model(path, net, pre, {"task": "classification"}, {"test": None}, {"note": {}})
+    >>> sorted(load_model(path)[2])
+    ['metrics', 'note', 'preprocessor', 'run']
+    """
+    metadata = {
+        "run": run_info,
+        "preprocessor": None if preprocessor is None else preprocessor.get_config(),
+        "metrics": metrics,
+        **(extra_metadata or {}),
+    }
+    arrays = {} if preprocessor is None else _prefixed(_PREPROCESSOR, preprocessor.arrays())
+    serialization.save(network, path, metadata=metadata, arrays=arrays)
+
+
+def _read_network(path):
+    """The network of a model file, with its ``metadata`` and ``extra_arrays``."""
+    from .. import network as network_module
+
+    # deepff.network.load is deepff.load; older trees had it in serialization only.
+    read = getattr(network_module, "load", None) or serialization.load
+    return read(path)
+
+
+def load_model(path):
+    """Return (network, preprocessor or None, metadata) from a model file or run directory.
+
+    The one reader of a run's model file: the preprocessing is rebuilt from its arrays and
+    checked against the network, and the metadata the commands read is checked for form
+    (a model file may come from anywhere). Files written by ``deepff.save`` load too.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> network, preprocessor, metadata = load_model(folder)  # a run directory or a file
+    >>> network.n_features_in_, preprocessor
+    (4, None)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such model file")
+    if path.is_dir():
+        candidate = path / MODEL_FILE
+        if not candidate.exists():
+            raise RunError(f"{path}: a folder without {MODEL_FILE}")
+        path = candidate
+    network = _read_network(path)
+    metadata = getattr(network, "metadata", {}) or {}
+    arrays = getattr(network, "extra_arrays", {}) or {}
+    pre = None
+    if not isinstance(metadata, dict):
+        raise RunError(f"{path}: bad metadata: expected a JSON object")
+    if metadata.get("preprocessor") is not None:
+        try:
+            pre = Preprocessor.from_config(
+                metadata["preprocessor"], _unprefixed(_PREPROCESSOR, arrays)
+            )
+        except ValueError as error:
+            raise RunError(f"{path}: {error}") from None
+        if pre.n_features_out != network.n_features_in_:
+            raise RunError(
+                f"{path}: its preprocessing makes {pre.n_features_out} inputs, but its network "
+                f"takes {network.n_features_in_}"
+            )
+    _check_run_metadata(path, metadata)
+    return network, pre, metadata
+
+
+def _check_run_metadata(path, metadata) -> None:
+    """The parts of a model file's metadata that the commands read must have their form."""
+
+    def fail(what):
+        raise RunError(f"{path}: bad metadata: {what}")
+
+    def is_number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for key in ("run", "metrics"):
+        if not isinstance(metadata.get(key, {}), dict):
+            fail(f"{key!r} must be a JSON object")
+    run = metadata.get("run", {})
+    if run.get("task") not in (None, "classification", "regression"):
+        fail(f"unknown task {run.get('task')!r}")
+    data = run.get("data", {})
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(key), (str, type(None)))
+        for key in ("source", "name", "target", "x_key", "y_key")
+    ):
+        fail("'data' must name its source, target and keys")
+    names = data.get("class_names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) or is_number(n) for n in names)
+    ):
+        fail("'class_names' must be a list of names")
+    if run.get("options") is not None:
+        try:
+            check_options(run["options"])
+        except (ValueError, TypeError) as error:
+            fail(f"'options': {error}")
+    for part, values in metadata.get("metrics", {}).items():
+        if values is not None and not (
+            isinstance(values, dict)
+            and isinstance(values.get("examples"), int)
+            and all(v is None or is_number(v) for v in values.values())
+        ):
+            fail(f"metrics of {part!r} must be numbers")
+
+
+def describe_options(options: dict) -> list:
+    """``key = value`` lines (TOML's form) of the options that are set.
+
+    Examples
+    --------
+    >>> describe_options({"layers": [8], "target": None, "scale": "none"})
+    ['layers = [8]', 'scale = "none"']
+    """
+    return [f"{k} = {format_value(v, k)}" for k, v in options.items() if v is not None]
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def class_labels(network, run_info: dict) -> list:
+    """The network's classes as text: their names when the data named integer classes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+    >>> _ = net.fit(np.eye(2), [0, 1], epochs=1, verbose=0)
+    >>> class_labels(net, {"data": {"class_names": ["cat", "dog"]}}), class_labels(net, {})
+    (['cat', 'dog'], ['0', '1'])
+    """
+    classes = network.classes_
+    names = run_info.get("data", {}).get("class_names")
+    labels = [str(c) for c in classes.tolist()]
+    if names and len(names) == len(classes) and np.asarray(classes).dtype.kind in "iu":
+        if all(0 <= int(c) < len(names) for c in classes):
+            labels = [f"{names[int(c)]}" for c in classes]
+    return labels
+
+
+def _confusion(network, X, y):
+    classes = network.classes_
+    predicted = network.predict(X)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    matrix = np.zeros((len(classes), len(classes)), np.int64)
+    for truth, guess in zip(np.asarray(y).tolist(), predicted.tolist(), strict=True):
+        matrix[index[truth], index[guess]] += 1
+    return matrix
+
+
+def draw_figures(out, network, prepared, pre, run_info: dict, data) -> list:
+    """Write a run's figures (and confusion_matrix.csv) into ``out``; return the paths.
+
+    Learning curves from history.csv; for classifiers with ``prepared`` data, the confusion
+    matrix of the test rows (else validation, else training) and, for two raw features,
+    the decision boundary over the training rows.
+
+    Examples
+    --------
+    ``Run.finish`` and ``deepff plot`` call it; they draw files, so nothing runs here.
+    """
+    from ..io import plots
+
+    out = Path(out)
+    figures = []
+    history = HistoryLog(out / HISTORY_FILE).history()
+    if history.get("loss"):
+        plots.learning_curves(history, out / "learning_curves.png", title=run_info["data"]["name"])
+        figures.append(out / "learning_curves.png")
+    classifier = run_info["task"] == "classification" and network.classes_ is not None
+    if prepared is not None and classifier:
+        figures.append(_draw_confusion(out, network, prepared, run_info))
+        boundary = _draw_boundary(out, network, prepared, pre, data)
+        if boundary is not None:
+            figures.append(boundary)
+    return figures
+
+
+def _draw_confusion(out, network, prepared, run_info) -> Path:
+    from ..io import plots
+
+    for part in ("test", "val", "train"):
+        X, y = getattr(prepared, f"X_{part}"), getattr(prepared, f"y_{part}")
+        if X is not None:
+            break
+    matrix = _confusion(network, X, y)
+    labels = class_labels(network, run_info)
+    with open(out / "confusion_matrix.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["true\\predicted", *labels])
+        for label, row in zip(labels, matrix.tolist(), strict=True):
+            writer.writerow([label, *row])
+    plots.confusion_matrix(
+        matrix,
+        labels,
+        out / "confusion_matrix.png",
+        title=f"confusion matrix ({part}, {len(y)} examples)",
+    )
+    return out / "confusion_matrix.png"
+
+
+def _draw_boundary(out, network, prepared, pre, data) -> Path | None:
+    """The decision boundary of a classifier of two raw numeric features, else None."""
+    from ..io import plots
+
+    table_2d = (
+        pre is not None and pre.kind == "table" and not pre.categories and len(pre.columns) == 2
+    )
+    array_2d = pre is not None and pre.kind == "array" and list(pre.input_shape) == [2]
+    if not (table_2d or array_2d) or data is None:
+        return None
+    X_raw = np.asarray(data.X, dtype=np.float64)
+    rows = np.sort(prepared.indices[0])
+    names = pre.columns if table_2d else (data.feature_names or ["x1", "x2"])
+
+    def predict(points):
+        if table_2d:
+            import pandas as pd
+
+            points = pd.DataFrame(points, columns=pre.columns)
+        return network.predict(pre.transform(points))
+
+    plots.decision_boundary(
+        predict,
+        X_raw[rows],
+        np.asarray(data.y)[rows],
+        out / "decision_boundary.png",
+        feature_names=names,
+        title="decision boundary (training data)",
+    )
+    return out / "decision_boundary.png"
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "HISTORY_FILE",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "RUN_FILES",
+    "HistoryLog",
+    "ResumableEarlyStopping",
+    "Run",
+    "RunCheckpoint",
+    "RunError",
+    "class_labels",
+    "describe_options",
+    "draw_figures",
+    "finite_or_none",
+    "load_model",
+    "save_model",
+    "train_run",
+    "write_text",
+]
