@@ -554,7 +554,7 @@ def test_bad_input_gets_scikit_learns_errors(blobs):
     with pytest.raises(ValueError, match="activation has 1 entries"):
         DNNClassifier(hidden_layer_sizes=(4, 4), activation=["relu"]).fit(X, y)
     with pytest.raises(ValueError, match="unknown activation"):
-        DNNClassifier(activation=["relu", "swish"], hidden_layer_sizes=(3, 3)).fit(X, y)
+        DNNClassifier(activation=["relu", "not_an_activation"], hidden_layer_sizes=(3, 3)).fit(X, y)
     bad = X.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
