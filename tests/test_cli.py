@@ -387,7 +387,7 @@ MISTAKES = {
     "bad option value": ["train", "iris", "--dropout", "1.5"],
     "bad choice": ["train", "iris", "--scale", "big"],
     "bad number": ["train", "iris", "--epochs", "many"],
-    "bad activation": ["train", "iris", "--activation", "swish"],
+    "bad activation": ["train", "iris", "--activation", "swiglu"],
     "bad layers": ["train", "iris", "--layers", "8,x"],
     "unknown config option": ["train", "iris", "--config", "bad.toml"],
     "broken config": ["train", "iris", "--config", "broken.toml"],

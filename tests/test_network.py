@@ -668,9 +668,9 @@ def test_bad_input_after_fit(call, exception, match):
     "make, exception, match",
     [
         (
-            lambda: dff.Network([dff.Dense(3, activation="swish")]),
+            lambda: dff.Network([dff.Dense(3, activation="swiglu")]),
             ValueError,
-            r"unknown activation 'swish'",
+            r"unknown activation 'swiglu'",
         ),
         (
             lambda: dff.Network([dff.Dense(1)], loss="cross_entropy_loss"),

@@ -63,7 +63,7 @@ def test_unknown_option_lists_the_valid_ones():
     [
         ("layers", "8,-1"),
         ("layers", [0]),
-        ("activation", "swish"),
+        ("activation", "swiglu"),
         ("loss", "nll"),
         ("init", "orthogonal"),
         ("optimizer", "lbfgs"),
