@@ -194,7 +194,7 @@ def test_save_load_round_trips_exactly(problem, epochs, include_optimizer):
             include_optimizer=include_optimizer,
             arrays={"first_row": X[0]},
         )
-        loaded = serialization.load(path)
+        loaded = dff.load(path)
         # Saving the loaded network writes the very same bytes.
         again = os.path.join(directory, "again.safetensors")
         serialization.save(

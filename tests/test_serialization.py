@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deepff as dff
-from deepff import serialization
-from deepff.serialization import export_onnx, load, read_metadata, save
+from deepff import load, serialization
+from deepff.io.onnx import export_onnx
+from deepff.serialization import read_metadata, save
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 

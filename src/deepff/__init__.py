@@ -17,7 +17,7 @@ from ._version import __version__ as __version__
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint, TerminateOnNaN
 from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
-from .network import DivergenceWarning, Network, NotFittedError
+from .network import DivergenceWarning, Network, NotFittedError, load
 from .optimizers import (
     SGD,
     Adam,
@@ -27,7 +27,7 @@ from .optimizers import (
     RMSProp,
     StepDecay,
 )
-from .serialization import load, save
+from .serialization import save
 
 __all__ = [
     "SGD",

@@ -1,4 +1,9 @@
-"""Argument checks shared by the engine: every message names the argument and the value."""
+"""Argument checks shared by the engine: every message names the argument and the value.
+
+Also the engine's two signals about a network's state, ``NotFittedError`` (used before it
+is built) and ``DivergenceWarning`` (training stopped on a non-finite cost); ``deepff`` and
+``deepff.network`` export them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,41 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a network is used before it is built or trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> try:
+    ...     dff.Network([dff.Dense(1)]).predict(np.zeros((1, 2)))
+    ... except dff.NotFittedError as error:
+    ...     print(error)
+    this network is not built yet: call fit() or build() first
+    """
+
+
+class DivergenceWarning(UserWarning):
+    """Training stopped because the cost became NaN or infinite.
+
+    The weights of the start of the failing epoch are kept.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.array([[1e3], [-1e3]]); y = np.array([1e3, -1e3])
+    >>> net = dff.Network([dff.Dense(1)], optimizer=dff.SGD(10.0), seed=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = net.fit(X, y, epochs=50, verbose=0)
+    >>> any(issubclass(w.category, dff.DivergenceWarning) for w in caught)
+    True
+    """
 
 
 def describe(value, limit: int = 60) -> str:
@@ -146,6 +186,29 @@ def check_array(name: str, value, dtype, ndim: int = 2, n_columns: int | None = 
                 ) from None
         raise
     return array
+
+
+def check_sample_weight(sample_weight, m: int, dtype):
+    """Return ``sample_weight`` as a (m,) array of non-negative weights, or None.
+
+    The weights w_i must be finite, w_i >= 0 and sum_i w_i > 0 (the weighted mean cost
+    sum_i w_i C_i / sum_i w_i divides by it).
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 0, 2], 3, np.float64)
+    array([1., 0., 2.])
+    """
+    if sample_weight is None:
+        return None
+    weights = check_array("sample_weight", sample_weight, dtype, ndim=1)
+    if weights.shape[0] != m:
+        raise ValueError(f"sample_weight has {weights.shape[0]} entries, but X has {m} examples")
+    if weights.min() < 0:
+        raise ValueError(f"sample_weight must be >= 0; got a minimum of {weights.min():g}")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum; got all zeros")
+    return weights
 
 
 def _numbers_from_objects(name: str, array: np.ndarray) -> np.ndarray:

@@ -103,7 +103,76 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
-class EarlyStopping(Callback):
+class MonitorCallback(Callback):
+    """The one base of callbacks that watch a metric: ``EarlyStopping``, ``ModelCheckpoint``.
+
+    A value v of ``monitor`` improves on the best b when v < b - min_delta (minimized) or
+    v > b + min_delta (maximized). The best starts at +inf (or -inf) and ``improved`` moves
+    it; ``reset`` starts over.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch logs.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether smaller or larger values are better; "auto" maximizes metrics named
+        ``*accuracy``, ``*r2`` or ``*score`` and minimizes the others.
+    min_delta : float, default 0.0
+        The least change that counts as an improvement.
+
+    Attributes
+    ----------
+    best : float
+        The best value seen.
+    maximize : bool
+
+    Examples
+    --------
+    >>> watcher = MonitorCallback("val_accuracy")
+    >>> watcher.maximize, watcher.improved(0.8), watcher.improved(0.7), watcher.best
+    (True, True, False, 0.8)
+    """
+
+    def __init__(self, monitor="val_loss", mode="auto", min_delta=0.0):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name; got {describe(monitor)}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {describe(mode)}")
+        self.monitor = monitor
+        self.mode = mode
+        self.min_delta = check_float("min_delta", min_delta, low=0.0)
+        if mode == "auto":
+            self.maximize = monitor.endswith(("accuracy", "r2", "score"))
+        else:
+            self.maximize = mode == "max"
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the best value seen."""
+        self.best = -math.inf if self.maximize else math.inf
+
+    def monitored(self, logs) -> float:
+        """The value of ``monitor`` in an epoch's logs; a missing metric is named."""
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"{type(self).__name__} monitor {self.monitor!r} is not among the metrics "
+                f"{sorted(logs)}; give validation data to monitor 'val_*' metrics"
+            )
+        return logs[self.monitor]
+
+    def improved(self, value) -> bool:
+        """Whether ``value`` improves on ``best``; if so it becomes the best."""
+        if self.maximize:
+            better = value > self.best + self.min_delta
+        else:
+            better = value < self.best - self.min_delta
+        if better:
+            self.best = value
+        return better
+
+
+class EarlyStopping(MonitorCallback):
     """Stop training when a monitored metric stops improving.
 
     Parameters
@@ -117,6 +186,8 @@ class EarlyStopping(Callback):
         The least change that counts as an improvement.
     restore_best_weights : bool, default False
         Whether to put back the parameters of the best epoch when training stops.
+    mode : {"auto", "min", "max"}, default "auto"
+        As in ``MonitorCallback``.
 
     Attributes
     ----------
@@ -140,37 +211,28 @@ class EarlyStopping(Callback):
     (True, True)
     """
 
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, restore_best_weights=False):
-        if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a metric name; got {describe(monitor)}")
-        self.monitor = monitor
+    def __init__(
+        self,
+        monitor="val_loss",
+        patience=0,
+        min_delta=0.0,
+        restore_best_weights=False,
+        mode="auto",
+    ):
+        super().__init__(monitor, mode=mode, min_delta=min_delta)
         self.patience = check_int("patience", patience, minimum=0)
-        self.min_delta = check_float("min_delta", min_delta, low=0.0)
         self.restore_best_weights = bool(restore_best_weights)
-        self.maximize = monitor.endswith(("accuracy", "r2", "score"))
 
     def on_train_begin(self, logs=None):
-        self.best = -math.inf if self.maximize else math.inf
+        self.reset()
         self.best_epoch = None
         self.stopped_epoch = None
         self.wait = 0
         self._best_parameters = None
 
-    def _improved(self, value):
-        if self.maximize:
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
-
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping monitor {self.monitor!r} is not among the metrics "
-                f"{sorted(logs)}; give validation data to monitor 'val_*' metrics"
-            )
-        value = logs[self.monitor]
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        if self.improved(self.monitored(logs)):
+            self.best_epoch, self.wait = epoch, 0
             if self.restore_best_weights:
                 self._best_parameters = self.network.get_state()
             return
@@ -212,13 +274,13 @@ class TerminateOnNaN(Callback):
             self.network.stop_training = True
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the network to a ``.safetensors`` file at the end of each epoch.
 
-    Each save is atomic (``deepff.serialization.save``), so a run killed at any moment leaves
-    either the previous checkpoint or the new one, never a broken file. With the optimizer
-    state included, ``deepff.load`` then ``fit`` resumes training to the same weights as a run
-    that was never interrupted.
+    Each save is ``network.save(path, ...)``, as in Keras, and atomic: a run killed at any
+    moment leaves either the previous checkpoint or the new one, never a broken file. With
+    the optimizer state included, ``deepff.load`` then ``fit`` resumes training to the same
+    weights as a run that was never interrupted.
 
     Parameters
     ----------
@@ -238,6 +300,9 @@ class ModelCheckpoint(Callback):
         metrics is added unless the dict has one.
     arrays : dict of str to ndarray, optional
         Extra arrays saved with the model (``save(arrays=...)``).
+    mode : {"auto", "min", "max"}, default "auto"
+    min_delta : float, default 0.0
+        As in ``MonitorCallback``; the best value is kept across ``fit`` calls.
 
     Attributes
     ----------
@@ -260,11 +325,12 @@ class ModelCheckpoint(Callback):
         save_optimizer=True,
         metadata=None,
         arrays=None,
+        mode="auto",
+        min_delta=0.0,
     ):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a file path; got {describe(path)}")
-        if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a metric name; got {describe(monitor)}")
+        super().__init__(monitor, mode=mode, min_delta=min_delta)
         if metadata is not None and not (isinstance(metadata, dict) or callable(metadata)):
             raise TypeError(
                 f"metadata must be a dict, a callable or None; got {describe(metadata)}"
@@ -274,38 +340,23 @@ class ModelCheckpoint(Callback):
                 f"arrays must be a dict of str to array or None; got {describe(arrays)}"
             )
         self.path = os.fspath(path)
-        self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.save_optimizer = bool(save_optimizer)
         self.metadata = metadata
         self.arrays = arrays
-        self.maximize = monitor.endswith(("accuracy", "r2", "score"))
-        self.best = -math.inf if self.maximize else math.inf
         self.last_saved_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from . import serialization
-
         logs = dict(logs or {})
-        if self.save_best_only:
-            if self.monitor not in logs:
-                raise ValueError(
-                    f"ModelCheckpoint monitor {self.monitor!r} is not among the metrics "
-                    f"{sorted(logs)}; give validation data to monitor 'val_*' metrics"
-                )
-            value = logs[self.monitor]
-            improved = value > self.best if self.maximize else value < self.best
-            if not improved:
-                return
-            self.best = value
+        if self.save_best_only and not self.improved(self.monitored(logs)):
+            return
         metadata = self.metadata
         if callable(metadata):
             metadata = metadata(self.network, epoch, logs)
         metadata = dict(metadata or {})
         metadata.setdefault("checkpoint", {"epoch": epoch + 1, "logs": logs})
         path = self.path.format(epoch=epoch + 1, **logs) if "{" in self.path else self.path
-        serialization.save(
-            self.network,
+        self.network.save(
             path,
             metadata=metadata,
             arrays=self.arrays,
@@ -320,18 +371,15 @@ class ModelCheckpoint(Callback):
         return text + ")"
 
 
-class ProgressBar(Callback):
-    """Shows training progress: epoch, batch, loss, validation metrics, speed and ETA.
+class ProgressLog(Callback):
+    """Prints one plain line per epoch: its number, time, metrics and the time left.
 
-    On a terminal (and with ``rich`` installed) a live display redraws as batches run and
-    leaves one line per epoch behind; otherwise, as in a log file or a pipe, it prints one
-    plain line per epoch. ``Network.fit(verbose=1)`` adds one.
+    The line is ``Epoch e/E - t - name: value - ... - eta r``, where the estimate r is the
+    mean time of the epochs so far times the epochs left. ``Network.fit(verbose=1)`` adds
+    one; it writes plain text only, for terminals, log files and pipes alike.
 
     Parameters
     ----------
-    live : bool or None, default None
-        Force the live display on or off; None: live when ``stream`` is a terminal and
-        rich is installed.
     stream : file, default sys.stdout (looked up when training starts)
 
     Examples
@@ -341,14 +389,12 @@ class ProgressBar(Callback):
     >>> import deepff as dff
     >>> stream = io.StringIO()
     >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
-    >>> _ = net.fit(np.eye(2), [0, 1], epochs=2, verbose=0,
-    ...             callbacks=[ProgressBar(live=False, stream=stream)])
+    >>> _ = net.fit(np.eye(2), [0, 1], epochs=2, verbose=0, callbacks=[ProgressLog(stream)])
     >>> stream.getvalue().splitlines()[0]
     'Epoch 1/2 - ...s - loss: ... - accuracy: ... - eta ...'
     """
 
-    def __init__(self, live=None, stream=None):
-        self.live = live
+    def __init__(self, stream=None):
         self.stream = stream
 
     def on_train_begin(self, logs=None):
@@ -356,106 +402,22 @@ class ProgressBar(Callback):
         self._stream = self.stream if self.stream is not None else sys.stdout
         self._first = int(params.get("initial_epoch", 0))
         self._total = self._first + int(params.get("epochs", 1))
-        self._steps = params.get("steps")
-        self._samples = params.get("samples")
-        self._progress = None
-        live = self.live
-        if live is None:
-            live = bool(getattr(self._stream, "isatty", lambda: False)())
-        if live:
-            try:
-                self._start_live()
-            except ImportError:
-                self._progress = None
         self._train_start = time.perf_counter()
-
-    def _start_live(self):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        console = Console(file=self._stream)
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self._progress.start()
-        self._epochs_task = self._progress.add_task(
-            "epochs", total=self._total, completed=self._first, info=""
-        )
-        self._batches_task = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
-        self._seen = 0
-        self._loss_sum = 0.0
-        if self._progress is not None:
-            label = f"epoch {epoch + 1}/{self._total}"
-            if self._batches_task is None:
-                self._batches_task = self._progress.add_task(label, total=self._steps, info="")
-            else:
-                self._progress.reset(
-                    self._batches_task, total=self._steps, description=label, info=""
-                )
-
-    def on_batch_end(self, batch, logs=None):
-        if self._progress is None:
-            return
-        logs = logs or {}
-        size = int(logs.get("size", 0))
-        self._seen += size
-        self._loss_sum += float(logs.get("loss", 0.0)) * size
-        elapsed = time.perf_counter() - self._epoch_start
-        speed = self._seen / elapsed if elapsed > 0 else 0.0
-        loss = self._loss_sum / self._seen if self._seen else float("nan")
-        self._progress.update(
-            self._batches_task,
-            completed=batch + 1,
-            info=f"loss {loss:.4f}  {speed:,.0f} samples/s",
-        )
-
-    def _line(self, epoch, logs):
-        elapsed = time.perf_counter() - self._epoch_start
-        parts = [f"Epoch {epoch + 1}/{self._total}", f"{elapsed:.2f}s"]
-        parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
-        done = epoch + 1 - self._first
-        remaining = self._total - epoch - 1
-        if remaining > 0 and done > 0:
-            per_epoch = (time.perf_counter() - self._train_start) / done
-            parts.append(f"eta {_duration(per_epoch * remaining)}")
-        return " - ".join(parts)
 
     def on_epoch_end(self, epoch, logs=None):
-        line = self._line(epoch, logs)
-        if self._progress is not None:
-            self._progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
-            metrics = "  ".join(
-                f"{k} {v:.4f}" for k, v in (logs or {}).items() if k.startswith("val_")
-            )
-            self._progress.update(self._epochs_task, completed=epoch + 1, info=metrics)
-        else:
-            print(line, file=self._stream, flush=True)
-
-    def on_train_end(self, logs=None):
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        now = time.perf_counter()
+        parts = [f"Epoch {epoch + 1}/{self._total}", f"{now - self._epoch_start:.2f}s"]
+        parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
+        done, remaining = epoch + 1 - self._first, self._total - epoch - 1
+        if remaining > 0 and done > 0:
+            parts.append(f"eta {_duration((now - self._train_start) / done * remaining)}")
+        print(" - ".join(parts), file=self._stream, flush=True)
 
     def __repr__(self):
-        return f"ProgressBar(live={self.live!r})"
+        return "ProgressLog()"
 
 
 def _duration(seconds: float) -> str:

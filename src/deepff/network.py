@@ -13,59 +13,42 @@ few vectorized calls over one array, and the training loop allocates nothing per
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
 
 import numpy as np
 
-from . import _fused, losses, optimizers, regularizers
 from . import layers as layers_module
-from ._checks import check_array, check_dtype, check_float, check_int, describe
-from .callbacks import Callback, History, ProgressBar
+from . import loop, losses, metrics, optimizers, regularizers, serialization, targets
+from ._checks import (
+    DivergenceWarning,
+    NotFittedError,
+    check_array,
+    check_dtype,
+    check_float,
+    check_int,
+    check_sample_weight,
+    describe,
+)
+from .batching import ArrayBatches, BatchSource
+from .callbacks import History
 from .layers import BatchNorm, Dense, Dropout, Layer
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a network is used before it is built or trained.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import deepff as dff
-    >>> try:
-    ...     dff.Network([dff.Dense(1)]).predict(np.zeros((1, 2)))
-    ... except dff.NotFittedError as error:
-    ...     print(error)
-    this network is not built yet: call fit() or build() first
-    """
-
-
-class DivergenceWarning(UserWarning):
-    """Training stopped because the cost became NaN or infinite.
-
-    The weights of the start of the failing epoch are kept.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> import numpy as np
-    >>> import deepff as dff
-    >>> X = np.array([[1e3], [-1e3]]); y = np.array([1e3, -1e3])
-    >>> net = dff.Network([dff.Dense(1)], optimizer=dff.SGD(10.0), seed=0)
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     _ = net.fit(X, y, epochs=50, verbose=0)
-    >>> any(issubclass(w.category, dff.DivergenceWarning) for w in caught)
-    True
-    """
-
 
 _PREDICT_CHUNK = 8192
 
 
-def _all_finite(array) -> bool:
-    # min and max propagate NaN and expose inf without a temporary the size of the array.
-    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+def _split_validation(X, Y, weights, validation_split):
+    """fit's ``validation_split``: the last floor(m * split) examples, before shuffling."""
+    m = X.shape[0]
+    n_val = math.floor(m * validation_split)
+    if n_val < 1 or n_val >= m:
+        raise ValueError(
+            f"validation_split={validation_split} leaves {n_val} validation and "
+            f"{m - n_val} training examples out of {m}; both must be at least 1"
+        )
+    if weights is not None:
+        weights = weights[: m - n_val]
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight is zero for every training example")
+    return X[: m - n_val], Y[: m - n_val], weights, (X[m - n_val :], Y[m - n_val :])
 
 
 class Network:
@@ -213,6 +196,17 @@ class Network:
         n_columns = self.n_features_in_ if self.built else None
         return check_array(name, X, self.dtype, n_columns=n_columns)
 
+    def _propagate(self, A, modes):
+        """Run A through the layers, layer i in training mode when ``modes[i]``.
+
+        The modes are recorded with the pass: ``backward`` reads the caches of the last such
+        pass, so it follows that pass's modes, whoever ran it.
+        """
+        for layer, training in zip(self.layers, modes, strict=True):
+            A = layer.forward(A, training=training)
+        self._pass_modes = modes
+        return A
+
     def forward(self, X, training: bool = False):
         """Return A[L] for inputs X (eq. 11-12 layer after layer).
 
@@ -222,8 +216,10 @@ class Network:
         """
         self._check_built()
         A = self._check_X(X)
+        if training:
+            return self._propagate(A, self._training_modes)
         for layer in self.layers:
-            A = layer.forward(A, training=training)
+            A = layer.forward(A, training=False)
         return A
 
     def backward(self, Y, sample_weight=None) -> None:
@@ -233,8 +229,14 @@ class Network:
         output's form, shape (m, k). With ``sample_weight`` (shape (m,), checked by the
         caller) the gradients are those of the weighted cost (see ``fit``): row i of dA[L]
         is scaled by w_i, and all gradients by m / sum(w) at the end, which also turns the
-        L2 term's lambda/m into lambda/sum(w).
+        L2 term's lambda/m into lambda/sum(w). A layer that the pass ran in inference mode
+        (a dropout layer in ``cost_and_gradients``) passes dA through.
         """
+        modes = getattr(self, "_pass_modes", None)
+        if modes is None:
+            raise RuntimeError(
+                "backward needs a training-mode pass first: forward(X, training=True)"
+            )
         output = self.layers[-1]
         if self._fused:
             dZ = self.loss.fused_gradient(
@@ -250,12 +252,10 @@ class Network:
             if sample_weight is not None:
                 dA *= sample_weight[:, None]
             dA = output.backward(dA)
-        for layer, training in zip(
-            reversed(self.layers[:-1]), reversed(self._modes[:-1]), strict=True
-        ):
+        for layer, training in zip(reversed(self.layers[:-1]), reversed(modes[:-1]), strict=True):
             if dA is None:
                 break
-            if training:  # a layer run in inference mode (dropout off) passes dA through
+            if training:
                 dA = layer.backward(dA)
         if sample_weight is not None:
             self.gradients *= Y.shape[0] / float(sample_weight.sum())
@@ -302,11 +302,8 @@ class Network:
         norms = list(self._batch_norms())
         for norm in norms:
             norm.update_statistics = False
-        self._modes = self._gradient_modes()
         try:
-            A = X
-            for layer, training in zip(self.layers, self._modes, strict=True):
-                A = layer.forward(A, training=training)
+            self._propagate(X, self._gradient_modes())
         finally:
             for norm in norms:
                 norm.update_statistics = True
@@ -319,24 +316,9 @@ class Network:
         unless its ``fixed_mask`` is set), without the backward pass.
         """
         X, Y = self._forward_for_gradients(X, Y)
-        weights = self._check_sample_weight(sample_weight, X.shape[0])
+        weights = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         m = X.shape[0] if weights is None else float(weights.sum())
         return self._cost(Y, m, weights)
-
-    def _check_sample_weight(self, sample_weight, m):
-        """Return sample_weight as a (m,) array of non-negative weights, or None."""
-        if sample_weight is None:
-            return None
-        weights = check_array("sample_weight", sample_weight, self.dtype, ndim=1)
-        if weights.shape[0] != m:
-            raise ValueError(
-                f"sample_weight has {weights.shape[0]} entries, but X has {m} examples"
-            )
-        if weights.min() < 0:
-            raise ValueError(f"sample_weight must be >= 0; got a minimum of {weights.min():g}")
-        if not weights.sum() > 0:
-            raise ValueError("sample_weight must have a positive sum; got all zeros")
-        return weights
 
     def cost_and_gradients(self, X, Y, sample_weight=None):
         """Return the cost and the gradient of every parameter for X and targets Y.
@@ -370,7 +352,7 @@ class Network:
         (0.6931, array([-0.5]))
         """
         X, Y = self._forward_for_gradients(X, Y)
-        weights = self._check_sample_weight(sample_weight, X.shape[0])
+        weights = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         m = X.shape[0] if weights is None else float(weights.sum())
         cost = self._cost(Y, m, weights)
         self.backward(Y, weights)
@@ -382,95 +364,51 @@ class Network:
     # --- targets -------------------------------------------------------------------
     def _check_output_targets(self, Y, m, name="Y"):
         """Targets already in the output's form: shape (m, k), finite numbers."""
-        Y = np.asarray(Y)
-        k = self.output_units
-        if Y.ndim == 1 and k == 1:
-            Y = Y.reshape(-1, 1)
-        if Y.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold numbers in the output's form; got dtype {Y.dtype}")
-        if Y.ndim != 2 or Y.shape != (m, k):
-            raise ValueError(f"{name} must have shape ({m}, {k}); got shape {Y.shape}")
-        Y = check_array(name, Y, self.dtype)
-        return np.ascontiguousarray(self.loss.prepare_targets(Y), dtype=self.dtype)
+        return targets.check_output_targets(Y, self.output_units, self.loss, self.dtype, m, name)
 
-    def _encode_targets(self, y, m, name="y"):
+    def _encode_targets(self, y, m, name="y", classes=None):
         """Return (Y in the output's form, classes) for labels or output-form targets."""
-        if y is None:
-            raise ValueError(f"{name} is required; got None")
-        y = np.asarray(y)
-        if y.ndim == 0 or y.shape[0] != m:
-            raise ValueError(
-                f"{name} has {y.shape[0] if y.ndim else 0} rows, but X has {m} examples"
-            )
-        k = self.output_units
-        if not self.is_classifier:
-            return self._check_output_targets(y, m, name), None
-        if y.ndim == 2 and y.shape[1] == k and k > 1:
-            Y = self._check_output_targets(y, m, name)
-            low = -1.0 if self.loss.name in ("hinge", "squared_hinge") else 0.0
-            if Y.min() < low or Y.max() > 1.0:
-                raise ValueError(
-                    f"{name} in the output's form must lie in [{low:g}, 1] for "
-                    f"{self.loss.name}; got values from {Y.min():g} to {Y.max():g}"
-                )
-            return Y, np.arange(k)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(
-                f"{name} must be 1-D class labels or ({m}, {k}) targets; got shape {y.shape}"
-            )
-        if y.dtype.kind == "f":
-            check_array(name, y, np.float64, ndim=1)
-        classes = self.classes_ if self.classes_ is not None else self._classes_for(y, name)
-        indices = np.searchsorted(classes, y)
-        indices = np.clip(indices, 0, len(classes) - 1)
-        unknown = classes[indices] != y
-        if np.any(unknown):
-            raise ValueError(
-                f"{name} has labels the network does not know: "
-                f"{describe(np.unique(y[unknown]).tolist())}; known classes: "
-                f"{describe(classes.tolist())}"
-            )
-        if k == 1:
-            Y = indices.astype(self.dtype).reshape(-1, 1)
-        else:
-            Y = np.zeros((m, k), self.dtype)
-            Y[np.arange(m), indices] = 1.0
-        return np.ascontiguousarray(self.loss.prepare_targets(Y), dtype=self.dtype), classes
+        if classes is None:
+            classes = self.classes_
+        return targets.encode_targets(
+            y, self.output_units, self.loss, self.dtype, classes=classes, m=m, name=name
+        )
 
-    def _classes_for(self, y, name):
-        """The classes_ a first fit on labels y gives, checked against the output layer."""
-        try:
-            classes = np.unique(y)
-        except TypeError:
-            raise TypeError(f"{name} mixes label types that cannot be sorted") from None
-        k = self.output_units
-        numeric = y.dtype.kind in "biuf"
-        if k == 1:
-            if len(classes) > 2:
-                raise ValueError(
-                    f"{name} has {len(classes)} classes, but the output layer has 1 unit, "
-                    "which fits 2; use one unit per class with softmax"
-                )
-            if numeric and set(classes.tolist()) <= {0, 1}:
-                return np.array([0, 1], dtype=y.dtype)
-            if numeric and set(classes.tolist()) <= {-1, 1}:
-                return np.array([-1, 1], dtype=y.dtype)
-            if len(classes) < 2:
-                raise ValueError(
-                    f"{name} has a single class {classes[0].item()!r}; a classifier needs two"
-                )
-            return classes
-        integral = numeric and np.all(np.mod(classes, 1) == 0)
-        if integral and classes.min() >= 0 and classes.max() < k:
-            return np.arange(k, dtype=y.dtype)
-        if len(classes) != k:
-            raise ValueError(
-                f"{name} has {len(classes)} classes {describe(classes.tolist())}, but the "
-                f"output layer has {k} units"
-            )
-        return classes
+    def encode_targets(self, y, name="y"):
+        """Return targets ``y`` in the output's form Y, shape (m, k), as training uses them.
+
+        Class labels become 0/1 columns or one-hot rows over ``classes_`` (see
+        ``deepff.targets``); a network without ``classes_`` takes them from ``y``, as its
+        first ``fit`` would, and keeps them. Output-form and regression targets are checked
+        and cast to the network's dtype.
+
+        Parameters
+        ----------
+        y : array of shape (m,) or (m, k)
+        name : str, default "y"
+            The argument's name in error messages.
+
+        Returns
+        -------
+        ndarray of shape (m, k)
+
+        Examples
+        --------
+        >>> import deepff as dff
+        >>> net = dff.Network([dff.Dense(3, activation="softmax")])
+        >>> net.encode_targets(["b", "a", "c"])
+        array([[0., 1., 0.],
+               [1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+        >>> net.classes_
+        array(['a', 'b', 'c'], dtype='<U1')
+        """
+        if y is None or np.ndim(y) == 0:
+            raise ValueError(f"{name} must be an array of targets; got {describe(y)}")
+        Y, classes = self._encode_targets(y, len(y), name)
+        if self.classes_ is None:
+            self.classes_ = classes
+        return Y
 
     # --- training --------------------------------------------------------------------
     def fit(
@@ -487,6 +425,8 @@ class Network:
         sample_weight=None,
     ) -> History:
         """Train the network by mini-batch gradient descent with the chosen optimizer.
+
+        Checks and encodes the arguments, then runs ``train`` over ``ArrayBatches``.
 
         Parameters
         ----------
@@ -507,8 +447,7 @@ class Network:
             for validation.
         callbacks : list of Callback, optional
         verbose : int, default 1
-            0 prints nothing; 1 shows progress (``ProgressBar``): a live display on a
-            terminal, a line per epoch otherwise.
+            0 prints nothing; 1 prints a line per epoch (``ProgressLog``).
         sample_weight : array of shape (m,), optional
             Non-negative weights of the examples. A batch's cost is then the weighted mean
             sum_i w_i C_i / sum_i w_i, and the penalties use sum_i w_i in place of m, so an
@@ -529,86 +468,119 @@ class Network:
         validation_split = check_float(
             "validation_split", validation_split, low=0.0, high=1.0, high_open=True
         )
-        callbacks = list(callbacks or [])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"callbacks must be Callback objects; got {describe(callback)}")
-        if not isinstance(verbose, numbers.Integral):
-            raise TypeError(f"verbose must be 0 or 1; got {describe(verbose)}")
+        callbacks = loop.check_callbacks(callbacks)
+        loop.check_verbose(verbose)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False; got {describe(shuffle)}")
         Y, classes = self._encode_targets(y, m)
-        weights = self._check_sample_weight(sample_weight, m)
-        X_val = Y_val = None
+        weights = check_sample_weight(sample_weight, m, self.dtype)
+        validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError(
-                    "validation_data must be a pair (X_val, y_val); "
-                    f"got {describe(validation_data)}"
-                )
-            # Checked against X, not only n_features_in_: an unbuilt network has none yet.
-            X_val = check_array(
-                "validation_data[0]", validation_data[0], self.dtype, n_columns=X.shape[1]
-            )
-            previous = self.classes_
-            self.classes_ = classes
-            try:
-                Y_val, _ = self._encode_targets(
-                    validation_data[1], len(X_val), "validation_data[1]"
-                )
-            finally:
-                self.classes_ = previous
+            validation = self._encode_validation(validation_data, X.shape[1], classes)
         elif validation_split:
-            n_val = math.floor(m * validation_split)
-            if n_val < 1 or n_val >= m:
-                raise ValueError(
-                    f"validation_split={validation_split} leaves {n_val} validation and "
-                    f"{m - n_val} training examples out of {m}; both must be at least 1"
-                )
-            X, X_val, Y, Y_val = X[: m - n_val], X[m - n_val :], Y[: m - n_val], Y[m - n_val :]
-            if weights is not None:
-                weights = weights[: m - n_val]
-                if not weights.sum() > 0:
-                    raise ValueError("sample_weight is zero for every training example")
-            m -= n_val
+            X, Y, weights, validation = _split_validation(X, Y, weights, validation_split)
         if not self.built:
             self.build(X.shape[1])
         self.classes_ = classes
-        return self._train(
-            X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights
+        batches = ArrayBatches(X, Y, batch_size=batch_size, shuffle=shuffle, sample_weight=weights)
+        return self.train(
+            batches, epochs, validation=validation, callbacks=callbacks, verbose=verbose
         )
 
-    def _batches(self, X, Y, batch_size, shuffle, weights=None):
-        """Yield (X_batch, Y_batch, weights_batch or None) for one epoch."""
-        m = X.shape[0]
-        if batch_size is None or batch_size >= m:
-            # One full batch: shuffling would change only the summation order.
-            yield X, Y, weights
-            return
-        if not shuffle:
-            for start in range(0, m, batch_size):
-                stop = start + batch_size
-                yield X[start:stop], Y[start:stop], None if weights is None else weights[start:stop]
-            return
-        order = self.rng.permutation(m)
-        X_batch = np.empty((batch_size, X.shape[1]), X.dtype)
-        Y_batch = np.empty((batch_size, Y.shape[1]), Y.dtype)
-        for start in range(0, m, batch_size):
-            rows = order[start : start + batch_size]
-            n = len(rows)
-            # The rows are valid; mode="raise" would copy through a temporary (NumPy's docs).
-            yield (
-                np.take(X, rows, axis=0, out=X_batch[:n], mode="wrap"),
-                np.take(Y, rows, axis=0, out=Y_batch[:n], mode="wrap"),
-                None if weights is None else weights[rows],
+    def _encode_validation(self, validation_data, n_features, classes):
+        """(X_val, Y_val in the output's form) from fit's ``validation_data``."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(
+                f"validation_data must be a pair (X_val, y_val); got {describe(validation_data)}"
             )
+        # Checked against X, not only n_features_in_: an unbuilt network has none yet.
+        X_val = check_array(
+            "validation_data[0]", validation_data[0], self.dtype, n_columns=n_features
+        )
+        Y_val, _ = self._encode_targets(
+            validation_data[1], len(X_val), "validation_data[1]", classes=classes
+        )
+        return X_val, Y_val
+
+    def _check_validation(self, validation):
+        """``train``'s validation pair: X_val (m_v, n) and Y_val (m_v, k) in the output's form."""
+        if validation is None:
+            return None
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError(f"validation must be a pair (X_val, Y_val); got {describe(validation)}")
+        X_val = self._check_X(validation[0], "validation[0]")
+        Y_val = np.asarray(validation[1])
+        if Y_val.shape != (X_val.shape[0], self.output_units):
+            raise ValueError(
+                f"validation[1] must have shape ({X_val.shape[0]}, {self.output_units}) "
+                f"(targets in the output's form); got shape {Y_val.shape}"
+            )
+        return X_val, np.ascontiguousarray(Y_val, dtype=self.dtype)
+
+    def train(self, batches, epochs=1, *, validation=None, callbacks=None, verbose=0) -> History:
+        """Train for ``epochs`` epochs over a batch source: the one training loop.
+
+        Each epoch draws its batches from ``batches.epoch(self.rng)`` and takes one
+        optimizer step per batch: theta <- update(theta, dC_b/dtheta), where C_b is the
+        batch's cost (eq. 16, plus the penalties; the weighted mean with example weights).
+        ``fit`` checks and encodes its arguments, then calls this; the estimators and
+        tuning call it with their own sources. Training continues from ``self.epoch``, so
+        ``train(batches, epochs=N)`` and N calls of ``train(batches, epochs=1)`` give the
+        same weights. An unbuilt network is built on the first batch's width.
+
+        The epoch's logs (``loss``, and ``accuracy`` for classifiers: means over the epoch's
+        batches of the values before each step; ``val_loss``, ``val_accuracy`` on
+        ``validation``) go to the callbacks, which may stop training
+        (``network.stop_training = True``) or change ``network.optimizer`` between epochs.
+        A batch whose cost or weights become non-finite stops training with a
+        ``DivergenceWarning`` and puts back the weights of the epoch's start.
+
+        Parameters
+        ----------
+        batches : batch source
+            ``n_examples``, ``steps()`` and ``epoch(rng)`` (``deepff.batching``), such as
+            ``ArrayBatches``; targets in the output's form (``encode_targets``).
+        epochs : int, default 1
+        validation : (X_val, Y_val), optional
+            Validation inputs and targets in the output's form, scored after each epoch.
+        callbacks : list of Callback, optional
+        verbose : int, default 0
+            1 prints a line per epoch (``ProgressLog``).
+
+        Returns
+        -------
+        History
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import deepff as dff
+        >>> from deepff.batching import ArrayBatches
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+        >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=dff.SGD(0.5), seed=0)
+        >>> batches = ArrayBatches(X, net.encode_targets(y), batch_size=2)
+        >>> history = net.train(batches, epochs=20)
+        >>> net.epoch, history.history["loss"][-1] < history.history["loss"][0]
+        (20, True)
+        """
+        epochs = check_int("epochs", epochs, minimum=1)
+        callbacks = loop.check_callbacks(callbacks)
+        loop.check_verbose(verbose)
+        if not isinstance(batches, BatchSource):
+            raise TypeError(
+                "batches must be a batch source (n_examples, steps(), epoch(rng)) such as "
+                f"deepff.batching.ArrayBatches; got {describe(batches)}"
+            )
+        validation = self._check_validation(validation)
+        return loop.train(self, batches, epochs, validation, callbacks, verbose)
+
+    def _start_training(self) -> None:
+        """Called once before the first epoch of ``train``: what the steps read unchanged."""
+        self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
 
     def _train_step(self, X, Y, epoch, weights=None) -> float:
         """One forward pass, backward pass and update on a batch; returns its cost."""
-        A = X
-        for layer in self.layers:
-            A = layer.forward(A, training=True)
-        self._modes = self._training_modes
+        self._propagate(X, self._training_modes)
         m = X.shape[0] if weights is None else float(weights.sum())
         cost = self._cost(Y, m, weights)
         self.backward(Y, weights)
@@ -624,99 +596,6 @@ class Network:
             W = layer.params["W"]
             regularizers.soft_threshold(W, threshold, out=W)
         return cost
-
-    def _diverged(self, snapshot: dict, what: str, kept: str = "the epoch's start") -> None:
-        """Put back an earlier state, warn, and stop training."""
-        self.set_state(snapshot)
-        warnings.warn(
-            f"{what}; training stopped and the weights of {kept} were kept "
-            "(lower the learning rate?)",
-            DivergenceWarning,
-            stacklevel=5,  # _diverged, _train, its errstate wrapper, fit, the caller
-        )
-        self.stop_training = True
-
-    # Divergence is reported once, as a DivergenceWarning, not as NumPy's overflow warnings.
-    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    def _train(
-        self, X, Y, X_val, Y_val, epochs, batch_size, shuffle, callbacks, verbose, weights=None
-    ):
-        history = History()
-        callbacks = [history, *callbacks]
-        if verbose:
-            callbacks.append(ProgressBar())
-        m = X.shape[0]
-        steps = 1 if batch_size is None or batch_size >= m else math.ceil(m / batch_size)
-        params = {"epochs": epochs, "initial_epoch": self.epoch, "steps": steps, "samples": m}
-        for callback in callbacks:
-            callback.set_network(self)
-            callback.params = params
-        self.stop_training = False
-        for callback in callbacks:
-            callback.on_train_begin()
-        # Per-step work stays flat: only callbacks that look at batches are called per batch.
-        batch_callbacks = [
-            c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end
-        ]
-        self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
-        classifier = self.is_classifier
-        # The states at the start of this epoch and of the one before: when the first batch
-        # of an epoch already diverges, the weights that gave its cost are not worth keeping.
-        snapshot = previous = None
-        for epoch in range(self.epoch, self.epoch + epochs):
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch)
-            spare, previous = previous, snapshot
-            snapshot = self.get_state(out=spare)
-            total_cost, total_weight, correct, seen, counted = 0.0, 0.0, 0, 0, 0
-            batches = self._batches(X, Y, batch_size, shuffle, weights)
-            for batch, (X_batch, Y_batch, w_batch) in enumerate(batches):
-                n = X_batch.shape[0]
-                weight = n if w_batch is None else float(w_batch.sum())
-                if not weight > 0:  # every weight of this batch is zero: nothing to learn
-                    seen += n
-                    continue
-                cost = self._train_step(X_batch, Y_batch, epoch, w_batch)
-                if not math.isfinite(cost):
-                    what = f"epoch {epoch}, batch {batch}: the cost became {cost}"
-                    if batch == 0 and previous is not None:
-                        self._diverged(previous, what, "the previous epoch's start")
-                    else:
-                        self._diverged(snapshot, what)
-                    break
-                total_cost += cost * weight
-                total_weight += weight
-                seen += n
-                counted += n
-                if classifier:
-                    # The output buffer still holds this batch's A[L] from before the update.
-                    correct += self._count_correct(self.layers[-1]._output, Y_batch)
-                for callback in batch_callbacks:
-                    callback.on_batch_end(batch, {"loss": cost, "size": n})
-            # Each cost comes before its step's update, so the last step's weights are
-            # checked here; non-finite weights would otherwise outlive training.
-            if not self.stop_training and not _all_finite(self.parameters):
-                self._diverged(snapshot, f"epoch {epoch}: the weights became non-finite")
-                break
-            if self.stop_training and seen < X.shape[0]:
-                break
-            logs = {"loss": total_cost / total_weight}
-            if classifier:
-                logs["accuracy"] = correct / counted
-            if X_val is not None:
-                metrics = self._evaluate_encoded(X_val, Y_val)
-                logs["val_loss"] = metrics["loss"]
-                if classifier:
-                    logs["val_accuracy"] = metrics["accuracy"]
-            self.epoch = epoch + 1
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for callback in callbacks:
-            callback.on_train_end()
-        self.history = history
-        return history
 
     # --- state ---------------------------------------------------------------------------
     def __setstate__(self, state):
@@ -805,29 +684,47 @@ class Network:
             chunks.append(A)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
-    def _indices(self, A):
-        """Predicted class indices (or a 0/1 indicator for multi-label) from A[L]."""
-        if self.is_multilabel:
-            return (A > 0.5).astype(np.int64)
-        if A.shape[1] == 1:
-            threshold = 0.5 if self.loss.name == "binary_crossentropy" else 0.0
-            return (A[:, 0] > threshold).astype(np.int64)
-        return A.argmax(axis=1)
+    def _logit_chunks(self, X):
+        """Yield Z[L] in inference mode for consecutive chunks of the rows of X."""
+        output = self.layers[-1]
+        for start in range(0, X.shape[0], _PREDICT_CHUNK):
+            A = X[start : start + _PREDICT_CHUNK]
+            for layer in self.layers[:-1]:
+                A = layer.forward(A, training=False)
+            Z = A @ output.params["W"].T
+            if output.use_bias:
+                Z += output.params["b"]
+            if output.batch_norm:
+                Z = output.normalization.forward(Z, training=False)
+            yield Z
 
-    def _count_correct(self, A, Y) -> int:
-        """How many rows of A[L] predict the class that Y (the output's form) holds."""
-        if A.shape[1] > 1 and not self.is_multilabel:
-            kernel = _fused.kernel("argmax_matches", A, Y)
-            if kernel is not None:  # once per batch in training: one pass, not four ufuncs
-                return int(kernel(A, Y))
-        predicted = self._indices(A)
-        if self.is_multilabel:
-            return int(np.all(predicted == (Y > 0.5), axis=1).sum())
-        if Y.shape[1] == 1:
-            # 0/1 targets for cross-entropy, -1/+1 for the margin losses.
-            threshold = 0.5 if self.loss.name == "binary_crossentropy" else 0.0
-            return int((predicted == (Y[:, 0] > threshold)).sum())
-        return int((predicted == Y.argmax(axis=1)).sum())
+    def logits(self, X):
+        """Return Z[L], the output layer's values before its activation, in inference mode.
+
+        Z[L] = A[L-1] W[L]^T + b[L] (eq. 11 at the output layer, in rows), after BatchNorm
+        when the output layer has one; A[L] = g[L](Z[L]) is what ``predict`` reads. Computed
+        in chunks of rows, so memory stays bounded for large X.
+
+        Parameters
+        ----------
+        X : array of shape (m, n)
+
+        Returns
+        -------
+        ndarray of shape (m, k)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import deepff as dff
+        >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], dtype="float64").build(2)
+        >>> net.layers[0].params["W"] = [[1.0, -1.0]]
+        >>> net.logits(np.array([[3.0, 1.0]]))
+        array([[2.]])
+        """
+        self._check_built()
+        chunks = list(self._logit_chunks(self._check_X(X)))
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def predict(self, X):
         """Return class labels (from ``classes_``) for classifiers, values for regressors.
@@ -839,7 +736,7 @@ class Network:
         A = self._output(self._check_X(X))
         if not self.is_classifier:
             return A[:, 0].copy() if A.shape[1] == 1 else A
-        indices = self._indices(A)
+        indices = metrics.predicted_indices(A, self.loss)
         if self.is_multilabel or self.classes_ is None:
             return indices
         return self.classes_[indices]
@@ -870,31 +767,19 @@ class Network:
         else:
             cost = self.loss.cost(A, Y)
         cost += sum(layer.regularization_cost(m) for layer in self.layers if layer.params)
-        metrics = {"loss": float(cost)}
+        result = {"loss": float(cost)}
         if self.is_classifier:
-            metrics["accuracy"] = self._count_correct(A, Y) / m
+            result["accuracy"] = metrics.count_correct(A, Y, self.loss) / m
         else:
-            residual = A - Y
-            metrics["mse"] = float(np.mean(residual**2))
-            metrics["mae"] = float(np.mean(np.abs(residual)))
-            total = np.sum((Y - Y.mean(axis=0)) ** 2)
-            metrics["r2"] = float(1.0 - np.sum(residual**2) / total) if total > 0 else 0.0
-        return metrics
+            result.update(metrics.regression_metrics(A, Y))
+        return result
 
     def _inference_cost(self, X, Y) -> float:
-        output = self.layers[-1]
-        total = 0.0
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            A = X[start : start + _PREDICT_CHUNK]
-            for layer in self.layers[:-1]:
-                A = layer.forward(A, training=False)
-            Z = A @ output.params["W"].T
-            if output.use_bias:
-                Z += output.params["b"]
-            if output.batch_norm:
-                Z = output.normalization.forward(Z, training=False)
+        total, start = 0.0, 0
+        for Z in self._logit_chunks(X):
             rows = Z.shape[0]
             total += self.loss.cost_from_logits(Z, Y[start : start + rows]) * rows
+            start += rows
         return total / X.shape[0]
 
     def evaluate(self, X, y) -> dict:
@@ -981,13 +866,95 @@ class Network:
         Keyword arguments (``metadata``, ``arrays``, ``include_optimizer``) are those of
         ``deepff.serialization.save``.
         """
-        from .serialization import save
+        serialization.save(self, path, **kwargs)
 
-        save(self, path, **kwargs)
+    def _file_tensors(self, include_optimizer: bool) -> dict:
+        """{tensor name in a model file: the array it fills}, named as ``save`` names them."""
+        tensors = {}
+        for i, layer in enumerate(self.layers):
+            for name, array in {**layer.params, **layer.buffers}.items():
+                tensors[f"layers.{i}.{name}"] = array
+        if include_optimizer:
+            for name, array in self.optimizer_state.items():
+                tensors[f"optimizer.{name}"] = array
+        return tensors
+
+    def _use_generator(self, rng) -> None:
+        """Make ``rng`` the generator of the network and of every layer."""
+        if rng is self.rng:
+            return
+        self.rng = rng
+        for layer in self.layers:
+            layer.rng = rng
+            if getattr(layer, "normalization", None) is not None:
+                layer.normalization.rng = rng
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{inner}], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
 
 
-__all__ = ["DivergenceWarning", "Layer", "Network", "NotFittedError"]
+def _count_parameters(network, n_features) -> int:
+    """The number of values ``network.build(n_features)`` would allocate."""
+    n_inputs, n_parameters = n_features, 0
+    for layer in network.layers:
+        n_parameters += sum(math.prod(s) for s in layer.parameter_shapes(n_inputs).values())
+        n_inputs = layer.output_units(n_inputs)
+    return n_parameters
+
+
+def load(path) -> Network:
+    """Read a network written by ``save``; it is built and ready to predict or train on.
+
+    Parameters, BatchNorm statistics, optimizer state, ``epoch``, ``classes_`` and the random
+    generator are restored, so ``fit`` continues exactly as if the network had never been
+    saved. The metadata dict given to ``save`` is ``network.metadata`` and its arrays are
+    ``network.extra_arrays``. The file is read by ``deepff.serialization.read_model``; the
+    network is ``Network.from_config`` of its config, built, then filled.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ModelFileError (a ValueError)
+        When the file is truncated, corrupt, not a deepff model, tampered with, or written by a
+        newer deepff; the message names the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
+    ...                   seed=0)
+    >>> _ = net.build(3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> net.save(path)
+    >>> loaded = load(path)
+    >>> loaded.n_features_in_, len(loaded.layers)
+    (3, 2)
+    """
+    model = serialization.read_model(path)
+    try:
+        network = Network.from_config(model.config)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise model.error(f"has a bad network config ({error})") from None
+    # A tampered config must not make build() allocate more than the file could hold.
+    try:
+        n_parameters = _count_parameters(network, model.n_features_in)
+    except (TypeError, ValueError) as error:
+        raise model.error(f"has a bad network config ({error})") from None
+    model.check_holds(n_parameters, network.dtype.itemsize)
+    network.build(model.n_features_in)
+    expected = network._file_tensors(model.include_optimizer)
+    arrays, extra = model.read_arrays(expected)
+    for key, target in expected.items():
+        target[...] = arrays[key]
+    network._use_generator(model.generator(network.rng))
+    network.epoch = model.epoch
+    network.classes_ = model.classes
+    network.metadata = model.metadata
+    network.extra_arrays = extra
+    return network
+
+
+__all__ = ["DivergenceWarning", "Layer", "Network", "NotFittedError", "load"]

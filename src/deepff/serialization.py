@@ -1,4 +1,4 @@
-"""Model files: save and load a network as one ``.safetensors`` file, and ONNX export.
+"""Model files: a network's state as one ``.safetensors`` file, written and read back.
 
 A model file is a plain safetensors file (https://github.com/huggingface/safetensors), readable by
 any safetensors reader: an 8-byte little-endian header length, a JSON header, then the raw
@@ -29,8 +29,12 @@ and the temporary file is removed.
 Writes are deterministic: the same network and metadata give the same bytes (header keys in a
 fixed order, tensors sorted by alignment and name, nothing taken from the clock).
 
-``save``, ``load`` and ``read_metadata`` need only NumPy; ``export_onnx`` needs ``onnx``
-(``deepff[onnx]``).
+This module knows tensors and a state protocol, not the network class (as tinygrad's
+``nn/state.py``): ``save`` writes any object with the attributes of ``STATE_PROTOCOL``
+(``get_config()``, ``get_state()``, ``optimizer_state``, ``rng``, ``epoch``, ``classes_``,
+``n_features_in_``, ``built``), and ``read_model`` returns a checked ``ModelFile`` (config,
+state, metadata, arrays on demand) from which ``deepff.load`` (``deepff.network.load``)
+builds the network. Everything here needs only NumPy; ONNX export is ``deepff.io.onnx``.
 
 Examples
 --------
@@ -56,10 +60,12 @@ import math
 import os
 import struct
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import describe
+from ._version import __version__
 
 FORMAT = "deepff"
 FORMAT_VERSION = 1
@@ -100,7 +106,7 @@ class ModelFileError(ValueError):
     >>> with open(path, "wb") as handle:
     ...     _ = handle.write(b"not a model")
     >>> try:
-    ...     load(path)
+    ...     read_model(path)
     ... except ModelFileError as error:
     ...     error.path == path
     True
@@ -282,10 +288,31 @@ def write_atomically(path, write) -> None:
             os.close(dir_fd)
 
 
-def _check_network(network, action: str):
-    from .network import Network
+#: What ``save`` reads of the object it writes (the state protocol ``Network`` keeps).
+STATE_PROTOCOL = (
+    "built",
+    "get_config",
+    "get_state",
+    "optimizer_state",
+    "rng",
+    "epoch",
+    "classes_",
+    "n_features_in_",
+)
 
-    if not isinstance(network, Network):
+
+def check_saveable(network, action: str = "save") -> None:
+    """Refuse what does not keep the state protocol, or keeps it unbuilt (no weights yet).
+
+    Examples
+    --------
+    >>> try:
+    ...     check_saveable("model")
+    ... except TypeError as error:
+    ...     print(error)
+    network must be a deepff Network; got 'model'
+    """
+    if not callable(getattr(network, "get_config", None)) or not hasattr(network, "built"):
         raise TypeError(f"network must be a deepff Network; got {describe(network)}")
     if not network.built:
         raise ValueError(
@@ -300,7 +327,7 @@ def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -
     Parameters
     ----------
     network : Network
-        A built network.
+        A built network, or any object that keeps the state protocol (``STATE_PROTOCOL``).
     path : str or os.PathLike
     metadata : dict, optional
         JSON-serializable data kept with the model (training configuration, metrics,
@@ -324,13 +351,11 @@ def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -
     >>> os.path.getsize(path) > 0
     True
     """
-    _check_network(network, "save")
+    check_saveable(network, "save")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict or None; got {describe(metadata)}")
     if arrays is not None and not isinstance(arrays, dict):
         raise TypeError(f"arrays must be a dict of str to array or None; got {describe(arrays)}")
-    from . import __version__
-
     tensors = {key: _tensor(key, value) for key, value in network.get_state().items()}
     if include_optimizer:
         for name, value in network.optimizer_state.items():
@@ -585,351 +610,193 @@ def _decode_classes(path, values, dtype):
     return classes
 
 
-def _restore_rng(path, network, state) -> None:
-    """Put the saved generator state into the network's generator (shared with its layers)."""
+def _generator(path, state, current):
+    """The generator a file's rng state describes: ``current`` with that state when it has
+    the same bit generator (so the layers sharing it follow), else a new one."""
     if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
         raise ModelFileError(path, "has a bad random generator state")
     name = state["bit_generator"]
     try:
-        if type(network.rng.bit_generator).__name__ == name:
-            network.rng.bit_generator.state = state
-            return
+        if current is not None and type(current.bit_generator).__name__ == name:
+            current.bit_generator.state = state
+            return current
         bit_generator = getattr(np.random, name)()
         bit_generator.state = state
     except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise ModelFileError(path, f"has a bad random generator state ({error})") from None
-    rng = np.random.Generator(bit_generator)
-    network.rng = rng
-    for layer in network.layers:
-        layer.rng = rng
-        if getattr(layer, "normalization", None) is not None:
-            layer.normalization.rng = rng
+    return np.random.Generator(bit_generator)
 
 
-def load(path):
-    """Read a network written by ``save``; it is built and ready to predict or train on.
+@dataclass
+class ModelFile:
+    """A model file whose header has been read and checked; its arrays are read on demand.
 
-    Parameters, BatchNorm statistics, optimizer state, ``epoch``, ``classes_`` and the random
-    generator are restored, so ``fit`` continues exactly as if the network had never been
-    saved. The metadata dict given to ``save`` is ``network.metadata`` and its arrays are
-    ``network.extra_arrays``.
+    ``read_model`` makes one; ``deepff.load`` builds the network that ``config`` describes
+    and fills it with ``read_arrays``. This module knows tensors and a state dict, never
+    the network class.
+
+    Attributes
+    ----------
+    path : str
+    config : dict
+        The network's ``get_config()``.
+    state : dict
+        The file's state entry (epoch, n_features_in, classes, rng, optimizer, version).
+    metadata : dict
+        The dict given to ``save``.
+    epoch, n_features_in : int
+    classes : ndarray or None
+    include_optimizer : bool
+    tensors : dict
+        ``{name: (dtype, shape, begin, end)}``, offsets into the data section.
+    data_offset : int
+    """
+
+    path: str
+    config: dict
+    state: dict
+    metadata: dict
+    epoch: int
+    n_features_in: int
+    classes: object
+    include_optimizer: bool
+    tensors: dict
+    data_offset: int
+
+    def error(self, reason: str) -> ModelFileError:
+        """A ``ModelFileError`` naming this file."""
+        return ModelFileError(self.path, reason)
+
+    def check_holds(self, n_values: int, itemsize: int) -> None:
+        """Refuse a config whose n_values parameters are more than the file's data hold.
+
+        A tampered config must not make ``build`` allocate more than the file could fill.
+        """
+        data_bytes = sum(end - begin for _, _, begin, end in self.tensors.values())
+        if n_values * itemsize > data_bytes:
+            raise self.error(
+                f"does not match its config: the network needs {n_values} parameters, "
+                f"more than the file's {data_bytes} bytes of data hold"
+            )
+
+    def _check_names(self, expected: dict) -> list:
+        """Check the file holds exactly ``expected`` (plus extras); return the extras' names."""
+        extra = [name for name in self.tensors if name.startswith("extra.")]
+        unexpected = sorted(set(self.tensors) - set(expected) - set(extra))
+        if unexpected:
+            raise self.error(
+                f"does not match its config: unexpected tensors {', '.join(unexpected[:5])}"
+            )
+        missing = sorted(set(expected) - set(self.tensors))
+        if missing:
+            raise self.error(f"does not match its config: missing tensors {', '.join(missing[:5])}")
+        for key, target in expected.items():
+            dtype, shape = self.tensors[key][:2]
+            if shape != target.shape or dtype != target.dtype:
+                raise self.error(
+                    f"does not match its config: tensor {key!r} has shape {shape} and dtype "
+                    f"{dtype}, but the network needs shape {target.shape} and dtype "
+                    f"{target.dtype}"
+                )
+        return extra
+
+    def _read_all(self) -> dict:
+        arrays = {}
+        try:
+            file = open(self.path, "rb")
+        except OSError as error:
+            raise self.error(f"cannot be read ({error.strerror or error})") from None
+        with file:
+            for name, (dtype, shape, begin, end) in self.tensors.items():
+                file.seek(self.data_offset + begin)
+                data = file.read(end - begin)
+                if len(data) != end - begin:
+                    raise self.error(f"is truncated: tensor {name!r} could not be read")
+                array = np.frombuffer(data, dtype=dtype).reshape(shape)
+                if not dtype.isnative:
+                    array = array.astype(dtype.newbyteorder("="))
+                arrays[name] = array
+        return arrays
+
+    def read_arrays(self, expected: dict):
+        """Read the tensors; return ({name: array} for ``expected``, {key: array} extras).
+
+        ``expected`` maps each tensor the config implies (``layers.<i>.<name>``,
+        ``optimizer.<name>``) to an array of its shape and dtype; the file must hold exactly
+        those plus any ``extra.<key>``, and parameters must be finite. The arrays returned
+        are read-only views of what was read; the extras are copies.
+        """
+        extra = self._check_names(expected)
+        arrays = self._read_all()
+        for key in expected:
+            array = arrays[key]
+            # Training never keeps non-finite weights (it stops and restores instead): NaN or
+            # infinity here is a flipped bit, and would turn every prediction into NaN.
+            if key.startswith("layers.") and array.size and not np.all(np.isfinite(array)):
+                raise self.error(f"is corrupt: tensor {key!r} holds NaN or infinite values")
+        extras = {name[len("extra.") :]: arrays[name].copy() for name in extra}
+        return {key: arrays[key] for key in expected}, extras
+
+    def generator(self, current=None):
+        """The random generator saved with the model (``current`` reused when it can be)."""
+        return _generator(self.path, self.state.get("rng"), current)
+
+
+def read_model(path) -> ModelFile:
+    """Read and check a model file's header: format, config, state, metadata and tensors.
+
+    Nothing but the header is read; ``ModelFile.read_arrays`` reads the arrays.
 
     Raises
     ------
     FileNotFoundError
         When ``path`` does not exist.
     ModelFileError (a ValueError)
-        When the file is truncated, corrupt, not a deepff model, tampered with, or written by a
-        newer deepff; the message names the file.
+        When the file is truncated, corrupt, not a deepff model or written by a newer deepff.
 
     Examples
     --------
     >>> import os, tempfile
     >>> import deepff as dff
-    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
-    ...                   seed=0)
-    >>> _ = net.build(3)
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0).build(3)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
-    >>> save(net, path)
-    >>> loaded = load(path)
-    >>> loaded.n_features_in_, len(loaded.layers)
-    (3, 2)
+    >>> save(net, path, metadata={"note": 1})
+    >>> model = read_model(path)
+    >>> model.n_features_in, model.epoch, model.metadata, sorted(model.tensors)[:2]
+    (3, 0, {'note': 1}, ['layers.0.W', 'layers.0.b'])
     """
-    from .network import Network
-
     path = os.fspath(path)
-    tensors, metadata, data_offset = _read_header(path)
-    _check_format(path, metadata)
-    config = _parse_json(path, metadata, "config", dict)
-    state = _parse_json(path, metadata, "state", dict)
-    user_metadata = _parse_json(path, metadata, "metadata", dict) if "metadata" in metadata else {}
-    try:
-        network = Network.from_config(config)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise ModelFileError(path, f"has a bad network config ({error})") from None
-    n_features = state.get("n_features_in")
-    epoch = state.get("epoch")
+    tensors, header, data_offset = _read_header(path)
+    _check_format(path, header)
+    config = _parse_json(path, header, "config", dict)
+    state = _parse_json(path, header, "state", dict)
+    metadata = _parse_json(path, header, "metadata", dict) if "metadata" in header else {}
+    n_features, epoch = state.get("n_features_in"), state.get("epoch")
     for key, value, minimum in (("n_features_in", n_features, 1), ("epoch", epoch, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ModelFileError(path, f"has a bad {key} {value!r} in its state")
     classes = _decode_classes(path, state.get("classes"), state.get("classes_dtype"))
-    # A tampered config must not make build() allocate more than the file could hold.
-    try:
-        n_inputs, n_parameters = n_features, 0
-        for layer in network.layers:
-            n_parameters += sum(math.prod(s) for s in layer.parameter_shapes(n_inputs).values())
-            n_inputs = layer.output_units(n_inputs)
-    except (TypeError, ValueError) as error:
-        raise ModelFileError(path, f"has a bad network config ({error})") from None
-    data_bytes = sum(end - begin for _, _, begin, end in tensors.values())
-    if n_parameters * network.dtype.itemsize > data_bytes:
-        raise ModelFileError(
-            path,
-            f"does not match its config: the network needs {n_parameters} parameters, "
-            f"more than the file's {data_bytes} bytes of data hold",
-        )
-    network.build(n_features)
-
-    # What the config says the file must hold, and what it does hold.
-    expected = {}
-    for i, layer in enumerate(network.layers):
-        for name, array in {**layer.params, **layer.buffers}.items():
-            expected[f"layers.{i}.{name}"] = array
-    include_optimizer = state.get("optimizer", True)
-    if include_optimizer:
-        for name, array in network.optimizer_state.items():
-            expected[f"optimizer.{name}"] = array
-    extra_names = [name for name in tensors if name.startswith("extra.")]
-    unexpected = sorted(set(tensors) - set(expected) - set(extra_names))
-    if unexpected:
-        raise ModelFileError(
-            path,
-            f"does not match its config: unexpected tensors {', '.join(unexpected[:5])}",
-        )
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise ModelFileError(
-            path, f"does not match its config: missing tensors {', '.join(missing[:5])}"
-        )
-    for key, target in expected.items():
-        dtype, shape = tensors[key][:2]
-        if shape != target.shape or dtype != target.dtype:
-            raise ModelFileError(
-                path,
-                f"does not match its config: tensor {key!r} has shape {shape} and dtype "
-                f"{dtype}, but the network needs shape {target.shape} and dtype {target.dtype}",
-            )
-
-    arrays = {}
-    try:
-        file = open(path, "rb")
-    except OSError as error:
-        raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from None
-    with file:
-        for name, (dtype, shape, begin, end) in tensors.items():
-            file.seek(data_offset + begin)
-            data = file.read(end - begin)
-            if len(data) != end - begin:
-                raise ModelFileError(path, f"is truncated: tensor {name!r} could not be read")
-            array = np.frombuffer(data, dtype=dtype).reshape(shape)
-            if not dtype.isnative:
-                array = array.astype(dtype.newbyteorder("="))
-            arrays[name] = array
-    for key in expected:
-        array = arrays[key]
-        # Training never keeps non-finite weights (it stops and restores instead): NaN or
-        # infinity here is a flipped bit, and would turn every prediction into NaN.
-        if key.startswith("layers.") and array.size and not np.all(np.isfinite(array)):
-            raise ModelFileError(path, f"is corrupt: tensor {key!r} holds NaN or infinite values")
-    for key, target in expected.items():
-        target[...] = arrays[key]
-    _restore_rng(path, network, state.get("rng"))
-    network.epoch = epoch
-    network.classes_ = classes
-    network.metadata = user_metadata
-    network.extra_arrays = {name[len("extra.") :]: arrays[name].copy() for name in extra_names}
-    return network
-
-
-# --- ONNX -----------------------------------------------------------------------------
-
-_ONNX_ACTIVATIONS = {
-    "sigmoid": "Sigmoid",
-    "softmax": "Softmax",
-    "tanh": "Tanh",
-    "relu": "Relu",
-    "leaky_relu": "LeakyRelu",
-    "linear": "Identity",
-}
-
-
-def _affine_stages(network):
-    """The network in inference mode as a list of float64 stages, BatchNorm folded in.
-
-    Each stage is ``("dense", W, b, activation)`` (Z = A W^T + b, then activation) or
-    ``("affine", scale, shift)`` (A * scale + shift). A Dense layer's own BatchNorm is folded
-    into its W and b; a standalone BatchNorm is folded into the preceding Dense when that has
-    a linear activation, else into the next Dense (dropout is the identity at inference).
-    """
-    from .layers import BatchNorm, Dense, Dropout
-
-    def bn_affine(norm):
-        scale = norm.params["gamma"].astype(np.float64) / np.sqrt(
-            norm.buffers["running_var"].astype(np.float64) + norm.eps
-        )
-        shift = norm.params["beta"].astype(np.float64) - norm.buffers["running_mean"] * scale
-        return scale, shift
-
-    stages, pending, open_linear = [], None, False
-    for layer in network.layers:
-        if isinstance(layer, Dropout):
-            continue
-        if isinstance(layer, BatchNorm):
-            scale, shift = bn_affine(layer)
-            if open_linear:  # fold into the preceding linear Dense: s (W a + b) + t
-                _, W, b, activation = stages[-1]
-                stages[-1] = ("dense", W * scale[:, None], b * scale + shift, activation)
-            elif pending is not None:  # two BatchNorms in a row: compose them
-                pending = (pending[0] * scale, pending[1] * scale + shift)
-            else:
-                pending = (scale, shift)
-            continue
-        if not isinstance(layer, Dense):  # pragma: no cover - no other layer kinds exist
-            raise TypeError(f"ONNX export does not support {layer!r}")
-        W = layer.params["W"].astype(np.float64)
-        b = (
-            layer.params["b"].astype(np.float64)
-            if layer.use_bias
-            else np.zeros(layer.units, np.float64)
-        )
-        if pending is not None:  # W (s a + t) + b = (W s) a + (W t + b)
-            b = b + W @ pending[1]
-            W = W * pending[0][None, :]
-            pending = None
-        if layer.batch_norm:
-            scale, shift = bn_affine(layer.normalization)
-            W, b = W * scale[:, None], b * scale + shift
-        stages.append(("dense", W, b, layer.activation))
-        open_linear = layer.activation.name == "linear"
-    if pending is not None:  # pragma: no cover - the last layer is always Dense
-        stages.append(("affine", *pending))
-    return stages
-
-
-def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
-    """Write ``network`` in inference mode as an ONNX model, atomically.
-
-    Each Dense layer becomes a ``Gemm`` (``transB=1``) with BatchNorm folded into its weights
-    and bias (running statistics), followed by its activation (Sigmoid, Softmax over the last
-    axis, Tanh, Relu, LeakyRelu, or nothing for linear); Dropout is left out. The input is
-    ``X`` of shape (batch, n_features) in the network's dtype, with a dynamic batch size; the
-    output ``Y`` is A[L], the network's raw output (probabilities for sigmoid and softmax).
-
-    Parameters
-    ----------
-    network : Network
-        A built network.
-    path : str or os.PathLike
-    input_scaling : (offset, scale), optional
-        Arrays of shape (n_features,) (or scalars): the graph first computes
-        (X - offset) * scale, so it takes raw inputs when the network was trained on
-        standardized ones.
-    opset : int, default 17
-        The ONNX operator set version.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import deepff as dff
-    >>> net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1, activation="sigmoid")],
-    ...                   seed=0)
-    >>> _ = net.build(3)
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
-    >>> export_onnx(net, path)
-    >>> os.path.getsize(path) > 0
-    True
-    """
-    _check_network(network, "export")
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "ONNX export needs the onnx package: pip install 'deepff[onnx]'"
-        ) from None
-    from . import __version__
-
-    dtype = network.dtype
-    element = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
-    n_features = network.n_features_in_
-    nodes, initializers = [], []
-    counter = iter(range(1_000_000))
-
-    def constant(name, value):
-        name = f"{name}_{next(counter)}"
-        initializers.append(numpy_helper.from_array(np.asarray(value, dtype, order="C"), name))
-        return name
-
-    def node(op, inputs, **attributes):
-        output = f"{op.lower()}_{next(counter)}"
-        nodes.append(helper.make_node(op, inputs, [output], **attributes))
-        return output
-
-    current = "X"
-    if input_scaling is not None:
-        if not isinstance(input_scaling, (tuple, list)) or len(input_scaling) != 2:
-            raise TypeError(
-                f"input_scaling must be a pair (offset, scale); got {describe(input_scaling)}"
-            )
-        for label, value in zip(("offset", "scale"), input_scaling, strict=True):
-            array = np.asarray(value, dtype=np.float64)
-            if array.shape not in ((), (n_features,)):
-                raise ValueError(
-                    f"input_scaling {label} must be a scalar or have shape ({n_features},); "
-                    f"got shape {array.shape}"
-                )
-            if not np.all(np.isfinite(array)):
-                raise ValueError(f"input_scaling {label} must be finite")
-        offset, scale = (np.asarray(v, np.float64) for v in input_scaling)
-        current = node("Sub", [current, constant("input_offset", offset)])
-        current = node("Mul", [current, constant("input_scale", scale)])
-
-    for stage in _affine_stages(network):
-        if stage[0] == "affine":  # pragma: no cover - see _affine_stages
-            current = node("Mul", [current, constant("scale", stage[1])])
-            current = node("Add", [current, constant("shift", stage[2])])
-            continue
-        _, W, b, activation = stage
-        current = node("Gemm", [current, constant("W", W), constant("b", b)], transB=1)
-        name = activation.name
-        if name == "softmax":
-            current = node("Softmax", [current], axis=-1)
-        elif name == "leaky_relu":
-            current = node("LeakyRelu", [current], alpha=float(activation.c))
-        elif name != "linear":
-            current = node(_ONNX_ACTIVATIONS[name], [current])
-    # Name the last node's output Y.
-    nodes[-1].output[0] = "Y"
-
-    graph = helper.make_graph(
-        nodes,
-        "deepff",
-        [helper.make_tensor_value_info("X", element, ["batch", n_features])],
-        [helper.make_tensor_value_info("Y", element, ["batch", network.output_units])],
-        initializer=initializers,
+    return ModelFile(
+        path=path,
+        config=config,
+        state=state,
+        metadata=metadata,
+        epoch=epoch,
+        n_features_in=n_features,
+        classes=classes,
+        include_optimizer=bool(state.get("optimizer", True)),
+        tensors=tensors,
+        data_offset=data_offset,
     )
-    model = helper.make_model(
-        graph,
-        producer_name="deepff",
-        producer_version=__version__,
-        opset_imports=[helper.make_opsetid("", opset)],
-    )
-    model.ir_version = min(model.ir_version, 8)
-    classes, classes_dtype = _encode_classes(network.classes_)
-    helper.set_model_props(
-        model,
-        {
-            "deepff.config": _dumps("the network's config", network.get_config()),
-            "deepff.classes": json.dumps(classes),
-            "deepff.classes_dtype": json.dumps(classes_dtype),
-        },
-    )
-    onnx.checker.check_model(model)
-    data = model.SerializeToString()
-
-    def write(temporary):
-        with open(temporary, "wb") as file:
-            file.write(data)
-
-    write_atomically(path, write)
 
 
 __all__ = [
     "FORMAT_VERSION",
+    "ModelFile",
     "ModelFileError",
-    "export_onnx",
-    "load",
+    "check_saveable",
     "read_metadata",
+    "read_model",
     "save",
     "write_atomically",
 ]
