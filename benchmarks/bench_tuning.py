@@ -40,10 +40,11 @@ L2 = [1e-4, 1e-2]
 
 
 def folds_of(y, k, seed):
-    """The same stratified folds for both libraries: deepff's own k-fold."""
-    from deepff.tuning import _kfold
+    """The same stratified folds for both libraries: deepff's own k-fold (the one tuning
+    and training share)."""
+    from deepff.runs.prepare import kfold
 
-    return _kfold(np.arange(len(y)), k, y, seed)
+    return kfold(np.arange(len(y)), k, y, seed)
 
 
 def run_deepff(X, y, folds, epochs, batch_size, jobs, out):

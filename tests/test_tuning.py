@@ -162,9 +162,11 @@ def test_space_kinds_and_shorthand(tmp_path):
 
 
 def cli(argv):
+    from deepff.cli import tune as command
+
     parser = argparse.ArgumentParser(prog="deepff")
-    tuning.add_parser(parser.add_subparsers(dest="command"))
-    return tuning.run(parser.parse_args(argv))
+    command.add_parser(parser.add_subparsers(dest="command"))
+    return command.run(parser.parse_args(argv))
 
 
 def test_grid_search_resumes_without_repeating(tmp_path, digits, capsys):
@@ -216,7 +218,7 @@ def test_grid_search_resumes_without_repeating(tmp_path, digits, capsys):
     assert checked["epochs"] == 2 and checked["layers"] == [8] and checked["seed"] == 0
     assert best["activation"] in ("relu", "tanh") and best["learning_rate"] in (0.003, 0.01, 0.03)
     if (out / "model.safetensors").exists():
-        from deepff.serialization import load
+        from deepff import load
 
         model = load(out / "model.safetensors")
         assert model.metadata["tuning"]["study"] == name

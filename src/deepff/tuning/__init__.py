@@ -112,6 +112,3 @@ __all__ = [
     "load_space",
     "tune",
 ]
-
-# The command stays reachable here until deepff.cli is a package with a tune module.
-from ._command import add_parser, run  # noqa: F401

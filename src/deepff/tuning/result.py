@@ -316,7 +316,9 @@ def write_outputs(result: TuningResult, study, space, data, source, plots: bool,
         _write_best_params(path, result, space.raw_options(searched), source)
         result.files["best parameters"] = path
     if result.model is not None:
-        path = out / "model.safetensors"
+        from ..runs.run import MODEL_FILE
+
+        path = out / MODEL_FILE
         if _save_model(path, result, data):
             result.files["model"] = path
     if plots:
@@ -360,36 +362,29 @@ def _write_best_params(path: Path, result: TuningResult, options_raw: dict, sour
 
 
 def _save_model(path: Path, result: TuningResult, data) -> bool:
-    """The best model in ``deepff train``'s model-file layout, so evaluate, predict and
-    info read it; False when the file cannot be written here (no safetensors)."""
-    try:
-        from ..serialization import save
-    except ImportError:
-        return False
-    network, pre = result.model, result.preprocessor
-    run = {
+    """The best model through ``deepff.runs.run.save_model``, the one writer of a run's model
+    file, so that evaluate, predict and info read it; False when it cannot be written here
+    (no safetensors)."""
+    from ..runs.run import save_model
+
+    network = result.model
+    run_info = {
         "data": data.info,
         "options": result.best_options,
         "task": data.task,
         "epochs_trained": int(network.epoch),
         "stopped_early": False,
     }
-    metadata = {
-        "run": run,
-        "preprocessor": pre.get_config(),
-        "metrics": result.metrics,
-        "tuning": {
-            "study": result.study_name,
-            "storage": result.storage,
-            "trial": result.best_trial,
-            "metric": result.metric,
-            "value": result.best_value,
-            "params": result.best_params,
-        },
+    tuning = {
+        "study": result.study_name,
+        "storage": result.storage,
+        "trial": result.best_trial,
+        "metric": result.metric,
+        "value": result.best_value,
+        "params": result.best_params,
     }
-    arrays = {f"preprocessor.{k}": v for k, v in pre.arrays().items()}
     try:
-        save(network, path, metadata=metadata, arrays=arrays)
+        save_model(path, network, result.preprocessor, run_info, result.metrics, {"tuning": tuning})
     except ImportError as error:
         warnings.warn(f"the best model was not saved: {error}", stacklevel=3)
         return False

@@ -31,6 +31,7 @@ PRUNERS = ("median", "halving", "none")
 
 
 def import_optuna():
+    """The ``optuna`` module, or an ImportError that says how to install it."""
     try:
         import optuna
     except ImportError:
@@ -39,6 +40,16 @@ def import_optuna():
 
 
 def storage_url(storage, out) -> str | None:
+    """The storage URL of ``storage`` (a URL, or a path to an SQLite file), else of
+    ``out/study.db``, else None (in memory).
+
+    Examples
+    --------
+    >>> storage_url("postgresql://tuner@db/deepff", None)
+    'postgresql://tuner@db/deepff'
+    >>> storage_url(None, None) is None
+    True
+    """
     if storage is not None:
         text = os.fspath(storage)
         if "://" not in text:
@@ -118,6 +129,15 @@ def redact(url: str) -> str:
 
 
 def make_sampler(name: str, space: Space, seed):
+    """The Optuna sampler of ``name`` (one of ``SAMPLERS``), seeded.
+
+    Examples
+    --------
+    >>> from deepff.tuning.space import load_space
+    >>> space = load_space({"params": {"units": {"values": [8, 16]}}})
+    >>> type(make_sampler("grid", space, seed=0)).__name__
+    'GridSampler'
+    """
     optuna = import_optuna()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -140,6 +160,13 @@ def make_sampler(name: str, space: Space, seed):
 
 
 def make_pruner(name: str, max_epochs: int):
+    """The Optuna pruner of ``name`` (one of ``PRUNERS``) for trials of ``max_epochs``.
+
+    Examples
+    --------
+    >>> type(make_pruner("median", 20)).__name__, type(make_pruner("none", 20)).__name__
+    ('MedianPruner', 'NopPruner')
+    """
     optuna = import_optuna()
     if name == "median":
         return optuna.pruners.MedianPruner(
