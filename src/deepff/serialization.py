@@ -413,29 +413,40 @@ def _read_header(path):
     except OSError as error:
         raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from None
     with file:
-        size = os.fstat(file.fileno()).st_size
-        prefix = file.read(8)
-        if len(prefix) < 8:
-            raise ModelFileError(
-                path,
-                f"is not a deepff model file: {size} bytes is too short for a safetensors file",
-            )
-        (n,) = struct.unpack("<Q", prefix)
-        if n > MAX_HEADER_BYTES:
-            raise ModelFileError(
-                path,
-                f"is not a safetensors file (or it is corrupt): its first 8 bytes declare a "
-                f"header of {n} bytes, more than the {MAX_HEADER_BYTES} allowed",
-            )
-        if n > size - 8:
-            raise ModelFileError(
-                path,
-                f"is truncated or not a safetensors file: its header should take {n} bytes, "
-                f"but only {size - 8} follow",
-            )
-        raw = file.read(n)
+        return _read_header_bytes(path, file)
+
+
+def _read_header_bytes(path, file):
+    """The header of an open file, its size checked against the file's before it is read."""
+    size = os.fstat(file.fileno()).st_size
+    prefix = file.read(8)
+    if len(prefix) < 8:
+        raise ModelFileError(
+            path,
+            f"is not a deepff model file: {size} bytes is too short for a safetensors file",
+        )
+    (n,) = struct.unpack("<Q", prefix)
+    if n > MAX_HEADER_BYTES:
+        raise ModelFileError(
+            path,
+            f"is not a safetensors file (or it is corrupt): its first 8 bytes declare a "
+            f"header of {n} bytes, more than the {MAX_HEADER_BYTES} allowed",
+        )
+    if n > size - 8:
+        raise ModelFileError(
+            path,
+            f"is truncated or not a safetensors file: its header should take {n} bytes, "
+            f"but only {size - 8} follow",
+        )
+    raw = file.read(n)
     if len(raw) != n:
         raise ModelFileError(path, "is truncated: the header could not be read whole")
+    tensors, metadata = _parse_header(path, raw, size - 8 - n)
+    return tensors, metadata, 8 + n
+
+
+def _parse_header(path, raw: bytes, data_size: int):
+    """(tensors, metadata) of a JSON header, every entry checked against ``data_size``."""
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
     except (UnicodeDecodeError, ValueError) as error:
@@ -451,47 +462,10 @@ def _read_header(path):
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise ModelFileError(path, "is corrupt: __metadata__ must map strings to strings")
-    data_size = size - 8 - n
-    tensors, spans = {}, []
-    for name, info in header.items():
-        # Unknown keys are ignored, as the safetensors library does.
-        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
-            raise ModelFileError(path, f"is corrupt: bad header entry for tensor {name!r}")
-        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype not in _DTYPES:
-            raise ModelFileError(path, f"has tensor {name!r} of unsupported dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            raise ModelFileError(path, f"is corrupt: bad shape {shape!r} for tensor {name!r}")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1]
-        ):
-            raise ModelFileError(
-                path, f"is corrupt: bad data_offsets {offsets!r} for tensor {name!r}"
-            )
-        begin, end = offsets
-        nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
-        if end - begin != nbytes:
-            raise ModelFileError(
-                path,
-                f"is corrupt: tensor {name!r} of shape {shape} and dtype {dtype} needs "
-                f"{nbytes} bytes, but its offsets span {end - begin}",
-            )
-        if end > data_size:
-            raise ModelFileError(
-                path,
-                f"is truncated: tensor {name!r} ends at byte {end} of the data, "
-                f"but the file holds only {data_size} data bytes",
-            )
-        tensors[name] = (_DTYPES[dtype], tuple(shape), begin, end)
-        spans.append((begin, end))
+    tensors = {name: _tensor_entry(path, name, info, data_size) for name, info in header.items()}
     # As the safetensors library requires: the tensors tile the data section exactly.
     position = 0
-    for begin, end in sorted(spans):
+    for begin, end in sorted(entry[2:] for entry in tensors.values()):
         if begin != position:
             raise ModelFileError(path, "is corrupt: tensor data overlap or leave gaps")
         position = end
@@ -501,7 +475,43 @@ def _read_header(path):
             f"is corrupt or truncated: its tensors declare {position} bytes of data, "
             f"but the file holds {data_size}",
         )
-    return tensors, metadata, 8 + n
+    return tensors, metadata
+
+
+def _tensor_entry(path, name, info, data_size):
+    """(dtype, shape, begin, end) of one header entry, checked."""
+    # Unknown keys are ignored, as the safetensors library does.
+    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+        raise ModelFileError(path, f"is corrupt: bad header entry for tensor {name!r}")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype not in _DTYPES:
+        raise ModelFileError(path, f"has tensor {name!r} of unsupported dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ModelFileError(path, f"is corrupt: bad shape {shape!r} for tensor {name!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
+        raise ModelFileError(path, f"is corrupt: bad data_offsets {offsets!r} for tensor {name!r}")
+    begin, end = offsets
+    nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
+    if end - begin != nbytes:
+        raise ModelFileError(
+            path,
+            f"is corrupt: tensor {name!r} of shape {shape} and dtype {dtype} needs "
+            f"{nbytes} bytes, but its offsets span {end - begin}",
+        )
+    if end > data_size:
+        raise ModelFileError(
+            path,
+            f"is truncated: tensor {name!r} ends at byte {end} of the data, "
+            f"but the file holds only {data_size} data bytes",
+        )
+    return (_DTYPES[dtype], tuple(shape), begin, end)
 
 
 def _parse_json(path, metadata, key, kind):

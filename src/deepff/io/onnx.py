@@ -127,72 +127,23 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
     check_saveable(network, "export")
     try:
         import onnx
-        from onnx import TensorProto, helper, numpy_helper
+        from onnx import helper
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "ONNX export needs the onnx package: pip install 'deepff[onnx]'"
         ) from None
-    dtype = network.dtype
-    element = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     n_features = network.n_features_in_
-    nodes, initializers = [], []
-    counter = iter(range(1_000_000))
-
-    def constant(name, value):
-        name = f"{name}_{next(counter)}"
-        initializers.append(numpy_helper.from_array(np.asarray(value, dtype, order="C"), name))
-        return name
-
-    def node(op, inputs, **attributes):
-        output = f"{op.lower()}_{next(counter)}"
-        nodes.append(helper.make_node(op, inputs, [output], **attributes))
-        return output
-
+    graph = _Graph(network.dtype)
     current = "X"
     if input_scaling is not None:
-        if not isinstance(input_scaling, (tuple, list)) or len(input_scaling) != 2:
-            raise TypeError(
-                f"input_scaling must be a pair (offset, scale); got {describe(input_scaling)}"
-            )
-        for label, value in zip(("offset", "scale"), input_scaling, strict=True):
-            array = np.asarray(value, dtype=np.float64)
-            if array.shape not in ((), (n_features,)):
-                raise ValueError(
-                    f"input_scaling {label} must be a scalar or have shape ({n_features},); "
-                    f"got shape {array.shape}"
-                )
-            if not np.all(np.isfinite(array)):
-                raise ValueError(f"input_scaling {label} must be finite")
-        offset, scale = (np.asarray(v, np.float64) for v in input_scaling)
-        current = node("Sub", [current, constant("input_offset", offset)])
-        current = node("Mul", [current, constant("input_scale", scale)])
-
+        offset, scale = _check_scaling(input_scaling, n_features)
+        current = graph.node("Sub", [current, graph.constant("input_offset", offset)])
+        current = graph.node("Mul", [current, graph.constant("input_scale", scale)])
     for stage in _affine_stages(network):
-        if stage[0] == "affine":  # pragma: no cover - see _affine_stages
-            current = node("Mul", [current, constant("scale", stage[1])])
-            current = node("Add", [current, constant("shift", stage[2])])
-            continue
-        _, W, b, activation = stage
-        current = node("Gemm", [current, constant("W", W), constant("b", b)], transB=1)
-        name = activation.name
-        if name == "softmax":
-            current = node("Softmax", [current], axis=-1)
-        elif name == "leaky_relu":
-            current = node("LeakyRelu", [current], alpha=float(activation.c))
-        elif name != "linear":
-            current = node(_ONNX_ACTIVATIONS[name], [current])
-    # Name the last node's output Y.
-    nodes[-1].output[0] = "Y"
-
-    graph = helper.make_graph(
-        nodes,
-        "deepff",
-        [helper.make_tensor_value_info("X", element, ["batch", n_features])],
-        [helper.make_tensor_value_info("Y", element, ["batch", network.output_units])],
-        initializer=initializers,
-    )
+        current = graph.stage(current, stage)
+    graph.nodes[-1].output[0] = "Y"  # name the last node's output Y
     model = helper.make_model(
-        graph,
+        graph.make(n_features, network.output_units),
         producer_name="deepff",
         producer_version=__version__,
         opset_imports=[helper.make_opsetid("", opset)],
@@ -215,6 +166,81 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
             file.write(data)
 
     write_atomically(path, write)
+
+
+def _check_scaling(input_scaling, n_features):
+    """(offset, scale) as float64 arrays, each a scalar or of shape (n_features,), finite."""
+    if not isinstance(input_scaling, (tuple, list)) or len(input_scaling) != 2:
+        raise TypeError(
+            f"input_scaling must be a pair (offset, scale); got {describe(input_scaling)}"
+        )
+    for label, value in zip(("offset", "scale"), input_scaling, strict=True):
+        array = np.asarray(value, dtype=np.float64)
+        if array.shape not in ((), (n_features,)):
+            raise ValueError(
+                f"input_scaling {label} must be a scalar or have shape ({n_features},); "
+                f"got shape {array.shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"input_scaling {label} must be finite")
+    offset, scale = (np.asarray(v, np.float64) for v in input_scaling)
+    return offset, scale
+
+
+class _Graph:
+    """The nodes and initializers of the graph being built, with names numbered in order."""
+
+    def __init__(self, dtype):
+        from onnx import TensorProto
+
+        self.dtype = dtype
+        self.element = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+        self.nodes, self.initializers = [], []
+        self.counter = iter(range(1_000_000))
+
+    def constant(self, name, value) -> str:
+        from onnx import numpy_helper
+
+        name = f"{name}_{next(self.counter)}"
+        array = np.asarray(value, self.dtype, order="C")
+        self.initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op, inputs, **attributes) -> str:
+        from onnx import helper
+
+        output = f"{op.lower()}_{next(self.counter)}"
+        self.nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    def stage(self, current, stage) -> str:
+        """The nodes of one stage of ``_affine_stages``; returns the name of its output."""
+        if stage[0] == "affine":  # pragma: no cover - see _affine_stages
+            current = self.node("Mul", [current, self.constant("scale", stage[1])])
+            return self.node("Add", [current, self.constant("shift", stage[2])])
+        _, W, b, activation = stage
+        current = self.node(
+            "Gemm", [current, self.constant("W", W), self.constant("b", b)], transB=1
+        )
+        name = activation.name
+        if name == "softmax":
+            return self.node("Softmax", [current], axis=-1)
+        if name == "leaky_relu":
+            return self.node("LeakyRelu", [current], alpha=float(activation.c))
+        if name != "linear":
+            return self.node(_ONNX_ACTIVATIONS[name], [current])
+        return current
+
+    def make(self, n_features, n_outputs):
+        from onnx import helper
+
+        return helper.make_graph(
+            self.nodes,
+            "deepff",
+            [helper.make_tensor_value_info("X", self.element, ["batch", n_features])],
+            [helper.make_tensor_value_info("Y", self.element, ["batch", n_outputs])],
+            initializer=self.initializers,
+        )
 
 
 __all__ = ["export_onnx"]
