@@ -37,6 +37,11 @@ def _compile():
     import numba
 
     jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    return {**_optimizer_kernels(jit), **_relu_kernels(jit), **_softmax_kernels(jit)}
+
+
+def _optimizer_kernels(jit):
+    """The optimizer steps over flat buffers: momentum, rmsprop, adam."""
 
     @jit
     def momentum(params, grads, velocity, beta, learning_rate):
@@ -65,6 +70,12 @@ def _compile():
             first[i] = m
             second[i] = v
             params[i] -= step * (m / (math.sqrt(v) * inverse_root + eps))
+
+    return {"momentum": momentum, "rmsprop": rmsprop, "adam": adam}
+
+
+def _relu_kernels(jit):
+    """A hidden (leaky) ReLU layer's two passes: bias_activation, activation_backward."""
 
     @jit
     def bias_activation(Z, b, c):
@@ -95,6 +106,12 @@ def _compile():
                 value = dA[i, j] * (one if A[i, j] > zero else c)
                 dZ[i, j] = value
                 db[j] += value
+
+    return {"bias_activation": bias_activation, "activation_backward": activation_backward}
+
+
+def _softmax_kernels(jit):
+    """The softmax output's row kernels: shift, normalize, cross-entropy, argmax matches."""
 
     @jit
     def shift_rows(Z, out):
@@ -148,11 +165,6 @@ def _compile():
         return count
 
     return {
-        "momentum": momentum,
-        "rmsprop": rmsprop,
-        "adam": adam,
-        "bias_activation": bias_activation,
-        "activation_backward": activation_backward,
         "shift_rows": shift_rows,
         "normalize_rows": normalize_rows,
         "cross_entropy_rows": cross_entropy_rows,
