@@ -208,7 +208,22 @@ def cell(value) -> str:
 
 
 def trial_rows(study, space) -> tuple:
-    """(one row per trial of the study, the parameter names seen): the trials table."""
+    """(one row per trial of the study, the parameter names seen): the trials table.
+
+    Examples
+    --------
+    >>> import optuna
+    >>> from deepff.tuning.space import load_space
+    >>> space = load_space({"params": {"layers": {"values": [[8], [16, 8]]}}})
+    >>> study = optuna.create_study()
+    >>> study.add_trial(optuna.trial.create_trial(
+    ...     params={"layers": "[16, 8]"}, value=0.5,
+    ...     distributions={"layers": optuna.distributions.CategoricalDistribution(
+    ...         ["[8]", "[16, 8]"])}))
+    >>> rows, names = trial_rows(study, space)
+    >>> rows[0]["layers"], rows[0]["state"], names
+    ([16, 8], 'COMPLETE', ['layers'])
+    """
     rows, names = [], list(space.params)
     for trial in study.get_trials(deepcopy=False):
         params = space.decode(trial.params)

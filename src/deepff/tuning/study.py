@@ -31,7 +31,13 @@ PRUNERS = ("median", "halving", "none")
 
 
 def import_optuna():
-    """The ``optuna`` module, or an ImportError that says how to install it."""
+    """The ``optuna`` module, or an ImportError that says how to install it.
+
+    Examples
+    --------
+    >>> import_optuna().__name__
+    'optuna'
+    """
     try:
         import optuna
     except ImportError:
@@ -246,7 +252,13 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
 
 
 def blas_limit(threads):
-    """A context limiting BLAS threads (threadpoolctl), or nothing when unavailable."""
+    """A context limiting BLAS threads (threadpoolctl), or nothing when unavailable.
+
+    Examples
+    --------
+    >>> with blas_limit(1):
+    ...     pass
+    """
     import contextlib
 
     if threads is None:
@@ -296,7 +308,14 @@ def run_workers(job: Job, shares: list, threads) -> list:
 
 
 def open_study(url, heartbeat, study_name: str, metric: str):
-    """Create the study in the storage, or load it; refuse one that runs the other way."""
+    """Create the study in the storage, or load it; refuse one that runs the other way.
+
+    Examples
+    --------
+    >>> study = open_study(None, None, "demo", "loss")  # url None: in memory
+    >>> study.direction.name
+    'MINIMIZE'
+    """
     optuna = import_optuna()
     direction = "maximize" if METRICS[metric] else "minimize"
     storage = open_storage(url, heartbeat)
@@ -315,7 +334,19 @@ def open_study(url, heartbeat, study_name: str, metric: str):
 
 def check_settings(study, settings: dict) -> None:
     """Record ``settings`` (metric, seed, task, cv) in a new study; in an old one refuse
-    settings that would make its trials incomparable."""
+    settings that would make its trials incomparable.
+
+    Examples
+    --------
+    >>> study = open_study(None, None, "demo", "accuracy")
+    >>> check_settings(study, {"metric": "accuracy", "seed": 0, "task": "classification",
+    ...                        "cv": None})
+    >>> check_settings(study, {"metric": "accuracy", "seed": 1, "task": "classification",
+    ...                        "cv": None})
+    Traceback (most recent call last):
+    ...
+    ValueError: study 'demo' splits the data with seed 0; got 1: its trials would not be ...
+    """
     optuna = import_optuna()
     stored = study.user_attrs
     if "metric" not in stored:
@@ -340,7 +371,18 @@ def check_settings(study, settings: dict) -> None:
 
 def trials_to_run(study, space: Space, sampler: str, n_trials) -> tuple:
     """(trials to run now, whether that exhausts the grid): grid search runs at most the
-    points not yet run (plus queued retries); other samplers ``n_trials`` or 20."""
+    points not yet run (plus queued retries); other samplers ``n_trials`` or 20.
+
+    Examples
+    --------
+    >>> from deepff.tuning.space import load_space
+    >>> space = load_space({"params": {"units": {"values": [8, 16, 32]}}})
+    >>> study = open_study(None, None, "demo", "accuracy")
+    >>> trials_to_run(study, space, "grid", None), trials_to_run(study, space, "grid", 5)
+    ((3, True), (3, True))
+    >>> trials_to_run(study, space, "random", None)
+    (20, False)
+    """
     optuna = import_optuna()
     existing = study.get_trials(deepcopy=False)
     if sampler != "grid":
