@@ -40,7 +40,7 @@ from _common import (
 )
 
 import deepff as dff
-from deepff import plots
+from deepff.io import plots
 
 NAMES = ["non-cat", "cat"]
 

@@ -48,7 +48,7 @@ from _common import (
 )
 
 import deepff as dff
-from deepff import plots
+from deepff.io import plots
 
 CLASSES = [0, 1, 2, 3, 4, 5]
 NAMES = [str(c) for c in CLASSES]

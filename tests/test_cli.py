@@ -17,8 +17,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pytest
 
+import deepff as dff
 from deepff import serialization
-from deepff.cli import load_model, main, read_toml
+from deepff.cli import main
+from deepff.io.toml import read_toml
+from deepff.runs.run import load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ENV = {
@@ -49,7 +52,7 @@ def deepff(*args, cwd, check=True, timeout=180):
 
 
 def weights(path):
-    return serialization.load(path).parameters
+    return dff.load(path).parameters
 
 
 def read_csv(path):
@@ -141,7 +144,7 @@ def test_evaluate_and_predict_round_trip(iris_run):
     proba = np.array([[float(v) for k, v in r.items() if k != "prediction"] for r in rows])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4)
     # The command's predictions are the network's on the saved preprocessing.
-    from deepff.datasets import load_data
+    from deepff.io.datasets import load_data
 
     network, pre, _ = load_model(model)
     expected = network.predict(pre.transform(load_data("iris").X))
@@ -164,7 +167,7 @@ def test_info_plot_and_export(iris_run):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     deepff("export", model, "--onnx", "model.onnx", cwd=iris_run)
-    from deepff.datasets import load_data
+    from deepff.io.datasets import load_data
 
     X = load_data("iris").X.astype(np.float32)  # raw features: scaling is in the graph
     session = ort.InferenceSession(str(iris_run / "model.onnx"))
@@ -332,7 +335,7 @@ def test_resume_extends_a_finished_run_and_keeps_an_early_stop(tmp_path, monkeyp
 
     options = ["train", "iris", "--early-stopping", "0", "--epochs", "200", "--lr", "0.05"]
     assert main([*options, "--out", "stop", *common]) == 0
-    model = serialization.load("stop/model.safetensors")
+    model = dff.load("stop/model.safetensors")
     assert model.metadata["run"]["stopped_early"] and model.epoch < 200
     assert main(["train", "--resume", "stop", "-q"]) == 0  # stopped: nothing more to train
     assert np.array_equal(weights("stop/model.safetensors"), model.parameters)

@@ -1,4 +1,4 @@
-"""deepff.datasets: built-in sets, CSV/TSV, NPZ, HDF5 and image folders."""
+"""deepff.io.datasets: built-in sets, CSV/TSV, NPZ, HDF5 and image folders."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepff.datasets import BUILTIN, DataError, load_data
+from deepff.io.datasets import BUILTIN, DataError, load_data
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -84,7 +84,7 @@ def test_csv_missing_values_are_refused_with_row_and_column_unless_imputed(tmp_p
 
 
 def test_csv_column_numeric_at_first_then_text(tmp_path, monkeypatch):
-    import deepff.datasets as datasets
+    import deepff.io.datasets as datasets
 
     monkeypatch.setattr(datasets, "_SNIFF_ROWS", 2)
     path = write(tmp_path / "late.csv", "a,b,y\n1,2,0\n3,4,1\nthree,5,0\n")

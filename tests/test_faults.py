@@ -33,7 +33,6 @@ import numpy as np
 import pytest
 
 import deepff as dff
-from deepff import serialization
 
 ENV = {
     **os.environ,
@@ -203,7 +202,7 @@ def test_sigkill_during_save_leaves_a_whole_model(tmp_path):
         process.wait()
         saved = [int(line) for line in [first, *process.stdout.read().split()] if line.strip()]
         process.stdout.close()
-        network = serialization.load(path)  # never a half-written file
+        network = dff.load(path)  # never a half-written file
         k = network.epoch
         assert network.metadata == {"k": k}
         assert np.all(network.parameters == k), f"round {round_}: a mixture of models"
@@ -254,11 +253,11 @@ def test_full_disk_fails_the_save_cleanly(tmp_path):
         assert caught.value.errno == 28
         assert path.read_bytes() == before  # the old model is untouched
         assert sorted(p.name for p in disk.iterdir()) == ["model.safetensors"]  # no temporary
-        assert serialization.load(path).n_parameters == small.n_parameters
+        assert dff.load(path).n_parameters == small.n_parameters
         # Once there is room, the same save works.
         path.unlink()
         large.save(path, include_optimizer=False)
-        assert serialization.load(path).n_parameters == large.n_parameters
+        assert dff.load(path).n_parameters == large.n_parameters
 
 
 def test_full_disk_in_the_command_line(tmp_path):
@@ -425,5 +424,5 @@ def test_same_seed_same_bytes_across_processes_and_hash_seeds(tmp_path):
         paths.append(path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     net, _ = _trained()
-    loaded = serialization.load(paths[0])
+    loaded = dff.load(paths[0])
     np.testing.assert_array_equal(loaded.parameters, net.parameters)

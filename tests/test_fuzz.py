@@ -32,9 +32,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deepff as dff
-from deepff import datasets, serialization
-from deepff.datasets import DataError, load_data
-from deepff.training import build_network, check_options, prepare
+from deepff import serialization
+from deepff.io import datasets
+from deepff.io.datasets import DataError, load_data
+from deepff.runs.build import build_network
+from deepff.runs.options import check_options
+from deepff.runs.prepare import prepare
 
 SETTINGS = settings(
     max_examples=120,
@@ -135,7 +138,7 @@ MODEL_HEADER_END = 8 + struct.unpack("<Q", MODEL[:8])[0]
 
 
 def _read_model(path):
-    network = serialization.load(path)
+    network = dff.load(path)
     # Whatever a file says, what loads is a working network with finite weights.
     assert np.all(np.isfinite(network.parameters))
     network.predict(np.zeros((2, network.n_features_in_)))
@@ -495,10 +498,8 @@ def test_foreign_files_are_refused_by_every_reader(tmp_path, suffix):
         expect_clean(_read_model, path)
         expect_clean(_train_on, path)
         assert not marker.exists(), f"{name}{suffix} ran a pickle"
-    for reader in (serialization.load, load_data):
-        with pytest.raises(
-            FileNotFoundError if reader is serialization.load else DataError, match="nowhere"
-        ):
+    for reader in (dff.load, load_data):
+        with pytest.raises(FileNotFoundError if reader is dff.load else DataError, match="nowhere"):
             reader(tmp_path / "nowhere.npz")
 
 
@@ -524,13 +525,13 @@ def test_a_model_header_claiming_100_gb_is_refused_before_allocating(tmp_path):
     path = tmp_path / "huge.safetensors"
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(64))
     with pytest.raises(ValueError, match=r"huge\.safetensors.*truncated"), guarded(megabytes=1):
-        serialization.load(path)
+        dff.load(path)
     path.write_bytes(struct.pack("<Q", HUNDRED_GB) + raw)
     with (
         pytest.raises(ValueError, match=r"huge\.safetensors.*header of 100000000000 bytes"),
         guarded(megabytes=1),
     ):
-        serialization.load(path)
+        dff.load(path)
 
 
 def test_npy_and_npz_claiming_100_gb_are_refused_before_allocating(tmp_path):

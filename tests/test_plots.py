@@ -1,4 +1,4 @@
-"""deepff.plots (each figure: file written, non-empty, expected labels) and ProgressBar."""
+"""deepff.io.plots (each figure: file written, non-empty, expected labels) and ProgressBar."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 import deepff as dff
-from deepff import plots
-from deepff.callbacks import ProgressBar
+from deepff.cli.progress import ProgressBar
+from deepff.io import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -103,7 +103,8 @@ def test_decision_boundary(tmp_path):
 
 def test_importing_deepff_does_not_import_matplotlib_or_rich():
     code = (
-        "import sys, deepff, deepff.plots, deepff.training, deepff.datasets, deepff.cli; "
+        "import sys, deepff, deepff.io.plots, deepff.io.datasets, deepff.io.toml, deepff.runs.run, "
+        "deepff.cli, deepff.cli.train, deepff.cli.model, deepff.cli.plot, deepff.cli.progress; "
         "print(sorted(m for m in ('matplotlib', 'rich', 'pandas', 'h5py', 'sklearn', "
         "'PIL') if m in sys.modules))"
     )

@@ -517,7 +517,7 @@ def test_loading_the_wrong_file_names_it(tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(ValueError, match=name.replace(".", r"\.")):
-            serialization.load(path)
+            dff.load(path)
         assert path.read_bytes() == content
 
 
@@ -857,7 +857,7 @@ def test_cli_diverging_learning_rate_warns_and_exits_cleanly(workdir, capsys, mo
     assert len(warnings_) == 1, captured.err
     assert warnings_[0].startswith("deepff: warning: ")
     assert "training stopped" in warnings_[0] and "learning rate" in warnings_[0]
-    model = serialization.load(workdir / "diverged" / "model.safetensors")
+    model = dff.load(workdir / "diverged" / "model.safetensors")
     assert np.all(np.isfinite(model.parameters))
     metrics = (workdir / "diverged" / "metrics.json").read_text()
 

@@ -559,11 +559,9 @@ def save_model(path, network, preprocessor, run_info: dict, metrics: dict, extra
 
 def _read_network(path):
     """The network of a model file, with its ``metadata`` and ``extra_arrays``."""
-    from .. import network as network_module
+    from ..network import load
 
-    # deepff.network.load is deepff.load; older trees had it in serialization only.
-    read = getattr(network_module, "load", None) or serialization.load
-    return read(path)
+    return load(path)
 
 
 def load_model(path):

@@ -1,4 +1,5 @@
-"""deepff.training: options, the network they describe, preprocessing and the split."""
+"""deepff.runs: options, the network they describe, preprocessing, the split, data preparation;
+the command line's options against the options table; deepff.io.toml."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ import numpy as np
 import pytest
 
 import deepff as dff
-from deepff.datasets import Dataset, load_data
-from deepff.training import (
-    TRAIN_OPTIONS,
-    Preprocessor,
-    build_network,
-    check_options,
-    infer_task,
-    make_optimizer,
-    prepare,
-    split_indices,
-)
+from deepff.io.datasets import Dataset, load_data
+from deepff.runs.build import build_network, make_optimizer
+from deepff.runs.options import TRAIN_OPTIONS, check_options
+from deepff.runs.prepare import infer_task, prepare, split_indices
+from deepff.runs.preprocessing import Preprocessor
 
 # --- options --------------------------------------------------------------------------------
 
@@ -185,12 +180,12 @@ def test_scalings_and_their_affine_form(scale):
 
 
 def test_images_are_flattened_and_chunked_statistics_are_exact(monkeypatch):
-    import deepff.training as training
+    import deepff.runs.preprocessing as preprocessing
 
     rng = np.random.default_rng(1)
     X = rng.integers(0, 256, size=(37, 4, 4, 3), dtype=np.uint8)
     whole = Preprocessor().fit(X)
-    monkeypatch.setattr(training, "_CHUNK_BYTES", 8 * 48 * 5)  # five rows at a time
+    monkeypatch.setattr(preprocessing, "_CHUNK_BYTES", 8 * 48 * 5)  # five rows at a time
     chunked = Preprocessor().fit(X)
     np.testing.assert_allclose(chunked.offset, whole.offset, rtol=1e-12)
     np.testing.assert_allclose(chunked.multiplier, whole.multiplier, rtol=1e-9)

@@ -1,0 +1,365 @@
+"""The commands on a model file: ``evaluate``, ``predict``, ``info`` and ``export``.
+
+MODEL is a model file or a run directory (its model.safetensors), read by
+``deepff.runs.run.load_model``; its preprocessing turns raw DATA into the network's inputs.
+
+Examples
+--------
+>>> from deepff.cli import build_parser
+>>> args = build_parser().parse_args(["evaluate", "run/model.safetensors", "iris", "--json"])
+>>> args.model, args.data, args.json
+('run/model.safetensors', 'iris', True)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import serialization
+from ..io.datasets import load_data
+from ..io.onnx import export_onnx
+from ..runs.preprocessing import bad_feature_message
+from ..runs.run import MODEL_FILE, class_labels, describe_options, finite_or_none, load_model
+from .common import PROG, CommandError, add_data_keys, print_metrics
+
+#: The commands of this module, in the order of ``deepff --help``'s list.
+COMMANDS = ("evaluate", "predict", "info", "export")
+
+
+def add_parser(commands, common, name):
+    """Add the command ``name`` (one of ``COMMANDS``) to the subcommands ``commands``.
+
+    Examples
+    --------
+    >>> from deepff.cli import build_parser
+    >>> build_parser().parse_args(["export", "m.safetensors", "--onnx", "m.onnx"]).onnx
+    'm.onnx'
+    """
+    if name == "evaluate":
+        parser = commands.add_parser(
+            name, parents=[common], help="metrics of MODEL on labelled DATA"
+        )
+        parser.add_argument("model", metavar="MODEL")
+        parser.add_argument("data", metavar="DATA")
+        add_data_keys(parser)
+        parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    elif name == "predict":
+        parser = commands.add_parser(
+            name, parents=[common], help="write MODEL's predictions for DATA to a CSV file"
+        )
+        parser.add_argument("model", metavar="MODEL")
+        parser.add_argument("data", metavar="DATA")
+        parser.add_argument("--out", required=True, metavar="FILE.csv")
+        parser.add_argument(
+            "--proba", action="store_true", help="also write each class's probability"
+        )
+        add_data_keys(parser)
+    elif name == "info":
+        parser = commands.add_parser(
+            name,
+            parents=[common],
+            help="architecture, parameters, training config, classes, metrics",
+        )
+        parser.add_argument("model", metavar="MODEL")
+    elif name == "export":
+        parser = commands.add_parser(name, parents=[common], help="export MODEL to ONNX")
+        parser.add_argument("model", metavar="MODEL")
+        parser.add_argument("--onnx", required=True, metavar="FILE.onnx")
+    else:
+        raise ValueError(f"no command {name!r} here; commands: {', '.join(COMMANDS)}")
+    parser.set_defaults(func=globals()[f"cmd_{name}"])
+    return parser
+
+
+def model_inputs(network, pre, dataset, rows=None):
+    """Model inputs for (some rows of) raw data; NaN and infinity are located in the data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> from deepff.io.datasets import Dataset
+    >>> net = dff.Network([dff.Dense(1)], seed=0).build(2)
+    >>> model_inputs(net, None, Dataset(X=np.ones((3, 2)), y=None, name="d")).shape
+    (3, 2)
+    """
+    if pre is not None:
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                X = pre.transform(dataset.X, rows=rows)
+        except ValueError as error:  # missing values, other columns: say in which data
+            raise CommandError(f"{dataset.name}: {error}") from None
+    else:
+        X = dataset.X
+        if hasattr(X, "to_numpy"):
+            X = X.to_numpy()
+        X = np.asarray(X if rows is None else X[rows])
+        X = X.reshape(X.shape[0], -1)
+    if X.dtype.kind == "f" and X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
+        raise CommandError(bad_feature_message(dataset, pre.impute if pre else None, network.dtype))
+    return X
+
+
+def load_for_model(source, args, pre, metadata, require_target):
+    """Load DATA as the model was trained on it: its label column, image size, imputing."""
+    data_info = metadata.get("run", {}).get("data", {})
+    target = args.target or data_info.get("target")
+    image_size = None
+    if pre is not None and pre.kind == "array" and len(pre.input_shape) == 3:
+        image_size = pre.input_shape[:2]
+    impute = pre.impute if pre is not None else None
+    return load_data(
+        source,
+        target=target,
+        x_key=args.x_key,
+        y_key=args.y_key,
+        impute=impute,
+        image_size=image_size,
+        require_target=require_target and args.target is not None,
+    )
+
+
+def cmd_evaluate(args):
+    """Run ``deepff evaluate``: print a model's loss and metrics on labelled DATA.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> from deepff.cli import build_parser
+    >>> args = build_parser().parse_args(["evaluate", "runs/iris", "iris"])
+    >>> args.func is cmd_evaluate
+    True
+    """
+    network, pre, metadata = load_model(args.model)
+    data = load_for_model(args.data, args, pre, metadata, require_target=True)
+    with data:
+        if data.y is None:
+            raise CommandError(f"{args.data}: no labels to evaluate against")
+        X = model_inputs(network, pre, data)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = network.evaluate(X, data.y)
+        metrics = {k: finite_or_none(v) for k, v in result.items()}
+    metrics["examples"] = len(data.y)
+    if args.json:
+        print(json.dumps(metrics))  # a diverged model's NaN loss is null, as JSON has it
+    else:
+        print(f"{args.data} ({metrics['examples']} examples)")
+        for key, value in metrics.items():
+            if key != "examples":
+                print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
+    return 0
+
+
+def cmd_predict(args):
+    """Run ``deepff predict``: write a model's predictions on DATA to a CSV file.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> from deepff.cli import build_parser
+    >>> args = build_parser().parse_args(["predict", "runs/iris", "iris", "--out", "p.csv"])
+    >>> args.func is cmd_predict
+    True
+    """
+    network, pre, metadata = load_model(args.model)
+    if args.proba and not network.is_classifier:
+        raise CommandError("--proba needs a classifier; this model is a regressor")
+    data = load_for_model(args.data, args, pre, metadata, require_target=False)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with data:
+        m = data.n_examples
+        columns = ["file"] if data.info.get("files") else []
+        if network.is_classifier or network.output_units == 1:
+            columns.append("prediction")
+        else:
+            columns += [f"prediction_{j}" for j in range(network.output_units)]
+        if args.proba:
+            columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
+        temporary = out.with_name(out.name + ".part")
+        try:
+            with open(temporary, "w", newline="") as handle:
+                _write_predictions(csv.writer(handle), columns, network, pre, data, args.proba)
+            os.replace(temporary, out)
+        except BaseException:  # bad data, a full disk: leave no partial file behind
+            temporary.unlink(missing_ok=True)
+            raise
+    print(f"Wrote {m} predictions to {out}")
+    return 0
+
+
+def _write_predictions(writer, columns, network, pre, data, proba) -> None:
+    """The rows of the predictions file, computed 8192 examples at a time."""
+    files = data.info.get("files")
+    m = data.n_examples
+    writer.writerow(columns)
+    step = 8192
+    for start in range(0, m, step):
+        rows = np.arange(start, min(start + step, m))
+        X = model_inputs(network, pre, data, rows)
+        predicted = network.predict(X)
+        probabilities = network.predict_proba(X) if proba else None
+        for i in range(len(rows)):
+            row = [files[start + i]] if files else []
+            row += list(map(_cell, np.atleast_1d(predicted[i])))
+            if probabilities is not None:
+                row += [f"{p:.6g}" for p in probabilities[i]]
+            writer.writerow(row)
+
+
+def _cell(value):
+    if isinstance(value, (np.floating, float)):
+        return f"{float(value):.7g}"
+    return value.item() if hasattr(value, "item") else value
+
+
+class _Printable:
+    """A text stream that shows control characters (terminal escapes) as escapes."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self.stream.write(
+            "".join(
+                c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii")
+                for c in text
+            )
+        )
+
+    def flush(self):
+        self.stream.flush()
+
+
+def cmd_info(args):
+    """Run ``deepff info``: describe a model file (task, classes, layers, training run).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> from deepff.cli import build_parser
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> status = cmd_info(build_parser().parse_args(["info", model]))
+    model: ...model.safetensors (deepff format 1, saved by deepff ...)
+    ...
+    >>> status
+    0
+    """
+    path = Path(args.model)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.exists():
+        raise CommandError(f"{path}: no such model file")
+    described = serialization.read_metadata(path)
+    network, pre, metadata = load_model(path)
+    run = metadata.get("run", {})
+    out = _Printable(sys.stdout)  # the file's text is shown, never obeyed by the terminal
+    print(
+        f"model: {path} (deepff format {described['format_version']}, "
+        f"saved by deepff {described['state'].get('deepff_version', '?')})",
+        file=out,
+    )
+    task = run.get("task") or ("classification" if network.is_classifier else "regression")
+    print(f"task: {task}; epochs trained: {network.epoch}", file=out)
+    if network.classes_ is not None:
+        labels = class_labels(network, run)
+        print(f"classes ({len(labels)}): {', '.join(labels)}", file=out)
+    print(_input_line(network, pre), file=out)
+    print(file=out)
+    network.summary(print_fn=lambda text: print(text, file=out))
+    _print_run(run, metadata.get("metrics"), out)
+    return 0
+
+
+def _input_line(network, pre) -> str:
+    if pre is None:
+        return f"input: {network.n_features_in_} features (no preprocessing saved)"
+    shape = "x".join(map(str, pre.input_shape))
+    text = f"input: {shape} raw features -> {pre.n_features_out} inputs (scale {pre.scale}"
+    if pre.categories:
+        text += f"; one-hot: {', '.join(pre.categories)}"
+    if pre.impute:
+        text += f"; impute {pre.impute}"
+    return text + ")"
+
+
+def _print_run(run, metrics, out) -> None:
+    """The data, options and metrics of the run that made a model (what ``info`` ends with)."""
+    data = run.get("data")
+    if data:
+        print(
+            f"\ndata: {data.get('source')}"
+            + (f" (target {data['target']})" if data.get("target") else ""),
+            file=out,
+        )
+    options = run.get("options")
+    if options:
+        print("training options:", file=out)
+        for line in describe_options(options):
+            print(f"  {line}", file=out)
+    if metrics:
+        print("metrics:", file=out)
+        print_metrics(metrics, out)
+
+
+def cmd_export(args):
+    """Run ``deepff export``: write a model as ONNX (with its input scaling, if any).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> from deepff.cli import build_parser
+    >>> folder = tempfile.mkdtemp()
+    >>> model = os.path.join(folder, "model.safetensors")
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> dff.save(net, model) if net.build(4) else None
+    >>> onnx_path = os.path.join(folder, "model.onnx")
+    >>> cmd_export(build_parser().parse_args(["export", model, "--onnx", onnx_path]))
+    Wrote ...model.onnx (input: float32 of shape (m, 4))
+    0
+    >>> os.path.exists(onnx_path)
+    True
+    """
+    network, pre, _ = load_model(args.model)
+    scaling = None
+    if pre is not None:
+        scaling = pre.affine()
+        if scaling is None:
+            print(
+                f"{PROG}: note: the ONNX model takes the {pre.n_features_out} encoded inputs "
+                "(one-hot text columns are not part of the graph)",
+                file=sys.stderr,
+            )
+    out = Path(args.onnx)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(network, out, input_scaling=scaling)
+    n_inputs = (
+        int(np.prod(pre.input_shape)) if pre is not None and scaling else network.n_features_in_
+    )
+    print(f"Wrote {out} (input: float32 of shape (m, {n_inputs}))")
+    return 0
+
+
+__all__ = [
+    "COMMANDS",
+    "add_parser",
+    "cmd_evaluate",
+    "cmd_export",
+    "cmd_info",
+    "cmd_predict",
+    "load_for_model",
+    "model_inputs",
+]

@@ -1,0 +1,163 @@
+"""``deepff train``: train a network on DATA (or resume a run) and write its run directory.
+
+The route of the data: this module reads the options (flags, ``--config``, or the resumed
+run's config.toml), then ``deepff.runs.run.train_run`` loads the data, prepares it and trains
+a ``Run``; nothing of the data passes through here.
+
+Examples
+--------
+>>> from deepff.cli import build_parser
+>>> args = build_parser().parse_args(["train", "iris", "--epochs", "5", "--out", "runs/x"])
+>>> source, options, out = run_options(args)
+>>> source, options["epochs"], str(out)
+('iris', 5, 'runs/x')
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..io.toml import read_toml
+from ..runs.options import TRAIN_OPTIONS, check_options
+from ..runs.run import CONFIG_FILE, train_run
+from .common import CommandError, add_training_options, print_metrics
+
+
+def add_parser(commands, common, name="train"):
+    """Add ``deepff train`` to the subcommands ``commands``.
+
+    Examples
+    --------
+    >>> from deepff.cli import build_parser
+    >>> build_parser().parse_args(["train", "iris", "--lr", "0.1"]).learning_rate
+    0.1
+    """
+    train = commands.add_parser(
+        name,
+        parents=[common],
+        help="train a network on DATA, write a run directory",
+        description="Train a network on DATA and write model.safetensors, config.toml, "
+        "history.csv, metrics.json and plots into --out DIR.",
+    )
+    train.add_argument(
+        "data",
+        nargs="?",
+        metavar="DATA",
+        help="built-in name (digits, iris, wine, breast_cancer), CSV/TSV, NPZ, "
+        "HDF5 or a folder of images",
+    )
+    train.add_argument(
+        "--config", metavar="FILE.toml", help="options from a TOML file (command-line options win)"
+    )
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/<data name>)")
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR from its last checkpoint",
+    )
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    add_training_options(train)
+    train.set_defaults(func=cmd_train)
+    return train
+
+
+def progress_callbacks(quiet: bool, stream=None) -> list:
+    """The progress display of a run: a live bar on a terminal, a line per epoch elsewhere."""
+    if quiet:
+        return []
+    from .progress import ProgressBar
+
+    return [ProgressBar(stream=stream or sys.stdout)]
+
+
+def cmd_train(args):
+    """Run ``deepff train``: train on DATA (or resume a run) and write the run directory.
+
+    Examples
+    --------
+    ``main`` calls it with the parsed arguments (it trains or reads files, so it is not run here):
+
+    >>> from deepff.cli import build_parser
+    >>> args = build_parser().parse_args(["train", "iris", "--epochs", "5"])
+    >>> args.func is cmd_train
+    True
+    """
+    source, options, out = run_options(args)
+    result = train_run(
+        source, options, out, resume=bool(args.resume), callbacks=progress_callbacks(args.quiet)
+    )
+    stream = sys.stdout
+    print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
+    print_metrics(result["metrics"], stream)
+    print(
+        f"Wrote {out}/: " + ", ".join(p.name for p in sorted(out.iterdir()) if p.is_file()),
+        file=stream,
+    )
+    return 0
+
+
+def run_options(args) -> tuple:
+    """(data source, options, out dir) for ``deepff train`` from config, flags and defaults.
+
+    With ``--resume DIR`` the options are the run's own (from its config.toml); only
+    ``--epochs`` may change.
+    """
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if hasattr(args, k)}
+    if args.resume:
+        return _resumed_options(args, given)
+    source, out = args.data, args.out
+    config = {}
+    if args.config:
+        config = _read(args.config)
+        if not isinstance(config, dict):
+            raise CommandError(f"{args.config}: expected a table of options")
+        allowed = {"data", "out", *TRAIN_OPTIONS}
+        unknown = sorted(set(config) - allowed)
+        if unknown:
+            raise CommandError(
+                f"{args.config}: unknown option {unknown[0]!r}; valid options: "
+                + ", ".join(["data", "out", *TRAIN_OPTIONS])
+            )
+        if source is None:
+            source = config.get("data")
+        if out is None:
+            out = config.get("out")
+    if source is None:
+        raise CommandError("train needs DATA (a built-in name, a file or a folder)")
+    options = check_options({k: v for k, v in config.items() if k in TRAIN_OPTIONS} | given)
+    if out is None:
+        out = Path("runs") / (Path(str(source)).stem or "run")
+    return str(source), options, Path(out)
+
+
+def _read(path) -> dict:
+    try:
+        return read_toml(path)
+    except ValueError as error:  # not valid TOML: the user's file
+        raise CommandError(str(error)) from None
+
+
+def _resumed_options(args, given: dict) -> tuple:
+    run_dir = Path(args.resume)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise CommandError(f"{run_dir}: not a run directory (no {CONFIG_FILE} to resume)")
+    if args.out and Path(args.out).resolve() != run_dir.resolve():
+        raise CommandError("--resume DIR continues in DIR; leave out --out")
+    saved = _read(run_dir / CONFIG_FILE)
+    changed = sorted(k for k in given if k != "epochs" and given[k] != saved.get(k))
+    if changed:
+        raise CommandError(
+            f"--resume keeps the run's options; only --epochs may change (got --"
+            f"{changed[0].replace('_', '-')})"
+        )
+    source = saved.pop("data", None) if args.data is None else args.data
+    if source != saved.get("data", source):
+        raise CommandError("--resume continues the run's own data; leave out DATA")
+    saved.pop("data", None)
+    saved.pop("out", None)
+    options = check_options({**saved, **given})
+    return source, options, run_dir
+
+
+__all__ = ["add_parser", "cmd_train", "progress_callbacks", "run_options"]
