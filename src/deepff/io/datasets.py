@@ -367,33 +367,10 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         raise DataError(f"{path}: no data rows under the header")
     y = None
     if has_target:
-        column = frame[target]
-        if column.isna().any():
-            row = int(np.flatnonzero(column.isna().to_numpy())[0])
-            raise DataError(
-                f"{path}: missing label in column {target!r} at row {row + 1} "
-                f"(line {row + 2} of the file)"
-            )
-        if column.dtype.kind in "OSU" or isinstance(column.dtype, pd.CategoricalDtype):
-            y = column.astype(str).to_numpy().astype(str)
-        else:
-            y = column.to_numpy()
+        y = _csv_labels(path, frame[target], target)
         frame = frame.drop(columns=[target])
     if impute is None:
-        # Column by column: the first missing value in file order is reported.
-        first = None
-        for j, name in enumerate(frame.columns):
-            missing = frame[name].isna().to_numpy()
-            if missing.any():
-                row = int(np.argmax(missing))
-                if first is None or (row, j) < first[:2]:
-                    first = (row, j, name)
-        if first is not None:
-            row, _, col = first
-            raise DataError(
-                f"{path}: missing value in column {col!r} at row {row + 1} (line {row + 2} "
-                f"of the file); use --impute mean|median to fill missing values"
-            )
+        _refuse_missing(path, frame)
     return Dataset(
         X=frame,
         y=y,
@@ -402,6 +379,38 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         name=path.name,
         info={"target": target if has_target else None},
     )
+
+
+def _csv_labels(path, column, target) -> np.ndarray:
+    """The label column of a CSV file: text as str, numbers as read; none may be missing."""
+    import pandas as pd
+
+    if column.isna().any():
+        row = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise DataError(
+            f"{path}: missing label in column {target!r} at row {row + 1} "
+            f"(line {row + 2} of the file)"
+        )
+    if column.dtype.kind in "OSU" or isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(str).to_numpy().astype(str)
+    return column.to_numpy()
+
+
+def _refuse_missing(path, frame) -> None:
+    """Column by column: the first missing value in file order is reported."""
+    first = None
+    for j, name in enumerate(frame.columns):
+        missing = frame[name].isna().to_numpy()
+        if missing.any():
+            row = int(np.argmax(missing))
+            if first is None or (row, j) < first[:2]:
+                first = (row, j, name)
+    if first is not None:
+        row, _, col = first
+        raise DataError(
+            f"{path}: missing value in column {col!r} at row {row + 1} (line {row + 2} "
+            f"of the file); use --impute mean|median to fill missing values"
+        )
 
 
 def _read_table(path, **options):
