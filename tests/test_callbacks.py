@@ -302,3 +302,56 @@ def test_terminate_on_nan_in_fit_with_divergence():
         history = net.fit(X, y, epochs=50, batch_size=16, callbacks=[TerminateOnNaN()], verbose=0)
     assert len(history.history.get("loss", [])) < 50
     assert np.all(np.isfinite(net.parameters))
+
+
+# --- MonitorCallback, ModelCheckpoint through network.save, ProgressLog (issue 12) ------------
+
+
+def test_monitor_callback_modes_and_min_delta():
+    from deepff.callbacks import MonitorCallback
+
+    assert MonitorCallback("val_loss").maximize is False
+    assert MonitorCallback("val_r2").maximize is True
+    assert MonitorCallback("val_loss", mode="max").maximize is True
+    watcher = MonitorCallback("loss", min_delta=0.1)
+    assert watcher.improved(1.0) and not watcher.improved(0.95) and watcher.improved(0.85)
+    assert watcher.best == 0.85
+    with pytest.raises(ValueError, match="mode must be"):
+        MonitorCallback("loss", mode="lowest")
+    with pytest.raises(ValueError, match="MonitorCallback monitor 'val_loss' is not among"):
+        MonitorCallback().monitored({"loss": 1.0})
+    assert isinstance(EarlyStopping(), MonitorCallback)
+    assert isinstance(dff.ModelCheckpoint("m.safetensors"), MonitorCallback)
+
+
+def test_model_checkpoint_saves_through_the_network():
+    saved = []
+
+    class Recording(dff.Network):
+        def save(self, path, **kwargs):
+            saved.append((path, kwargs))
+
+    net = Recording([dff.Dense(1, activation="sigmoid")], seed=0)
+    checkpoint = dff.ModelCheckpoint("run/model-{epoch}.safetensors", save_optimizer=False)
+    net.fit(np.eye(2), [0, 1], epochs=2, verbose=0, callbacks=[checkpoint])
+    assert [path for path, _ in saved] == ["run/model-1.safetensors", "run/model-2.safetensors"]
+    assert saved[0][1]["include_optimizer"] is False
+    assert saved[1][1]["metadata"]["checkpoint"]["epoch"] == 2
+
+
+def test_progress_log_prints_a_line_per_epoch_without_rich():
+    import io
+    import subprocess
+    import sys
+
+    from deepff.callbacks import ProgressLog
+
+    stream = io.StringIO()
+    net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+    net.fit(np.eye(2), [0, 1], epochs=3, verbose=0, callbacks=[ProgressLog(stream)])
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert "eta" in lines[0] and "eta" not in lines[-1] and "accuracy: " in lines[-1]
+    code = "import sys, deepff.callbacks; print('rich' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"

@@ -791,3 +791,167 @@ def test_full_batch_divergence_keeps_weights_with_a_finite_cost():
         net.fit(X, y, epochs=200, batch_size=None, verbose=0)
     assert np.isfinite(net.cost(X, y))
     assert np.all(np.isfinite(net.predict(X)))
+
+
+# --- the one training loop (issue 12) ----------------------------------------------------------
+
+
+def _dropout_net(seed=3):
+    return dff.Network(
+        [
+            dff.Dense(8, activation="relu"),
+            dff.Dropout(0.3),
+            dff.Dense(6, activation="tanh", batch_norm=True),
+            dff.Dense(3, activation="softmax"),
+        ],
+        optimizer=dff.Adam(0.01),
+        seed=seed,
+        dtype="float64",
+    )
+
+
+def _same_training_state(a, b):
+    assert a.epoch == b.epoch
+    assert a.parameters.tobytes() == b.parameters.tobytes()
+    for key, value in a.optimizer_state.items():
+        assert value.tobytes() == b.optimizer_state[key].tobytes(), key
+    for key, value in a.get_state().items():
+        assert value.tobytes() == b.get_state()[key].tobytes(), key
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+def test_train_over_n_epochs_equals_n_one_epoch_calls():
+    from deepff.batching import ArrayBatches
+
+    X, y = three_class_data(m=130)
+    whole, stepwise = _dropout_net(), _dropout_net()
+    batches = ArrayBatches(X, whole.encode_targets(y), batch_size=16)
+    history = whole.train(batches, epochs=5, validation=(X[:20], whole.encode_targets(y[:20])))
+    stepwise.encode_targets(y)
+    losses = []
+    for _ in range(5):
+        losses += stepwise.train(batches, epochs=1).history["loss"]
+    _same_training_state(whole, stepwise)
+    assert history.history["loss"] == losses
+    assert len(history.history["val_loss"]) == 5
+
+
+def test_fit_over_n_epochs_equals_n_one_epoch_fits():
+    X, y = three_class_data(m=130)
+    weights = np.random.default_rng(1).uniform(0.0, 2.0, len(y))
+    whole, stepwise = _dropout_net(), _dropout_net()
+    whole.fit(X, y, epochs=4, batch_size=32, sample_weight=weights, verbose=0)
+    for _ in range(4):
+        stepwise.fit(X, y, epochs=1, batch_size=32, sample_weight=weights, verbose=0)
+    _same_training_state(whole, stepwise)
+
+
+def test_fit_is_train_over_array_batches():
+    from deepff.batching import ArrayBatches
+
+    X, y = three_class_data(m=100)
+    fitted, trained = _dropout_net(), _dropout_net()
+    history = fitted.fit(X, y, epochs=3, batch_size=20, validation_split=0.2, verbose=0)
+    Y = trained.encode_targets(y)
+    trained.build(X.shape[1])
+    batches = ArrayBatches(X[:80], Y[:80], batch_size=20)
+    again = trained.train(batches, epochs=3, validation=(X[80:], Y[80:]))
+    _same_training_state(fitted, trained)
+    assert history.history == again.history
+
+
+def test_train_builds_an_unbuilt_network_and_callbacks_change_the_learning_rate():
+    from deepff.batching import ArrayBatches
+
+    class Freeze(dff.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.network.optimizer.learning_rate = dff.optimizers.Constant(1e-300)
+
+    X, y = binary_data(m=64)
+    net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=dff.SGD(0.5), seed=0)
+    seen = []
+
+    class Record(dff.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.network.parameters.copy())
+
+    net.train(
+        ArrayBatches(X, net.encode_targets(y), batch_size=16), 3, callbacks=[Freeze(), Record()]
+    )
+    assert net.built and net.n_features_in_ == X.shape[1] and net.epoch == 3
+    np.testing.assert_array_equal(seen[1], seen[0])  # no step moves the weights after epoch 0
+    np.testing.assert_array_equal(seen[2], seen[0])
+
+
+def test_train_refuses_what_is_not_a_batch_source():
+    net = small_net()
+    with pytest.raises(TypeError, match="batch source"):
+        net.train((np.zeros((2, 4)), np.zeros((2, 1))))
+    with pytest.raises(ValueError, match=r"validation\[1\] must have shape \(2, 1\)"):
+        from deepff.batching import ArrayBatches
+
+        net.train(
+            ArrayBatches(np.zeros((2, 4)), np.zeros((2, 1))), validation=(np.zeros((2, 4)), [1, 0])
+        )
+
+
+def test_backward_follows_the_pass_it_backpropagates():
+    # backward reads the modes of the last training-mode pass, whoever ran it: a user's
+    # forward(training=True) after cost_and_gradients (dropout off there) backpropagates
+    # through the dropout layer it just ran.
+    import copy
+
+    X, y = three_class_data(m=40)
+    net = _dropout_net()
+    Y = net.encode_targets(y)
+    net.build(X.shape[1])
+    first, second = copy.deepcopy(net), copy.deepcopy(net)
+    first.cost_and_gradients(X[:10], Y[:10])
+    for copy_ in (first, second):
+        copy_.forward(X, training=True)
+        copy_.backward(Y)
+    assert first.gradients.tobytes() == second.gradients.tobytes()
+
+
+def test_cost_and_gradients_are_the_same_before_and_after_a_training_step():
+    X, y = three_class_data(m=40)
+    trained = _dropout_net()
+    trained.fit(X, y, epochs=1, batch_size=None, verbose=0)  # a training step: dropout on
+    fresh = _dropout_net().build(X.shape[1])
+    fresh.set_state(trained.get_state())
+    Y = trained.encode_targets(y)
+    cost, grads = trained.cost_and_gradients(X, Y)
+    cost_fresh, grads_fresh = fresh.cost_and_gradients(X, Y)
+    assert cost == cost_fresh
+    for a, b in zip(grads, grads_fresh, strict=True):
+        for key in a:
+            assert a[key].tobytes() == b[key].tobytes(), key
+    trained.fit(X, y, epochs=1, batch_size=None, verbose=0)  # and the other order
+    fresh.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    assert trained.parameters.tobytes() != fresh.parameters.tobytes()  # different rng draws
+    fresh.set_state(trained.get_state())
+    assert trained.cost_and_gradients(X, Y)[0] == fresh.cost_and_gradients(X, Y)[0]
+
+
+def test_encode_targets_and_logits():
+    X, y = three_class_data(m=30)
+    net = _dropout_net()
+    Y = net.encode_targets(y)
+    assert net.classes_.tolist() == ["bird", "cat", "dog"] and Y.shape == (30, 3)
+    np.testing.assert_array_equal(Y.argmax(axis=1), np.searchsorted(net.classes_, y))
+    with pytest.raises(ValueError, match="labels the network does not know"):
+        net.encode_targets(["cow"])
+    net.fit(X, y, epochs=2, verbose=0)
+    Z = net.logits(X)
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(E / E.sum(axis=1, keepdims=True), net.predict_proba(X), rtol=1e-12)
+
+
+def test_fit_verbose_prints_one_plain_line_per_epoch(capsys):
+    X, y = binary_data(m=40)
+    small_net().fit(X, y, epochs=3, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(
+        line.startswith(f"Epoch {i + 1}/3 - ") for i, line in enumerate(lines)
+    )
+    assert "\x1b" not in "".join(lines)

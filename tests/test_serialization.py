@@ -906,3 +906,41 @@ def test_onnx_of_a_loaded_model_and_unbuilt_refusal(tmp_path):
     )
     with pytest.raises(ValueError, match="unbuilt"):
         export_onnx(dff.Network([dff.Dense(1)]), tmp_path / "u.onnx")
+
+
+def test_serialization_does_not_import_the_network():
+    # The file code knows a state protocol, not the Network class (issue 12): loading the
+    # module alone, without the package's __init__ (which imports everything), pulls in
+    # neither network nor callbacks.
+    folder = os.path.dirname(dff.__file__)
+    code = (
+        "import sys, types\n"
+        f"package = types.ModuleType('deepff'); package.__path__ = [{folder!r}]\n"
+        "sys.modules['deepff'] = package\n"
+        "import deepff.serialization\n"
+        "print(sorted(name for name in sys.modules if name.startswith('deepff')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == str(
+        ["deepff", "deepff._checks", "deepff._version", "deepff.serialization"]
+    )
+
+
+def test_save_takes_any_object_with_the_state_protocol(tmp_path):
+    # What save reads is the protocol's attributes; a wrapper that forwards them saves the
+    # same bytes as the network itself.
+    net = dff.Network([dff.Dense(2, activation="relu"), dff.Dense(1)], seed=0).build(3)
+
+    class Holder:
+        def __getattr__(self, name):
+            assert name in serialization.STATE_PROTOCOL, name
+            return getattr(net, name)
+
+    save(net, tmp_path / "a.safetensors")
+    save(Holder(), tmp_path / "b.safetensors")
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    model = serialization.read_model(tmp_path / "b.safetensors")
+    assert model.n_features_in == 3 and model.classes is None and model.include_optimizer
+    assert load(tmp_path / "b.safetensors").parameters.tobytes() == net.parameters.tobytes()
