@@ -275,3 +275,218 @@ def test_prepare_refuses_unlabeled_data_and_handles_regression():
     prepared = prepare(Dataset(X=X, y=X @ [1.0, 2.0, 3.0], name="r"), {})
     assert prepared.task == "regression" and prepared.n_outputs == 1
     assert prepared.y_train.dtype == np.float32
+
+
+# --- one data preparation ---------------------------------------------------------------------
+
+
+def _regression_data():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    return Dataset(X=X, y=X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=60), name="lin")
+
+
+@pytest.mark.parametrize(
+    "data, options",
+    [
+        ("iris", {"val_split": 0.2, "test_split": 0.2, "seed": 3}),
+        ("wine", {"val_split": 0.0, "test_split": 0.3, "scale": "minmax"}),
+        ("regression", {"val_split": 0.25, "test_split": 0.0, "dtype": "float64"}),
+    ],
+)
+def test_prepare_is_plan_split_then_prepare_rows(data, options):
+    from deepff.runs.prepare import plan_split, prepare_rows
+
+    dataset = _regression_data() if data == "regression" else load_data(data)
+    whole = prepare(dataset, options)
+    split = plan_split(dataset, options)
+    parts = prepare_rows(
+        dataset, options, split.train, split.val, split.test, task=split.task, classes=split.classes
+    )
+    assert (
+        (whole.task, whole.n_outputs)
+        == (parts.task, parts.n_outputs)
+        == (split.task, split.n_outputs)
+    )
+    for name in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", "classes"):
+        a, b = getattr(whole, name), getattr(parts, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+            assert a.dtype == b.dtype, name
+    for a, b in zip(whole.indices, (split.train, split.val, split.test), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert whole.preprocessor.get_config() == parts.preprocessor.get_config()
+
+
+def test_plan_split_counts_classes_over_the_training_rows_and_checks_labels():
+    from deepff.io.datasets import DataError
+    from deepff.runs.prepare import plan_split
+
+    X = np.arange(20.0).reshape(10, 2)
+    split = plan_split(Dataset(X=X, y=np.array(["a", "b"] * 5), name="ab"), {"test_split": 0.2})
+    assert split.classes.tolist() == ["a", "b"] and split.n_outputs == 2
+    with pytest.raises(DataError, match="labels must be finite"):
+        plan_split(Dataset(X=X, y=np.array([0.5, np.nan] * 5), name="n"), {})
+    with pytest.raises(ValueError, match="too few examples to appear in the training split"):
+        y = np.array([0] * 6 + [1] * 3 + [2])  # the one example of class 2 lands in val
+        plan_split(Dataset(X=X, y=y, name="rare"), {"val_split": 0.6, "test_split": 0.0})
+    with pytest.raises(ValueError, match="training needs labels"):
+        plan_split(Dataset(X=X, y=None, name="none"), {})
+
+
+def test_prepare_rows_fits_the_preprocessing_on_the_training_rows_only():
+    from deepff.runs.prepare import prepare_rows
+
+    X = np.array([[0.0], [1.0], [2.0], [100.0]])
+    prepared = prepare_rows(
+        Dataset(X=X, y=np.array([0, 1, 0, 1]), name="d"), {"scale": "minmax"}, [0, 1], [2, 3]
+    )
+    np.testing.assert_allclose(prepared.X_train.ravel(), [0.0, 1.0])
+    np.testing.assert_allclose(prepared.X_val.ravel(), [2.0, 100.0])
+    assert prepared.X_test is None and prepared.n_outputs == 2
+
+
+def test_kfold_puts_each_row_in_one_validation_part_stratified():
+    from deepff.runs.prepare import kfold
+
+    y = np.array([0] * 12 + [1] * 6)
+    pool = np.arange(3, 18)
+    folds = kfold(pool, 3, y, seed=1)
+    vals = np.concatenate([val for _, val in folds])
+    assert sorted(vals.tolist()) == pool.tolist()
+    for train, val in folds:
+        assert not set(train) & set(val) and len(train) + len(val) == len(pool)
+        assert abs(np.sum(y[val] == 1) - len(val) / 3) <= 1  # classes in proportion
+    again = kfold(pool, 3, y, seed=1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+
+
+# --- the command line's options are the options table -------------------------------------
+
+
+def _train_parser():
+    from deepff.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    return commands.choices["train"]
+
+
+def test_every_option_has_its_flag_and_the_help_reads_the_table_default():
+    from deepff.runs.options import OPTION, OPTIONS
+
+    actions = {a.dest: a for a in _train_parser()._actions}
+    assert set(TRAIN_OPTIONS) <= set(actions)
+    assert [o.name for o in OPTIONS] == list(TRAIN_OPTIONS)
+    for name, default in TRAIN_OPTIONS.items():
+        action, option = actions[name], OPTION[name]
+        assert option.flag in action.option_strings, name
+        assert action.help == option.help_text(), name
+        if "{default}" in option.help:
+            assert option.default_text() in action.help, name
+        assert option.default == default
+    groups = {g.title: {a.dest for a in g._group_actions} for g in _train_parser()._action_groups}
+    for option in OPTIONS:
+        assert option.name in groups[option.group], option.name
+
+
+def test_a_changed_default_in_the_table_changes_the_help(monkeypatch):
+    import dataclasses
+
+    import deepff.cli.common as common
+    from deepff.runs.options import OPTIONS
+
+    changed = tuple(
+        dataclasses.replace(o, default=77) if o.name == "epochs" else o for o in OPTIONS
+    )
+    monkeypatch.setattr(common, "OPTIONS", changed)
+    actions = {a.dest: a for a in _train_parser()._actions}
+    assert actions["epochs"].help == "(77)"
+
+
+def test_flags_parse_to_values_check_options_accepts():
+    args = _train_parser().parse_args(
+        ["iris", "--layers", "8,4", "--lr", "0.01", "--batch-size", "full", "--batch-norm",
+         "--early-stopping", "3", "--scale", "minmax", "--dtype", "float64"]
+    )  # fmt: skip
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if hasattr(args, k)}
+    options = check_options(given)
+    assert options["layers"] == [8, 4] and options["learning_rate"] == 0.01
+    assert options["batch_size"] is None and options["batch_norm"] is True
+    assert options["early_stopping"] == 3 and options["dtype"] == "float64"
+
+
+# --- io.toml: the one TOML reader and writer ------------------------------------------------
+
+
+def test_toml_round_trips_nested_tables(tmp_path):
+    from deepff.io.toml import read_toml, write_toml
+
+    values = {
+        "data": 'C:\\data\\naïve "file".csv',
+        "layers": [64, 32],
+        "learning_rate": 1e-300,
+        "l2": 0.1,
+        "batch_norm": True,
+        "seed": np.int64(7),
+        "target": None,
+        "run": {"name": "x y", "scores": [0.5, 0.25], "deep": {"epochs": 3, "gone": None}},
+    }
+    path = tmp_path / "config.toml"
+    write_toml(path, values, comment="line one\nline two")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# line one\n# line two\n") and "target" not in text
+    assert read_toml(path) == {
+        "data": values["data"],
+        "layers": [64, 32],
+        "learning_rate": 1e-300,
+        "l2": 0.1,
+        "batch_norm": True,
+        "seed": 7,
+        "run": {"name": "x y", "scores": [0.5, 0.25], "deep": {"epochs": 3}},
+    }
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -np.inf, np.float32("nan")])
+def test_toml_refuses_nan_and_inf_naming_the_key_and_leaves_the_file(tmp_path, bad):
+    from deepff.io.toml import write_toml
+
+    path = tmp_path / "best_params.toml"
+    path.write_text("kept = 1\n")
+    with pytest.raises(ValueError, match=r"cannot write l2 = .*numbers must be finite"):
+        write_toml(path, {"epochs": 3, "l2": bad})
+    with pytest.raises(ValueError, match=r"cannot write params\.scores = "):
+        write_toml(path, {"params": {"scores": [0.5, bad]}})
+    assert path.read_text() == "kept = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_params.toml"]
+
+
+def test_toml_writes_atomically(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from deepff.io.toml import read_toml, write_toml
+
+    path = tmp_path / "config.toml"
+    write_toml(path, {"epochs": 1})
+    original = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        original(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError):
+        write_toml(path, {"epochs": 2, "layers": [8, 8, 8]})
+    monkeypatch.undo()
+    assert read_toml(path) == {"epochs": 1}  # the old file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_toml_reader_names_the_file(tmp_path):
+    from deepff.io.toml import read_toml
+
+    path = tmp_path / "broken.toml"
+    path.write_text("epochs = \n")
+    with pytest.raises(ValueError, match=r"broken\.toml: not valid TOML"):
+        read_toml(path)
