@@ -490,3 +490,39 @@ def test_toml_reader_names_the_file(tmp_path):
     path.write_text("epochs = \n")
     with pytest.raises(ValueError, match=r"broken\.toml: not valid TOML"):
         read_toml(path)
+
+
+def test_the_tune_command_comes_from_cli_tune_or_else_from_tuning(monkeypatch):
+    import sys
+    import types
+
+    import deepff
+    import deepff.cli
+    from deepff.cli import build_parser
+
+    def subcommands():
+        action = next(a for a in build_parser()._actions if a.dest == "command")
+        return action.choices
+
+    import deepff.cli.tune as tune_module
+
+    handler = getattr(tune_module, "cmd_tune", None) or tune_module.run
+    assert subcommands()["tune"].get_default("func") is handler
+    # Without deepff.cli.tune (the order of landing before it existed): deepff.tuning's.
+    fake = types.ModuleType("deepff.tuning")
+    fake.add_parser = lambda commands: commands.add_parser("tune").add_argument("data")
+    fake.run = lambda args: 0
+    monkeypatch.delattr(deepff.cli, "tune", raising=False)
+    monkeypatch.setitem(sys.modules, "deepff.cli.tune", None)
+    monkeypatch.setattr(deepff, "tuning", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "deepff.tuning", fake)
+    assert subcommands()["tune"].get_default("func") is fake.run
+    assert list(subcommands())[:7] == [
+        "demo",
+        "train",
+        "evaluate",
+        "predict",
+        "info",
+        "plot",
+        "export",
+    ]

@@ -234,6 +234,13 @@ class RunCheckpoint(ModelCheckpoint):
     Examples
     --------
     ``Run.callbacks`` makes one; it is written at the end of every epoch.
+
+    >>> import tempfile
+    >>> from deepff.io.datasets import load_data
+    >>> with load_data("iris") as data:
+    ...     run = Run(tempfile.mkdtemp(), data, "iris", {"layers": [4], "epochs": 1})
+    >>> RunCheckpoint(run).path.endswith(CHECKPOINT_FILE)
+    True
     """
 
     def __init__(self, run: Run):
@@ -707,7 +714,14 @@ def draw_figures(out, network, prepared, pre, run_info: dict, data) -> list:
 
     Examples
     --------
-    ``Run.finish`` and ``deepff plot`` call it; they draw files, so nothing runs here.
+    A run of one epoch so far, with no data at hand: the learning curves only.
+
+    >>> import os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> HistoryLog(os.path.join(out, HISTORY_FILE)).append(1, {"loss": 0.5})
+    >>> info = {"data": {"name": "toy"}, "task": "regression"}
+    >>> [path.name for path in draw_figures(out, None, None, None, info, None)]
+    ['learning_curves.png']
     """
     from ..io import plots
 
