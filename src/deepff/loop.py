@@ -64,7 +64,16 @@ def check_callbacks(callbacks) -> list:
 
 
 def check_verbose(verbose) -> None:
-    """Refuse a ``verbose`` that is not an integer (0 quiet, 1 a line per epoch)."""
+    """Refuse a ``verbose`` that is not an integer (0 quiet, 1 a line per epoch).
+
+    Examples
+    --------
+    >>> try:
+    ...     check_verbose("loud")
+    ... except TypeError as error:
+    ...     print(error)
+    verbose must be 0 or 1; got 'loud'
+    """
     if not isinstance(verbose, numbers.Integral):
         raise TypeError(f"verbose must be 0 or 1; got {describe(verbose)}")
 

@@ -660,6 +660,21 @@ class ModelFile:
     tensors : dict
         ``{name: (dtype, shape, begin, end)}``, offsets into the data section.
     data_offset : int
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(1)], seed=0).build(2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save(net, path, arrays={"mean": np.zeros(2)})
+    >>> model = read_model(path)
+    >>> arrays, extra = model.read_arrays({"layers.0.W": net.layers[0].params["W"],
+    ...                                    "layers.0.b": net.layers[0].params["b"],
+    ...                                    **{f"optimizer.{k}": v
+    ...                                       for k, v in net.optimizer_state.items()}})
+    >>> arrays["layers.0.W"].shape, extra
+    ((1, 2), {'mean': array([0., 0.])})
     """
 
     path: str
