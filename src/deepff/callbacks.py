@@ -1,9 +1,15 @@
-"""Callbacks: code that runs at the edges of epochs and batches during ``Network.fit``.
+"""Callbacks: code that runs at the edges of epochs and batches during ``Network.train``.
 
 The protocol is Keras's, kept small: ``on_train_begin``, ``on_epoch_begin``,
 ``on_batch_end``, ``on_epoch_end`` and ``on_train_end``, each taking a ``logs`` dict, and
-``set_network`` before training starts. A callback stops training by setting
-``network.stop_training = True``.
+``set_network`` before training starts (``fit`` trains through ``train``, so both run them).
+A callback stops training by setting ``network.stop_training = True``, and may change
+``network.optimizer`` (its learning rate, say) between epochs.
+
+``MonitorCallback`` is the one base of the callbacks that watch a metric (``EarlyStopping``,
+``ModelCheckpoint``); ``ModelCheckpoint`` reaches files only through ``network.save``.
+``ProgressLog`` prints a plain line per epoch (``fit(verbose=1)``); the live terminal
+display belongs to the command line.
 
 Examples
 --------

@@ -8,6 +8,12 @@ the parameters keep the paper's shapes: W[l] is (n[l], n[l-1]), b[l] is (n[l],).
 All parameters live in one flat buffer (``Network.parameters``) and every ``W`` and ``b`` is
 a view into it; the gradients likewise (``Network.gradients``). An optimizer step is then a
 few vectorized calls over one array, and the training loop allocates nothing per step.
+
+``Network`` keeps the network itself: its structure, propagation, cost and gradients, one
+training step, its state and its predictions. What it builds on lives beside it: target
+encoding (``deepff.targets``), metrics (``deepff.metrics``), batch sources
+(``deepff.batching``), the epoch loop that ``fit`` and ``train`` run (``deepff.loop``) and
+the model-file format (``deepff.serialization``; ``load`` here builds a network from it).
 """
 
 from __future__ import annotations
