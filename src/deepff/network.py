@@ -37,6 +37,7 @@ from ._checks import (
 from .batching import ArrayBatches, BatchSource
 from .callbacks import History
 from .layers import BatchNorm, Dense, Dropout, Layer
+from .summary import summary_table
 
 _PREDICT_CHUNK = 8192
 
@@ -802,46 +803,10 @@ class Network:
     def summary(self, print_fn=print) -> None:
         """Print a table of the layers, their output shapes and parameter counts.
 
-        Examples
-        --------
-        >>> import deepff as dff
-        >>> net = dff.Network([dff.Dense(8, activation="relu"), dff.Dense(1, activation="sigmoid")])
-        >>> net.build(4).summary()
-        #  layer                                 output  parameters
-        -----------------------------------------------------------
-           input                                 (m, 4)
-        0  Dense(units=8, activation='relu')     (m, 8)          40
-        1  Dense(units=1, activation='sigmoid')  (m, 1)           9
-        -----------------------------------------------------------
-        trainable parameters: 49
-        loss: binary_crossentropy
-        optimizer: Adam(learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-08)
-        dtype: float32
+        The table is ``deepff.summary.summary_table(self)``; ``print_fn`` receives it as one
+        string.
         """
-        n_inputs = self.n_features_in_ if self.built else None
-        rows = [("#", "layer", "output", "parameters")]
-        rows.append(("", "input", f"(m, {n_inputs or '?'})", ""))
-        for i, layer in enumerate(self.layers):
-            if n_inputs is not None:
-                n_inputs = layer.output_units(n_inputs)
-            count = layer.n_parameters if self.built else "?"
-            rows.append((str(i), repr(layer), f"(m, {n_inputs or '?'})", str(count)))
-        widths = [max(len(row[c]) for row in rows) for c in range(4)]
-
-        def line(row):
-            cells = [cell.ljust(w) for cell, w in zip(row[:3], widths[:3], strict=True)]
-            count = row[3].ljust(widths[3]) if row is rows[0] else row[3].rjust(widths[3])
-            return "  ".join([*cells, count]).rstrip()
-
-        lines = [line(row) for row in rows]
-        rule = "-" * max(len(text) for text in lines)
-        lines.insert(1, rule)
-        lines.append(rule)
-        lines.append(f"trainable parameters: {self.n_parameters if self.built else '?'}")
-        lines.append(f"loss: {self.loss.name}")
-        lines.append(f"optimizer: {self.optimizer!r}")
-        lines.append(f"dtype: {self.dtype}")
-        print_fn("\n".join(lines))
+        print_fn(summary_table(self))
 
     def get_config(self) -> dict:
         """Return the architecture and settings as plain data (no weights)."""
