@@ -8,6 +8,7 @@ scikit-learn's stopping rules as the ``Convergence`` callback.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -18,20 +19,40 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import activations as activations_module
 from .. import initializers as initializers_module
 from .. import optimizers
+from .._checks import DivergenceWarning
 from ..batching import ArrayBatches
 from ..layers import Dense, Dropout
 from ..network import Network
 from ._convergence import Convergence, initial_record, outside_stacklevel
+from ._optimizers import LBFGS, ScikitSGD, dense_layers
 from ._sparse import SparseBatches, chunked_logits, fits_one_block
 
 _ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
 _HIDDEN_ACTIVATIONS = {"relu", "leaky_relu", "tanh", "sigmoid", "linear", *_ACTIVATION_ALIASES}
 _INITIALIZERS = {"auto", *initializers_module.INITIALIZERS}
+# out_activation_ in scikit-learn's words
+_SCIKIT_LEARN_NAMES = {"sigmoid": "logistic", "linear": "identity", "exponential": "exp"}
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed."
+)
+
+
+@contextlib.contextmanager
+def _divergence_raises():
+    """Turn the engine's DivergenceWarning into scikit-learn's ValueError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        try:
+            yield
+        except DivergenceWarning as warning:
+            raise ValueError(f"{_NON_FINITE} ({warning})") from None
 
 
 class _BaseDNN(BaseEstimator):
@@ -40,13 +61,16 @@ class _BaseDNN(BaseEstimator):
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(_HIDDEN_ACTIVATIONS), dict, list, tuple],
-        "solver": [StrOptions({"sgd", "momentum", "rmsprop", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "momentum", "rmsprop", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
         "batch_norm": ["boolean"],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "exponential", "adaptive"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "inverse_time", "exponential", "adaptive"})
+        ],
+        "power_t": [Interval(Real, 0, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "decay": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -55,7 +79,8 @@ class _BaseDNN(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
@@ -65,8 +90,9 @@ class _BaseDNN(BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions(_INITIALIZERS), dict],
-        "dtype": [StrOptions({"float32", "float64"})],
+        "dtype": [StrOptions({"float32", "float64"}), None],
     }
 
     def __init__(
@@ -82,6 +108,7 @@ class _BaseDNN(BaseEstimator):
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         decay=0.01,
         max_iter=200,
         shuffle=True,
@@ -90,15 +117,17 @@ class _BaseDNN(BaseEstimator):
         verbose=False,
         warm_start=False,
         momentum=0.9,
+        nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         init="lecun",
         loss="auto",
-        dtype="float64",
+        dtype=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -110,6 +139,7 @@ class _BaseDNN(BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.decay = decay
         self.max_iter = max_iter
         self.shuffle = shuffle
@@ -118,12 +148,14 @@ class _BaseDNN(BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.init = init
         self.loss = loss
         self.dtype = dtype
@@ -174,7 +206,7 @@ class _BaseDNN(BaseEstimator):
             n_outputs,
             [(units, activation) for units, activation, _ in self._hidden_layers()],
             bool(self.batch_norm),
-            self.dtype,
+            str(self._dtype),
             self._engine_loss(n_outputs),
         )
 
@@ -182,16 +214,30 @@ class _BaseDNN(BaseEstimator):
         """s such that deepff's cost is s times scikit-learn's (see the module notes)."""
         return 1.0
 
-    def _make_optimizer(self):
+    def _make_optimizer(self, n_outputs=None):
         lr = float(self.learning_rate_init)
-        if self.learning_rate == "invscaling":
+        scale = 1.0 if n_outputs is None else self._penalty_scale(n_outputs)
+        if self.solver == "lbfgs":
+            return LBFGS(
+                max_iter=self.max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                cost_scale=1.0 / scale,
+                verbose=bool(self.verbose),
+            )
+        if self.learning_rate == "inverse_time":
             rate = optimizers.InverseTimeDecay(lr, decay=float(self.decay))
         elif self.learning_rate == "exponential":
             rate = optimizers.ExponentialDecay(lr, rate=1.0 - float(self.decay))
         else:
-            rate = lr
+            rate = lr  # "invscaling": the Convergence callback sets it after each epoch
         if self.solver == "sgd":
-            return optimizers.SGD(rate)
+            return ScikitSGD(
+                rate,
+                momentum=float(self.momentum),
+                nesterov=bool(self.nesterovs_momentum),
+                gradient_scale=1.0 / scale,
+            )
         if self.solver == "momentum":
             return optimizers.Momentum(rate, beta=float(self.momentum))
         if self.solver == "rmsprop":
@@ -229,12 +275,12 @@ class _BaseDNN(BaseEstimator):
         return Network(
             layers,
             loss=self._engine_loss(n_outputs),
-            optimizer=self._make_optimizer(),
+            optimizer=self._make_optimizer(n_outputs),
             seed=seed,
-            dtype=self.dtype,
+            dtype=str(self._dtype),
         )
 
-    def _refresh_hyperparameters(self):
+    def _refresh_hyperparameters(self, incremental):
         """On a warm start, apply the current optimizer, penalty and dropout settings."""
         network = self.network_
         rates = [rate for _, _, rate in self._hidden_layers()]
@@ -251,9 +297,11 @@ class _BaseDNN(BaseEstimator):
                 "had none there); fit with warm_start=False"
             )
         # Replace the optimizer (and its state) only when its parameters changed, so that a
-        # learning rate lowered by learning_rate="adaptive" stays lowered.
-        optimizer = self._make_optimizer()
-        if optimizer.get_config() != self._optimizer_config:
+        # learning rate lowered by learning_rate="adaptive" stays lowered; scikit-learn's own
+        # solvers start afresh at each fit, as in scikit-learn (partial_fit continues).
+        optimizer = self._make_optimizer(self.n_outputs_)
+        fresh = self.solver in ("sgd", "lbfgs") and not incremental
+        if fresh or optimizer.get_config() != self._optimizer_config:
             network.optimizer = optimizer
             network.optimizer_state = optimizer.init(network.parameters.size, network.dtype)
             self._optimizer_config = optimizer.get_config()
@@ -268,17 +316,25 @@ class _BaseDNN(BaseEstimator):
 
     # --- fitting ---------------------------------------------------------------------------
     def _validate_X_y(self, X, y, reset):
-        return validate_data(
+        if self.dtype is not None:
+            dtype = np.dtype(self.dtype)
+        elif not reset:
+            dtype = self.network_.dtype  # a warm start continues in the network's precision
+        else:
+            dtype = (np.float64, np.float32)  # float32 stays float32, as in scikit-learn
+        X, y = validate_data(
             self,
             X,
             y,
             accept_sparse="csr",
             multi_output=True,
-            dtype=np.dtype(self.dtype),
+            dtype=dtype,
             order="C",
             reset=reset,
             y_numeric=not isinstance(self, ClassifierMixin),
         )
+        self._dtype = np.dtype(X.dtype)
+        return X, y
 
     @staticmethod
     def _check_weights(sample_weight, n_samples):
@@ -295,14 +351,22 @@ class _BaseDNN(BaseEstimator):
             raise ValueError("Negative values in data passed to `sample_weight`")
         return weights
 
+    def _uses_early_stopping(self):
+        return bool(self.early_stopping) and self.solver != "lbfgs"  # as in scikit-learn
+
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         """Check and encode the data, start or continue the network, and train it."""
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "network_") or not (self.warm_start or incremental)
-        self._hidden_layers()  # checks hidden_layer_sizes, activation and dropout
+        hidden = self._hidden_layers()  # checks hidden_layer_sizes, activation and dropout
+        if self.solver == "lbfgs" and any(rate > 0 for _, _, rate in hidden):
+            raise ValueError(
+                f"solver='lbfgs' does not support dropout (got dropout={self.dropout!r}): "
+                "L-BFGS needs a deterministic cost; use solver='adam' or 'sgd' with dropout"
+            )
         X, y = self._validate_X_y(X, y, reset=first)
-        if self.early_stopping and math.ceil(self.validation_fraction * X.shape[0]) < 2:
+        if self._uses_early_stopping() and math.ceil(self.validation_fraction * X.shape[0]) < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size "
                 "of your dataset."
@@ -316,11 +380,15 @@ class _BaseDNN(BaseEstimator):
         if first:
             self._start(X.shape[1], Y.shape[1], architecture)
         else:
-            self._continue(architecture)
+            self._continue(architecture, incremental)
         network = self.network_
         network.classes_ = None  # the engine trains on encoded targets: 0/1 or one-hot rows
         try:
-            self._train(X, y, Y, weights, incremental)
+            with _divergence_raises():
+                if self.solver == "lbfgs":
+                    self._train_lbfgs(X, Y, weights)
+                else:
+                    self._train(X, y, Y, weights, incremental)
         finally:
             if isinstance(self, ClassifierMixin) and not self._multilabel:
                 network.classes_ = self.classes_  # network_.predict gives the labels
@@ -335,13 +403,16 @@ class _BaseDNN(BaseEstimator):
         self._architecture_ = architecture
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(self._hidden_layers()) + 2
-        self.out_activation_ = self.network_.layers[-1].activation.name
+        self.out_activation_ = _SCIKIT_LEARN_NAMES.get(
+            self.network_.layers[-1].activation.name, self.network_.layers[-1].activation.name
+        )
         self.loss_curve_ = []
         self.n_iter_ = 0
+        self.t_ = 0
         self._no_improvement_count = 0
-        self._reset_record(self.early_stopping)
+        self._reset_record(self._uses_early_stopping())
 
-    def _continue(self, architecture):
+    def _continue(self, architecture, incremental):
         """A warm start or partial_fit: the same network, the current hyperparameters."""
         if architecture != self._architecture_:
             raise ValueError(
@@ -349,11 +420,11 @@ class _BaseDNN(BaseEstimator):
                 "(features, outputs, hidden layers, activations, batch_norm, dtype, loss); "
                 "fit with warm_start=False to start over"
             )
-        self._refresh_hyperparameters()
+        self._refresh_hyperparameters(incremental)
         # Switching early_stopping on or off starts the records that the other mode keeps.
-        if self.early_stopping and self.validation_scores_ is None:
+        if self._uses_early_stopping() and self.validation_scores_ is None:
             self._reset_record(early_stopping=True)
-        elif not self.early_stopping and self.best_loss_ is None:
+        elif not self._uses_early_stopping() and self.best_loss_ is None:
             self._reset_record(early_stopping=False)
 
     def _reset_record(self, early_stopping):
@@ -367,6 +438,9 @@ class _BaseDNN(BaseEstimator):
         validate = None
         if self.early_stopping and not incremental:
             X, y, Y, weights, validate = self._hold_out(X, y, Y, weights)
+        invscaling = None
+        if self.learning_rate == "invscaling":
+            invscaling = (float(self.learning_rate_init), float(self.power_t))
         convergence = Convergence(
             self,
             tol=self.tol,
@@ -376,6 +450,8 @@ class _BaseDNN(BaseEstimator):
             max_iter=None if incremental else self.max_iter,
             verbose=self.verbose,
             first_iteration=self.n_iter_,
+            loss_scale=1.0 / self._penalty_scale(self.n_outputs_),
+            invscaling=invscaling,
         )
         Y = np.ascontiguousarray(network.loss.prepare_targets(Y), dtype=network.dtype)
         network.train(
@@ -385,22 +461,42 @@ class _BaseDNN(BaseEstimator):
             verbose=0,
         )
         self.n_iter_ = self.n_iter_ + convergence.n_iter if incremental else convergence.n_iter
+        if self.loss_curve_:
+            self.loss_ = self.loss_curve_[-1]
+
+    def _train_lbfgs(self, X, Y, weights):
+        """Full-batch L-BFGS: one epoch of one batch, whose step is scipy's minimization."""
+        network = self.network_
+        if sparse.issparse(X):
+            X = X.toarray()  # L-BFGS evaluates the whole set at each step
+        Y = np.ascontiguousarray(network.loss.prepare_targets(Y), dtype=network.dtype)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=network.dtype)
+        optimizer = network.optimizer
+        try:
+            network.train(optimizer.batches(network, X, Y, weights), epochs=1, verbose=0)
+        finally:
+            optimizer.finish()
+        result = optimizer.result_
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        self.loss_curve_ = list(optimizer.loss_curve_)
+        self.best_loss_ = min([self.loss_, *self.loss_curve_])
 
     def _hold_out(self, X, y, Y, weights):
-        """Split off the early-stopping set; return the rest and a validate() over the set."""
+        """Split off the early-stopping set; return the rest and a validate() over the set.
+
+        The split is stratified for single-output classifiers, as in scikit-learn, and
+        fails as there when a class has a single member.
+        """
         stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
         arrays = [X, y, Y] + ([] if weights is None else [weights])
-        try:
-            split = train_test_split(
-                *arrays,
-                random_state=self._random_state,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-        except ValueError:  # too few examples of a class to stratify
-            split = train_test_split(
-                *arrays, random_state=self._random_state, test_size=self.validation_fraction
-            )
+        split = train_test_split(
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
         X, X_val, y, y_val, Y, Y_val = split[:6]
         weights, w_val = (None, None) if weights is None else split[6:8]
         if weights is not None and not weights.sum() > 0:
@@ -491,6 +587,41 @@ class _BaseDNN(BaseEstimator):
             for layer in self.network_.layers
             if isinstance(layer, Dense)
         ]
+
+    @coefs_.setter
+    def coefs_(self, coefs):
+        check_is_fitted(self)
+        layers = dense_layers(self.network_)
+        arrays = self._checked_arrays("coefs_", coefs, [layer.params["W"].T for layer in layers])
+        for layer, array in zip(layers, arrays, strict=True):
+            layer.params["W"][...] = array.T  # writes into network_.parameters
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        check_is_fitted(self)
+        layers = dense_layers(self.network_)
+        arrays = self._checked_arrays("intercepts_", intercepts, self.intercepts_)
+        for layer, array in zip(layers, arrays, strict=True):
+            if layer.use_bias:
+                layer.params["b"][...] = array
+            elif np.any(array != 0):
+                raise ValueError(
+                    "intercepts_: a layer with batch normalization has no bias (its beta "
+                    "takes the part); its intercept must stay zero"
+                )
+
+    @staticmethod
+    def _checked_arrays(name, values, current):
+        values = list(values)
+        if len(values) != len(current):
+            raise ValueError(f"{name} must have {len(current)} arrays; got {len(values)}")
+        arrays = []
+        for i, (value, old) in enumerate(zip(values, current, strict=True)):
+            array = np.asarray(value)
+            if array.shape != old.shape:
+                raise ValueError(f"{name}[{i}] must have shape {old.shape}; got {array.shape}")
+            arrays.append(array)
+        return arrays
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "network_") and self.network_.built

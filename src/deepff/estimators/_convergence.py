@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import optimizers
 from ..callbacks import Callback
+from ._optimizers import invscaling_rate
 
 # The warning names the line that called fit, wherever the engine calls the callback from:
 # frames in deepff, in scikit-learn's fit wrapper (sklearn/base.py's _fit_context) and in
@@ -71,6 +72,12 @@ class Convergence(Callback):
         Print each epoch's loss (and score) and the rule's decisions, as scikit-learn does.
     first_iteration : int, default 0
         Epochs of earlier fits, for the printed iteration numbers.
+    loss_scale : float, default 1.0
+        The loss recorded (and compared with ``tol``) is loss_scale times the engine's:
+        1 / s, where deepff's cost is s times scikit-learn's, records scikit-learn's loss.
+    invscaling : (learning_rate_init, power_t), optional
+        After each epoch set the learning rate to scikit-learn's invscaling rule,
+        learning_rate_init / (t_ + 1)^power_t, with ``record.t_`` the examples seen.
 
     Attributes
     ----------
@@ -104,6 +111,8 @@ class Convergence(Callback):
         max_iter=None,
         verbose=False,
         first_iteration=0,
+        loss_scale=1.0,
+        invscaling=None,
     ):
         self.record = record
         self.tol = tol
@@ -113,15 +122,19 @@ class Convergence(Callback):
         self.max_iter = max_iter
         self.verbose = verbose
         self.first_iteration = first_iteration
+        self.loss_scale = loss_scale
+        self.invscaling = invscaling
         self.n_iter = 0
         self.converged = False
         self._best_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         record = self.record
-        loss = logs["loss"]
+        loss = logs["loss"] * self.loss_scale
         self.n_iter += 1
         record.loss_curve_.append(loss)
+        if hasattr(record, "t_"):
+            record.t_ += self.params["samples"]
         if self.verbose:
             print(f"Iteration {self.first_iteration + self.n_iter}, loss = {loss:.8f}")
         if self.validate is None:
@@ -130,6 +143,9 @@ class Convergence(Callback):
         else:
             improved = self._validate()
         record._no_improvement_count = 0 if improved else record._no_improvement_count + 1
+        if self.invscaling is not None:  # scikit-learn's iteration_ends
+            rate = invscaling_rate(*self.invscaling, record.t_)
+            self.network.optimizer.learning_rate = optimizers.Constant(rate)
         if record._no_improvement_count > self.n_iter_no_change:
             self._trigger()
 

@@ -135,6 +135,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         decay=0.01,
         max_iter=200,
         shuffle=True,
@@ -143,16 +144,18 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         verbose=False,
         warm_start=False,
         momentum=0.9,
+        nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         init="lecun",
         loss="auto",
         class_weight=None,
-        dtype="float64",
+        dtype=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -165,6 +168,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             batch_size=batch_size,
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
+            power_t=power_t,
             decay=decay,
             max_iter=max_iter,
             shuffle=shuffle,
@@ -173,12 +177,14 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             verbose=verbose,
             warm_start=warm_start,
             momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             beta_1=beta_1,
             beta_2=beta_2,
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             init=init,
             loss=loss,
             dtype=dtype,
@@ -290,7 +296,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         if first:
             self.classes_ = all_classes
             self._multilabel = multilabel
-        dtype = np.dtype(self.dtype)
+        dtype = self._dtype
         if multilabel:
             Y = np.ascontiguousarray(y, dtype=dtype)
         elif len(all_classes) == 2:

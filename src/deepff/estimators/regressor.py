@@ -95,7 +95,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     def _encode(self, y, sample_weight, first, incremental, classes):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.dtype(self.dtype))
+        Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
         return y, Y, sample_weight
 
     def _score_from_logits(self, Z, y, weights):
