@@ -778,8 +778,8 @@ CLI_MISTAKES = {
         r"'val_split' \+ 'test_split' must be < 1",
     ),
     "unknown optimizer": (
-        ["train", "good.csv", "--optimizer", "adamw"],
-        r"option 'optimizer' .*; got 'adamw'",
+        ["train", "good.csv", "--optimizer", "lbfgs"],
+        r"option 'optimizer' .*; got 'lbfgs'",
     ),
     "unknown initializer": (
         ["train", "good.csv", "--init", "orthogonal"],

@@ -1,0 +1,91 @@
+"""Optional fused kernels (numba) for the optimizers of issue 15: SGD with PyTorch's momentum,
+AMSGrad, NAdam and Adagrad.
+
+As the momentum, RMSProp and Adam kernels of ``deepff._fused``, each reads the parameters,
+gradients and moving averages once and writes them once, instead of the 6 to 12 passes of the
+NumPy updates in ``deepff.optimizers``, with the same equations in the same order of
+operations and IEEE semantics (no fastmath), so the two paths agree to rounding. Clipping and
+weight decay run before them, in NumPy (one or two passes). ``kernel`` returns None without
+numba, when ``_fused.ENABLED`` is False, or unless the arrays are flat, C-contiguous and of one
+float dtype and size, and the NumPy path runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _fused
+
+_KERNELS = None
+
+
+def _compile():
+    import numba
+
+    jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+
+    @jit
+    def sgd_momentum(params, grads, buffer, mu, keep, rate, nesterov, first):
+        # b = mu b + keep g (b = g at the first step); W -= lr (g + mu b) or lr b.
+        for i in range(params.size):
+            g = grads[i]
+            b = g if first else mu * buffer[i] + keep * g
+            buffer[i] = b
+            params[i] -= rate * (g + mu * b if nesterov else b)
+
+    @jit
+    def amsgrad(params, grads, first, second, top, beta1, beta2, step, inverse_root, eps):
+        one = params.dtype.type(1)
+        for i in range(params.size):
+            g = grads[i]
+            m = beta1 * first[i] + (one - beta1) * g
+            v = beta2 * second[i] + (one - beta2) * (g * g)
+            first[i] = m
+            second[i] = v
+            if v > top[i] or v != v:
+                top[i] = v
+            params[i] -= step * (m / (math.sqrt(top[i]) * inverse_root + eps))
+
+    @jit
+    def nadam(params, grads, first, second, beta1, beta2, inverse_c2, eps, wg, wm):
+        one = params.dtype.type(1)
+        for i in range(params.size):
+            g = grads[i]
+            m = beta1 * first[i] + (one - beta1) * g
+            v = beta2 * second[i] + (one - beta2) * (g * g)
+            first[i] = m
+            second[i] = v
+            d = math.sqrt(v * inverse_c2) + eps
+            params[i] -= wg * (g / d)
+            params[i] -= wm * (m / d)
+
+    @jit
+    def adagrad(params, grads, total, rate, eps):
+        for i in range(params.size):
+            g = grads[i]
+            s = total[i] + g * g
+            total[i] = s
+            params[i] -= rate * (g / (math.sqrt(s) + eps))
+
+    return {"sgd_momentum": sgd_momentum, "amsgrad": amsgrad, "nadam": nadam, "adagrad": adagrad}
+
+
+def kernel(name: str, *arrays):
+    """Return the kernel ``name`` for these flat arrays, or None (see the module docs)."""
+    global _KERNELS
+    if not _fused.ENABLED:
+        return None
+    first = arrays[0]
+    if first.dtype.kind != "f" or first.ndim != 1 or first.size == 0:
+        return None
+    for array in arrays:
+        if array.dtype != first.dtype or array.shape != first.shape:
+            return None
+        if not array.flags.c_contiguous:
+            return None
+    if _KERNELS is None:
+        try:
+            _KERNELS = _compile()
+        except ImportError:
+            _KERNELS = {}
+    return _KERNELS.get(name)
