@@ -11,13 +11,16 @@
     deepff info MODEL
     deepff plot RUN_DIR | deepff plot activations
     deepff export MODEL --onnx FILE.onnx
+    deepff report RUN_DIR                        # RUN_DIR/report.html, one page, offline
+    deepff explain [--layers 5,3,1] [--html F]   # the paper's worked example, computed
     deepff tune DATA --space SPACE.toml          # hyper-parameter search (Optuna)
 
 DATA is a built-in name (digits, iris, wine, breast_cancer) or a CSV/TSV, NPZ or HDF5 file or
 a folder of images (see ``deepff.io.datasets``). The preprocessing fitted on the training rows
 lives inside the model file, so ``predict`` takes raw data.
 
-One module per command family (``train``, ``demo``, ``model``, ``plot``, ``tune``), listed in
+One module per command family (``train``, ``demo``, ``model``, ``plot``, ``report``,
+``explain``, ``tune``), listed in
 ``COMMANDS``; each has ``add_parser(commands, common, name)`` and its ``cmd_*`` handlers.
 
 Mistakes (a missing file, an unknown column, a bad option value, a file that is not a deepff
@@ -45,6 +48,8 @@ COMMANDS = (
     ("info", "model"),
     ("plot", "plot"),
     ("export", "model"),
+    ("report", "report"),
+    ("explain", "explain"),
 )
 
 

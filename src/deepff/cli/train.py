@@ -57,6 +57,9 @@ def add_parser(commands, common, name="train"):
         help="continue the interrupted run in DIR from its last checkpoint",
     )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    train.add_argument(
+        "--report", action="store_true", help="also write DIR/report.html (deepff report DIR)"
+    )
     add_training_options(train)
     train.set_defaults(func=cmd_train)
     return train
@@ -90,6 +93,10 @@ def cmd_train(args):
     stream = sys.stdout
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
     print_metrics(result["metrics"], stream)
+    if getattr(args, "report", False):
+        from ..runs.report import write_report
+
+        write_report(out)
     print(
         f"Wrote {out}/: " + ", ".join(p.name for p in sorted(out.iterdir()) if p.is_file()),
         file=stream,

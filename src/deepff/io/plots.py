@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,11 @@ def _save(fig, path):
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(os.fspath(path), dpi=110)
+        from ..serialization import write_atomically
+
+        # Through a unique temporary file renamed over path: a link or a FIFO is refused.
+        suffix = path.suffix.lstrip(".") or "png"
+        write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=110, format=suffix))
     return fig
 
 
@@ -75,6 +78,41 @@ def learning_curves(history, path=None, title=None):
         ax.legend()
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def weight_and_gradient_norms(trace, path=None, title="weights and gradients per layer"):
+    """||W[l]|| and ||dW[l]|| per epoch, one line per layer, on log scales (the paper's §3.1:
+    gradients that shrink towards the input vanish, gradients that grow explode).
+
+    Parameters
+    ----------
+    trace : dict of str to list of float
+        ``epoch``, ``W1``, ``dW1``, ``W2``, ... as ``deepff.runs.run.TraceLog`` records them.
+
+    Examples
+    --------
+    >>> trace = {"epoch": [1, 2], "W1": [1.0, 1.1], "dW1": [0.1, 0.05], "W2": [2.0, 2.1],
+    ...          "dW2": [0.3, 0.2]}
+    >>> [ax.get_title() for ax in weight_and_gradient_norms(trace).axes]
+    ['||W[l]||', '||dW[l]|| (last batch)']
+    """
+    epochs = trace.get("epoch") or list(range(1, len(trace.get("W1", [])) + 1))
+    layers = sorted(int(k[1:]) for k in trace if k.startswith("W") and k[1:].isdigit())
+    if not layers:
+        raise ValueError("trace has no W1, W2, ... columns to plot")
+    fig = _figure(10.0, 4.0)
+    axes = fig.subplots(1, 2)
+    for ax, prefix, name in ((axes[0], "W", "||W[l]||"), (axes[1], "dW", "||dW[l]|| (last batch)")):
+        for layer in layers:
+            values = np.asarray(trace[f"{prefix}{layer}"], dtype=float)
+            ax.plot(epochs, np.where(values > 0, values, np.nan), label=f"layer {layer}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.suptitle(title)
     return _save(fig, path)
 
 
@@ -231,4 +269,10 @@ def decision_boundary(
     return _save(fig, path)
 
 
-__all__ = ["activations", "confusion_matrix", "decision_boundary", "learning_curves"]
+__all__ = [
+    "activations",
+    "confusion_matrix",
+    "decision_boundary",
+    "learning_curves",
+    "weight_and_gradient_norms",
+]

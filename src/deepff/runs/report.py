@@ -13,8 +13,8 @@ Examples
 >>> import os, tempfile
 >>> from deepff.runs.report import write_report
 >>> folder = tempfile.mkdtemp()
->>> open(os.path.join(folder, "metrics.json"), "w").write('{"test": {"loss": 0.5, "examples": 3}}')
-39
+>>> with open(os.path.join(folder, "metrics.json"), "w") as handle:
+...     _ = handle.write('{"test": {"loss": 0.5, "examples": 3}}')
 >>> path = write_report(folder)
 >>> path.name, "<h2>Evaluation</h2>" in path.read_text()
 ('report.html', True)
@@ -55,7 +55,7 @@ FIGURES = {
     "predicted_vs_actual.png": "predicted vs actual",
     "residuals.png": "residuals",
     "decision_boundary.png": "decision boundary",
-    "gradient_norms.png": "per-layer gradient norms",
+    "gradient_norms.png": "weight and gradient norms per layer",
     "optimization_history.png": "optimization history",
     "parallel_coordinate.png": "parallel coordinates",
     "param_importances.png": "parameter importances",
@@ -81,14 +81,15 @@ def html_table(header, rows) -> str:
 
     Examples
     --------
-    >>> print(html_table(["name", "value"], [["<b>", 0.123456]]).replace("<tr>", "\n<tr>"))
+    >>> print(html_table(["name", "value"], [["<b>", 0.123456]]).replace("<tr>", "\\n<tr>"))
     <table>
     <tr><th>name</th><th>value</th></tr>
     <tr><td>&lt;b&gt;</td><td class="num">0.1235</td></tr></table>
     """
     head = "".join(f"<th>{_escape(name)}</th>" for name in header)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    head = f"<tr>{head}</tr>" if any(header) else ""  # a table of pairs needs no header
+    return f"<table>{head}{body}</table>"
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -187,21 +188,26 @@ def _data_section(metadata: dict) -> str:
         ("stopped early", run.get("stopped_early")),
     ]
     section = "<h2>Data</h2>" + html_table(["", ""], [r for r in rows if r[1] is not None])
-    columns = _column_rows(metadata.get("preprocessor") or {})
+    columns = _column_rows(metadata.get("preprocessor") or {}, data.get("feature_names"))
     if columns:
         section += "<h3>Columns</h3>" + html_table(["column", "treated as"], columns)
     return section
 
 
-def _column_rows(preprocessor: dict) -> list:
+def _column_rows(preprocessor: dict, feature_names=None) -> list:
     categories = preprocessor.get("categories") or {}
+    scale = preprocessor.get("scale", "standard")
+    shape = preprocessor.get("input_shape") or []
+    if not preprocessor.get("columns") and feature_names and len(shape) == 1:
+        if len(feature_names) == shape[0]:
+            return [(name, f"numeric, scaled ({scale})") for name in feature_names]
     rows = []
     for name in preprocessor.get("columns") or []:
         levels = categories.get(name) if isinstance(categories, dict) else None
         if levels:
             rows.append((name, f"category, one-hot ({len(levels)} levels)"))
         else:
-            rows.append((name, f"numeric, scaled ({preprocessor.get('scale', 'standard')})"))
+            rows.append((name, f"numeric, scaled ({scale})"))
     if not rows and preprocessor.get("input_shape"):
         shape = "x".join(str(n) for n in preprocessor["input_shape"])
         rows.append(("(array)", f"{shape} values per example, flattened and scaled"))
@@ -234,28 +240,42 @@ def _history_section(folder: Path) -> str:
     header, body = rows[0], rows[1:]
     shown = body if len(body) <= 12 else [*body[:5], ["..."] * len(header), *body[-5:]]
     table = html_table(header, [[_number(v) for v in row] for row in shown])
-    timing = ""
-    if "time" in header:
-        seconds = [float(row[header.index("time")]) for row in body]
-        timing = (
-            f"<p>Training took {sum(seconds):.3g} s over {len(seconds)} epochs "
-            f"(first epoch {seconds[0]:.3g} s, median "
-            f"{sorted(seconds)[len(seconds) // 2]:.3g} s).</p>"
-        )
-    return "<h2>Training</h2>" + timing + table
+    return "<h2>Training</h2>" + _timings(folder) + table
+
+
+def _trace(folder: Path) -> dict:
+    from .run import TRACE_FILE, TraceLog
+
+    return TraceLog(folder / TRACE_FILE).history()
+
+
+def _timings(folder: Path) -> str:
+    seconds = _trace(folder).get("seconds")
+    if not seconds:
+        return ""
+    ordered = sorted(seconds)
+    return (
+        f"<p>Training took {sum(seconds):.3g} s over {len(seconds)} epochs: the first "
+        f"{seconds[0]:.3g} s (it pays for start-up), the median {ordered[len(ordered) // 2]:.3g}"
+        f" s, the slowest {ordered[-1]:.3g} s (trace.csv).</p>"
+    )
 
 
 def _norms_section(folder: Path) -> str:
-    rows = _read_csv(folder / "norms.csv")
-    if len(rows) < 2:
+    trace = _trace(folder)
+    layers = sorted(int(k[1:]) for k in trace if k.startswith("W") and k[1:].isdigit())
+    if not layers:
         return ""
-    header, last = rows[0], rows[-1]
-    pairs = zip(header[1:], map(_number, last[1:]), strict=False)  # a short last row: fewer
-    table = html_table(["quantity", "last epoch"], list(pairs))
+    rows = []
+    for layer in layers:
+        W, dW = trace[f"W{layer}"], trace[f"dW{layer}"]
+        rows.append([f"layer {layer}", W[0], W[-1], dW[0], dW[-1], max(dW)])
+    header = ["", "||W|| first", "||W|| last", "||dW|| first", "||dW|| last", "||dW|| max"]
     return (
-        "<h2>Weight and gradient norms</h2><p>Per layer, recorded each epoch "
-        "(norms.csv): gradients that shrink layer after layer towards the input vanish, "
-        "gradients that grow explode (the paper's §3.1).</p>" + table
+        "<h2>Weight and gradient norms</h2><p>Per Dense layer at each epoch's end "
+        "(trace.csv; dW of the epoch's last batch): gradients that shrink layer after layer "
+        "towards the input vanish, gradients that grow explode (the paper's §3.1).</p>"
+        + html_table(header, rows)
     )
 
 

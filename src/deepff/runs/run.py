@@ -37,6 +37,7 @@ import csv
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,10 @@ MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
+TRACE_FILE = "trace.csv"
 METRICS_FILE = "metrics.json"
 #: The files every finished run has (figures depend on the task and the data).
-RUN_FILES = (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE)
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, TRACE_FILE)
 
 _PREPROCESSOR = "preprocessor."  # prefix of the preprocessing arrays in a model file
 _EARLY_STOPPING = "early_stopping."  # prefix of the best weights kept in a checkpoint
@@ -177,6 +179,44 @@ class HistoryLog(Callback):
             for key, value in row.items():
                 out.setdefault(key, []).append(int(value) if key == "epoch" else float(value))
         return out
+
+
+class TraceLog(HistoryLog):
+    """trace.csv: each epoch's wall time and every Dense layer's ||W[l]|| and ||dW[l]||.
+
+    The paper's §3.1 motivates initialization by gradients that shrink layer after layer
+    towards the input (vanishing) or grow (exploding); a run records, at each epoch's end,
+    the Frobenius norms of every layer's weights and of its last batch's gradient (columns
+    ``W<l>``, ``dW<l>``, l from 1) beside ``seconds``, so ``deepff report`` shows both over
+    training. One pass over the parameters per epoch, nothing per step.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> path = os.path.join(tempfile.mkdtemp(), "trace.csv")
+    >>> net = dff.Network([dff.Dense(4, activation="tanh"), dff.Dense(1)], seed=0)
+    >>> X, y = np.random.default_rng(0).normal(size=(32, 3)), np.zeros(32)
+    >>> _ = net.fit(X, y, epochs=3, verbose=0, callbacks=[TraceLog(path)])
+    >>> trace = TraceLog(path).history()
+    >>> trace["epoch"], [k for k in trace if k != "epoch"]
+    ([1, 2, 3], ['seconds', 'W1', 'dW1', 'W2', 'dW2'])
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        started = getattr(self, "_started", None)
+        row = {"seconds": 0.0 if started is None else time.perf_counter() - started}
+        number = 0
+        for layer in self.network.layers:
+            if "W" in layer.params:
+                number += 1
+                row[f"W{number}"] = float(np.linalg.norm(layer.params["W"]))
+                row[f"dW{number}"] = float(np.linalg.norm(layer.grads["W"]))
+        self.append(epoch + 1, row)
 
 
 class ResumableEarlyStopping(EarlyStopping):
@@ -329,6 +369,7 @@ class Run:
             self.source = str(Path(self.source).resolve())
         self.info = self._describe()
         self.history = HistoryLog(self.out / HISTORY_FILE)
+        self.trace = TraceLog(self.out / TRACE_FILE)
         self.monitor = "val_loss" if self.prepared.X_val is not None else "loss"
         self.stopper = None
         self._remove_temporaries()
@@ -391,6 +432,7 @@ class Run:
                 self.options["early_stopping"], self.monitor, saved.get("early_stopping"), best
             )
         self.history.keep(self.network.epoch)
+        self.trace.keep(self.network.epoch)
 
     def _create(self) -> None:
         prepared = self.prepared
@@ -413,7 +455,7 @@ class Run:
         )
 
     def callbacks(self) -> list:
-        """The run's callbacks, in order: early stopping, history.csv, the checkpoint.
+        """The run's callbacks, in order: early stopping, history.csv, trace.csv, the checkpoint.
 
         Examples
         --------
@@ -422,10 +464,10 @@ class Run:
         >>> with load_data("iris") as data:
         ...     run = Run(tempfile.mkdtemp(), data, "iris", {"layers": [4], "epochs": 1})
         >>> [type(callback).__name__ for callback in run.callbacks()]
-        ['HistoryLog', 'RunCheckpoint']
+        ['HistoryLog', 'TraceLog', 'RunCheckpoint']
         """
         stopping = [] if self.stopper is None else [self.stopper]
-        return [*stopping, self.history, RunCheckpoint(self)]
+        return [*stopping, self.history, self.trace, RunCheckpoint(self)]
 
     def train(self, callbacks=()) -> None:
         """Train the epochs left (none when early stopping already stopped the run).
@@ -708,7 +750,8 @@ def _confusion(network, X, y):
 def draw_figures(out, network, prepared, pre, run_info: dict, data) -> list:
     """Write a run's figures (and confusion_matrix.csv) into ``out``; return the paths.
 
-    Learning curves from history.csv; for classifiers with ``prepared`` data, the confusion
+    Learning curves from history.csv, the weight and gradient norms from trace.csv; for
+    classifiers with ``prepared`` data, the confusion
     matrix of the test rows (else validation, else training) and, for two raw features,
     the decision boundary over the training rows.
 
@@ -731,6 +774,10 @@ def draw_figures(out, network, prepared, pre, run_info: dict, data) -> list:
     if history.get("loss"):
         plots.learning_curves(history, out / "learning_curves.png", title=run_info["data"]["name"])
         figures.append(out / "learning_curves.png")
+    trace = TraceLog(out / TRACE_FILE).history()
+    if trace.get("W1"):
+        plots.weight_and_gradient_norms(trace, out / "gradient_norms.png")
+        figures.append(out / "gradient_norms.png")
     classifier = run_info["task"] == "classification" and network.classes_ is not None
     if prepared is not None and classifier:
         figures.append(_draw_confusion(out, network, prepared, run_info))
@@ -802,11 +849,13 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "RUN_FILES",
+    "TRACE_FILE",
     "HistoryLog",
     "ResumableEarlyStopping",
     "Run",
     "RunCheckpoint",
     "RunError",
+    "TraceLog",
     "class_labels",
     "describe_options",
     "draw_figures",
