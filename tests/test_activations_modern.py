@@ -126,7 +126,7 @@ def test_safe_for_huge_inputs(name, dtype, kernels):
 
 
 def test_numba_and_numpy_paths_agree(monkeypatch):
-    for name in ("gelu", "silu"):
+    for name in ("gelu", "silu", "mish"):
         results = []
         for enabled in (True, False):
             monkeypatch.setattr(_fused, "ENABLED", enabled)

@@ -49,11 +49,31 @@ def _compile():
                 s_flat[i] = sigma * (one + z * (one - sigma))
             a_flat[i] = z * sigma
 
-    return {"gelu": gelu, "silu": silu}
+    @jit
+    def mish(Z, A, S, with_slope):
+        # t = tanh(log(1 + e^z)) = n / (n + 2) with n = e^z (e^z + 2): one exponential.
+        # A = z t, S = t + z sigma(z) (1 - t^2). Past z = 20, t is 1 to the last bit.
+        one, two, top = Z.dtype.type(1), Z.dtype.type(2), Z.dtype.type(20)
+        z_flat, a_flat, s_flat = Z.ravel(), A.ravel(), S.ravel()
+        for i in range(z_flat.size):
+            z = z_flat[i]
+            if z > top:
+                t = one
+                sigma = one / (one + math.exp(-z))
+            else:
+                e = math.exp(z)
+                n = e * (e + two)
+                t = n / (n + two)
+                sigma = e / (one + e)
+            if with_slope:
+                s_flat[i] = t + z * sigma * (one - t * t)
+            a_flat[i] = z * t
+
+    return {"gelu": gelu, "silu": silu, "mish": mish}
 
 
 def kernel(name: str, Z, A, S):
-    """Return the kernel ``name`` (gelu or silu) for these arrays, or None (see module docs)."""
+    """Return the kernel ``name`` (gelu, silu or mish) for these arrays, or None (module docs)."""
     global _KERNELS
     if not _fused.ENABLED or Z.dtype.kind != "f" or Z.size == 0:
         return None

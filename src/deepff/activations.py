@@ -549,8 +549,8 @@ class GELU(Smooth):
 
     Phi(z) = (1 + erf(z / sqrt 2)) / 2 and phi(z) = e^(-z^2 / 2) / sqrt(2 pi) are the normal
     distribution's cdf and density; ``torch.nn.functional.gelu(approximate="none")``. With
-    numba, one fused pass (``deepff._fused_act``); without it erf is ``math.erf`` mapped
-    over the elements.
+    numba, one fused pass (``deepff._fused_act``, as for SiLU and Mish); without it erf is
+    ``math.erf`` mapped over the elements.
 
     Examples
     --------
@@ -674,6 +674,10 @@ class Mish(Smooth):
     name = "mish"
 
     def compute(self, Z, A, S):
+        fused = _fused_act.kernel("mish", Z, A, A if S is None else S)
+        if fused is not None:
+            fused(Z, A, A if S is None else S, S is not None)
+            return
         t = np.logaddexp(0.0, Z)
         np.tanh(t, out=t)
         if S is not None:
