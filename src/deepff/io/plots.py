@@ -116,6 +116,89 @@ def weight_and_gradient_norms(trace, path=None, title="weights and gradients per
     return _save(fig, path)
 
 
+def classifier_curves(y_true, probabilities, classes, path=None, title=None):
+    """ROC and precision-recall curves with their areas (scikit-learn's metrics): the
+    positive class for two classes, one curve per class against the rest for more.
+
+    Parameters
+    ----------
+    y_true : array of shape (m,)
+        Labels, values of ``classes``.
+    probabilities : array of shape (m, n_classes)
+        ``Network.predict_proba``'s columns, in the order of ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 1, 1, 0, 1]); p = np.array([0.2, 0.9, 0.6, 0.4, 0.3])
+    >>> fig = classifier_curves(y, np.column_stack([1 - p, p]), [0, 1])
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['false positive rate', 'recall']
+    """
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities, dtype=float)
+    pairs = [(1, classes[1])] if len(classes) == 2 else list(enumerate(classes))
+    fig = _figure(10.0, 4.2)
+    roc, pr = fig.subplots(1, 2)
+    for column, label in pairs:
+        positive = y_true == label
+        if positive.all() or not positive.any():
+            continue  # a class absent from these rows has no curve
+        fpr, tpr, _ = roc_curve(positive, probabilities[:, column])
+        roc.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+        precision, recall, _ = precision_recall_curve(positive, probabilities[:, column])
+        ap = average_precision_score(positive, probabilities[:, column])
+        pr.step(recall, precision, where="post", label=f"{label} (AP {ap:.3f})")
+    roc.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1)
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title("ROC")
+    pr.set_xlabel("recall")
+    pr.set_ylabel("precision")
+    pr.set_title("precision-recall")
+    for ax in (roc, pr):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def regression_diagnostics(y_true, y_pred, path=None, title=None):
+    """Predicted against actual values (the diagonal is perfect) and the residuals against
+    the predictions, for each target column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([1.0, 2.0, 3.0]); fig = regression_diagnostics(y, y + 0.1)
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['predicted', 'residual (actual - predicted)']
+    """
+    y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
+    fig = _figure(10.0, 4.2)
+    scatter, residuals = fig.subplots(1, 2)
+    for column in range(y_true.shape[1]):
+        actual, predicted = y_true[:, column], y_pred[:, column]
+        label = f"target {column + 1}" if y_true.shape[1] > 1 else None
+        scatter.scatter(actual, predicted, s=10, alpha=0.6, label=label)
+        residuals.scatter(predicted, actual - predicted, s=10, alpha=0.6, label=label)
+    low, high = float(np.min(y_true)), float(np.max(y_true))
+    scatter.plot([low, high], [low, high], color="0.5", linestyle="--", linewidth=1)
+    residuals.axhline(0.0, color="0.5", linestyle="--", linewidth=1)
+    scatter.set_xlabel("actual")
+    scatter.set_ylabel("predicted")
+    residuals.set_xlabel("predicted")
+    residuals.set_ylabel("residual (actual - predicted)")
+    for ax in (scatter, residuals):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
     """Counts of true (rows) against predicted (columns) classes, annotated.
 
@@ -271,8 +354,10 @@ def decision_boundary(
 
 __all__ = [
     "activations",
+    "classifier_curves",
     "confusion_matrix",
     "decision_boundary",
     "learning_curves",
+    "regression_diagnostics",
     "weight_and_gradient_norms",
 ]

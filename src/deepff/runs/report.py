@@ -49,11 +49,9 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 FIGURES = {
     "learning_curves.png": "learning curves",
     "confusion_matrix.png": "confusion matrix",
-    "roc_curve.png": "ROC curve",
-    "precision_recall.png": "precision-recall curve",
+    "roc_pr.png": "ROC and precision-recall curves",
     "calibration.png": "calibration curve",
-    "predicted_vs_actual.png": "predicted vs actual",
-    "residuals.png": "residuals",
+    "residuals.png": "predicted vs actual, and residuals",
     "decision_boundary.png": "decision boundary",
     "gradient_norms.png": "weight and gradient norms per layer",
     "optimization_history.png": "optimization history",
