@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from _browser import browser_page, outside_requests
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -65,36 +58,17 @@ def test_links_work_from_disk(site):
     assert pages and all((site / link).is_file() for link in pages), pages
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def test_a_browser_renders_the_computations_offline(site):
-    sync_playwright = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (the test extra brings it)"
-    ).sync_playwright
-    browser_path = _chromium()
-    if browser_path is None:
-        pytest.skip("no Chromium on this machine (make test installs Debian's chromium)")
-    outside = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.on("request", lambda r: outside.append(r.url) if "://" in r.url[:12] else None)
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    with browser_page() as page:
         page.goto((site / "computations.html").as_uri())
         heights = page.evaluate(
             "[...document.querySelectorAll('math')].map(m => m.getBoundingClientRect().height)"
         )
         text = page.inner_text("article")
-        browser.close()
+        outside, errors = outside_requests(page), page.errors
     assert len(heights) >= 5 and min(heights) > 10, heights  # laid out as formulas
     assert "\\[" not in text and "\\frac" not in text
-    assert [url for url in outside if not url.startswith("file:")] == []
+    assert outside == []
     assert errors == []
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,18 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _browser import browser_page, outside_requests
 from deepff.explain import explain, paper_examples, paper_network
 from deepff.runs.run import TRACE_FILE, TraceLog
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def deepff(*args, cwd, check=True):
@@ -80,32 +72,16 @@ def test_the_trace_has_a_row_per_epoch_with_every_layers_norms(run):
     assert all(value > 0 for key in ("W1", "dW3") for value in trace[key])
 
 
-def _browser():
-    sync_playwright = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (the test extra brings it)"
-    ).sync_playwright
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("no Chromium on this machine (make test installs Debian's chromium)")
-    return sync_playwright, path
-
-
 def test_the_report_loads_in_a_browser_with_its_figures_and_nothing_else(run, tmp_path):
-    sync_playwright, path = _browser()
-    requests, errors = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    with browser_page() as page:
         page.goto((run / "report.html").as_uri())
         decoded = page.evaluate(
             "[...document.images].map(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0)"
         )
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
+        outside, errors = outside_requests(page), page.errors
     assert decoded and all(decoded), decoded
-    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+    assert outside == []
     assert errors == []
     from PIL import Image
 
