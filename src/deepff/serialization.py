@@ -90,6 +90,12 @@ _DTYPES = {
 }
 _CODES = {(dtype.kind, dtype.itemsize): code for code, dtype in _DTYPES.items()}
 
+#: The most layers a model file's config may list (a tampered list must not take minutes).
+MAX_LAYERS = 10_000
+
+#: The deepest nesting of lists and objects a model file's JSON may have.
+MAX_JSON_DEPTH = 100
+
 #: Bit generators a file may name for the network's random generator.
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -229,8 +235,10 @@ def _write_safetensors(path, tensors: dict, metadata: dict) -> None:
 def write_atomically(path, write) -> None:
     """Call ``write(temporary_path)``, flush it to disk, then rename it to ``path``.
 
-    The temporary file lies in ``path``'s directory, so the rename is atomic; on any error it
-    is removed and an existing file at ``path`` is untouched.
+    The temporary file (a unique ``mkstemp`` name) lies in ``path``'s directory, so the rename
+    is atomic and two writers never share it; on any error it is removed and an existing file
+    at ``path`` is untouched. A symbolic link, FIFO, device or directory at ``path`` is refused
+    (``deepff._files.SpecialFileError``), never replaced.
 
     Examples
     --------
@@ -247,8 +255,11 @@ def write_atomically(path, write) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
-    if os.path.isdir(path):
+    if os.path.isdir(path) and not os.path.islink(path):
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    from ._files import check_destination
+
+    check_destination(path)  # a link, FIFO or device is never replaced by a regular file
     try:
         fd, temporary = tempfile.mkstemp(
             prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
@@ -387,6 +398,45 @@ def save(network, path, *, metadata=None, arrays=None, include_optimizer=True) -
 # --- reading --------------------------------------------------------------------------
 
 
+def json_depth(value, limit: int) -> int:
+    """How deeply lists and dicts nest in ``value`` (counted without recursion), up to
+    ``limit + 1``: deeper is not explored.
+
+    Examples
+    --------
+    >>> json_depth({"a": [1, [2]]}, 100), json_depth([[[[]]]], 2)
+    (3, 3)
+    """
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, (list, tuple)):
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _loads(path, text, what: str):
+    """``json.loads`` of a model file's JSON, nesting bounded; errors name the file."""
+    try:
+        value = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except RecursionError:
+        value = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = json_depth(value, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFileError(
+            path, f"has {what} nested more than {MAX_JSON_DEPTH} levels deep: corrupt or hostile"
+        )
+    return value
+
+
 def _reject_duplicates(pairs):
     result = {}
     for key, value in pairs:
@@ -408,8 +458,12 @@ def _read_header(path):
         raise FileNotFoundError(f"model file {path} does not exist")
     if os.path.isdir(path):
         raise ModelFileError(path, "is a directory, not a model file")
+    from ._files import SpecialFileError, open_regular
+
     try:
-        file = open(path, "rb")
+        file = open_regular(path)
+    except SpecialFileError as error:
+        raise ModelFileError(path, error.reason) from None
     except OSError as error:
         raise ModelFileError(path, f"cannot be read ({error.strerror or error})") from None
     with file:
@@ -448,7 +502,9 @@ def _read_header_bytes(path, file):
 def _parse_header(path, raw: bytes, data_size: int):
     """(tensors, metadata) of a JSON header, every entry checked against ``data_size``."""
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        header = _loads(path, raw.decode("utf-8"), "a JSON header")
+    except ModelFileError:
+        raise
     except (UnicodeDecodeError, ValueError) as error:
         raise ModelFileError(
             path, f"is not a safetensors file (or it is corrupt): bad JSON header ({error})"
@@ -519,7 +575,9 @@ def _parse_json(path, metadata, key, kind):
     if text is None:
         raise ModelFileError(path, f"is not a valid deepff model file: no {key!r} in its metadata")
     try:
-        value = json.loads(text, object_pairs_hook=_reject_duplicates)
+        value = _loads(path, text, f"a {key!r} entry")
+    except ModelFileError:
+        raise
     except ValueError as error:
         raise ModelFileError(path, f"has a bad {key!r} entry (not JSON: {error})") from None
     if not isinstance(value, kind):
@@ -603,6 +661,16 @@ def _decode_classes(path, values, dtype):
         raise ModelFileError(path, f"has a bad classes_dtype {dtype!r}") from None
     if resolved.kind not in "biufUSO" or resolved.fields is not None or resolved.subdtype:
         raise ModelFileError(path, f"has an unsupported classes_dtype {dtype!r}")
+    if resolved.kind in "US":
+        # NumPy gives labels the width of the longest: a wider dtype only allocates.
+        longest = max([len(str(v)) for v in values] + [1])
+        width = resolved.itemsize // (4 if resolved.kind == "U" else 1)
+        if width > longest:
+            raise ModelFileError(
+                path,
+                f"has a classes_dtype {dtype!r} of {width:,} characters for labels of at "
+                f"most {longest}: corrupt or hostile",
+            )
     try:
         if resolved.kind == "S":
             values = [value.encode("latin-1") for value in values]
@@ -635,6 +703,33 @@ def _generator(path, state, current):
     except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise ModelFileError(path, f"has a bad random generator state ({error})") from None
     return np.random.Generator(bit_generator)
+
+
+def state_problem(key: str, array) -> str | None:
+    """What is wrong with the value of a network's tensor ``key``, or None.
+
+    Training never keeps non-finite weights (it stops and restores instead): NaN or infinity
+    is a flipped bit or a tampered file, and would turn every prediction into NaN. A
+    variance (BatchNorm's running variance) must be >= 0. ``deepff.load`` and
+    ``Network.set_state`` both ask this.
+
+    Examples
+    --------
+    >>> state_problem("layers.0.running_var", np.array([1.0, -0.5]))
+    "tensor 'layers.0.running_var' holds a negative variance (-0.5)"
+    >>> state_problem("layers.0.W", np.ones(2)) is None
+    True
+    """
+    if not key.startswith("layers."):
+        return None
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        return f"tensor {key!r} must hold numbers; got dtype {array.dtype}"
+    if array.size and not np.all(np.isfinite(array)):
+        return f"tensor {key!r} holds NaN or infinite values"
+    if key.endswith("_var") and array.size and array.min() < 0:
+        return f"tensor {key!r} holds a negative variance ({float(array.min()):g})"
+    return None
 
 
 @dataclass
@@ -726,9 +821,13 @@ class ModelFile:
         return extra
 
     def _read_all(self) -> dict:
+        from ._files import SpecialFileError, open_regular
+
         arrays = {}
         try:
-            file = open(self.path, "rb")
+            file = open_regular(self.path)
+        except SpecialFileError as error:
+            raise self.error(error.reason) from None
         except OSError as error:
             raise self.error(f"cannot be read ({error.strerror or error})") from None
         with file:
@@ -757,8 +856,9 @@ class ModelFile:
             array = arrays[key]
             # Training never keeps non-finite weights (it stops and restores instead): NaN or
             # infinity here is a flipped bit, and would turn every prediction into NaN.
-            if key.startswith("layers.") and array.size and not np.all(np.isfinite(array)):
-                raise self.error(f"is corrupt: tensor {key!r} holds NaN or infinite values")
+            problem = state_problem(key, array)
+            if problem:
+                raise self.error(f"is corrupt: {problem}")
         extras = {name[len("extra.") :]: arrays[name].copy() for name in extra}
         return {key: arrays[key] for key in expected}, extras
 
@@ -800,6 +900,11 @@ def read_model(path) -> ModelFile:
     for key, value, minimum in (("n_features_in", n_features, 1), ("epoch", epoch, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ModelFileError(path, f"has a bad {key} {value!r} in its state")
+    layers = config.get("layers")
+    if isinstance(layers, list) and len(layers) > MAX_LAYERS:
+        raise ModelFileError(
+            path, f"has a config of {len(layers):,} layers, more than the {MAX_LAYERS:,} allowed"
+        )
     classes = _decode_classes(path, state.get("classes"), state.get("classes_dtype"))
     return ModelFile(
         path=path,
@@ -820,8 +925,10 @@ __all__ = [
     "ModelFile",
     "ModelFileError",
     "check_saveable",
+    "json_depth",
     "read_metadata",
     "read_model",
     "save",
+    "state_problem",
     "write_atomically",
 ]

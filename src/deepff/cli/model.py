@@ -13,15 +13,14 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import serialization
+from ..io.csvfile import write_csv
 from ..io.datasets import load_data
 from ..io.onnx import export_onnx
 from ..runs.preprocessing import bad_feature_message
@@ -55,7 +54,9 @@ def add_parser(commands, common, name):
         )
         parser.add_argument("model", metavar="MODEL")
         parser.add_argument("data", metavar="DATA")
-        parser.add_argument("--out", required=True, metavar="FILE.csv")
+        parser.add_argument(
+            "--out", required=True, metavar="FILE.csv", help="the CSV file to write; - for stdout"
+        )
         parser.add_argument(
             "--proba", action="store_true", help="also write each class's probability"
         )
@@ -173,8 +174,10 @@ def cmd_predict(args):
     if args.proba and not network.is_classifier:
         raise CommandError("--proba needs a classifier; this model is a regressor")
     data = load_for_model(args.data, args, pre, metadata, require_target=False)
+    to_stdout = args.out == "-"
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not to_stdout:
+        out.parent.mkdir(parents=True, exist_ok=True)
     with data:
         m = data.n_examples
         columns = ["file"] if data.info.get("files") else []
@@ -184,23 +187,20 @@ def cmd_predict(args):
             columns += [f"prediction_{j}" for j in range(network.output_units)]
         if args.proba:
             columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
-        temporary = out.with_name(out.name + ".part")
-        try:
-            with open(temporary, "w", newline="") as handle:
-                _write_predictions(csv.writer(handle), columns, network, pre, data, args.proba)
-            os.replace(temporary, out)
-        except BaseException:  # bad data, a full disk: leave no partial file behind
-            temporary.unlink(missing_ok=True)
-            raise
-    print(f"Wrote {m} predictions to {out}")
+        # A unique temporary file beside --out, renamed at the end: nothing else is touched.
+        write_csv(args.out, _prediction_rows(columns, network, pre, data, args.proba))
+    print(
+        f"Wrote {m} predictions to {'standard output' if to_stdout else out}",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )
     return 0
 
 
-def _write_predictions(writer, columns, network, pre, data, proba) -> None:
+def _prediction_rows(columns, network, pre, data, proba):
     """The rows of the predictions file, computed 8192 examples at a time."""
     files = data.info.get("files")
     m = data.n_examples
-    writer.writerow(columns)
+    yield columns
     step = 8192
     for start in range(0, m, step):
         rows = np.arange(start, min(start + step, m))
@@ -212,7 +212,7 @@ def _write_predictions(writer, columns, network, pre, data, proba) -> None:
             row += list(map(_cell, np.atleast_1d(predicted[i])))
             if probabilities is not None:
                 row += [f"{p:.6g}" for p in probabilities[i]]
-            writer.writerow(row)
+            yield row
 
 
 def _cell(value):

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import describe
+from .._files import SpecialFileError, check_regular
 
 BUILTIN = ("digits", "iris", "wine", "breast_cancer")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -181,6 +182,10 @@ def load_data(
         )
     if path.is_dir():
         return load_image_folder(path, image_size=image_size)
+    try:
+        check_regular(path)  # a FIFO would block, a device never end: refused at once
+    except SpecialFileError as error:
+        raise DataError(str(error)) from None
     suffix = path.suffix.lower()
     if suffix in _CSV_SUFFIXES:
         return load_csv(path, target=target, impute=impute, require_target=require_target)
@@ -305,6 +310,44 @@ def load_builtin(name: str) -> Dataset:
 
 _SNIFF_ROWS = 10_000
 
+#: The longest line of a CSV/TSV file read (pandas needs many times a line's size for it).
+MAX_CSV_LINE_BYTES = 16 * 2**20
+
+
+def check_line_lengths(path, limit=None) -> None:
+    """Refuse a text file with a line longer than ``limit`` bytes, before pandas reads it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "wide.csv")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write("a,b\n1," + "2" * 50 + "\n")
+    >>> try:
+    ...     check_line_lengths(path, limit=20)
+    ... except DataError as error:
+    ...     print(str(error).split(": ", 1)[1])
+    line 2 is longer than 20 bytes (at least 53); is this a table with one row per line?
+    """
+    limit = MAX_CSV_LINE_BYTES if limit is None else limit
+    chunk_size = max(1 << 20, limit)
+    line, length = 1, 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                length += end - start
+                if length > limit:
+                    break
+                line, length, start = line + 1, 0, end + 1
+            else:
+                length += len(chunk) - start
+            if length > limit:
+                raise DataError(
+                    f"{path}: line {line} is longer than {limit:,} bytes (at least {length:,}); "
+                    "is this a table with one row per line?"
+                )
+
 
 def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     """A table with a header row; numeric columns read as float32, text as categories.
@@ -324,6 +367,7 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     except ImportError:  # pragma: no cover
         raise DataError("reading CSV needs pandas: pip install 'deepff[data]'") from None
     path = Path(path)
+    check_line_lengths(path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
     read = {"sep": sep, "engine": "c"} if sep else {"sep": ",", "engine": "c"}
     sample = _read_table(path, nrows=_SNIFF_ROWS, **read)
@@ -650,12 +694,30 @@ def load_hdf5(path, x_key=None, y_key=None) -> Dataset:
     except DataError:
         handle.close()
         raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, SystemError) as error:
         handle.close()  # the HDF5 library's reports of a corrupt file
         raise DataError(f"{path}: not a readable HDF5 file: {_first_line(error)}") from None
     except BaseException:
         handle.close()
         raise
+
+
+def _check_h5_inside(path, handle, dataset, name) -> None:
+    """Refuse a dataset whose bytes live outside the file: external raw storage (any local
+    file, such as /etc/passwd), a virtual dataset (other files' data), an external link."""
+    where = None
+    if dataset.file.filename != handle.filename or dataset.file.id != handle.id:
+        where = "is an external link to another file"
+    elif dataset.is_virtual:
+        where = "is a virtual dataset (its data live in other files)"
+    elif dataset.external:
+        where = "stores its data in external files " + ", ".join(
+            repr(os.fsdecode(entry[0])) for entry in dataset.external[:3]
+        )
+    if where:
+        raise DataError(
+            f"{path}: dataset {name!r} {where}; deepff reads only data inside the file it was given"
+        )
 
 
 def _check_h5_size(path, dataset, name) -> None:
@@ -674,6 +736,10 @@ def _load_hdf5(h5py, path, handle, x_key, y_key):
     handle.visititems(
         lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
     )
+    if hasattr(handle, "visititems_links"):  # external links are named, then refused
+        handle.visititems_links(
+            lambda name, link: keys.append(name) if isinstance(link, h5py.ExternalLink) else None
+        )
     x_name = x_key or _pick(keys, ("X", "x", "features", "data"), path, "x")
     if x_name not in keys:
         raise DataError(f"{path}: no dataset {x_name!r}; datasets are {', '.join(keys)}")
@@ -685,10 +751,11 @@ def _load_hdf5(h5py, path, handle, x_key, y_key):
             y_name = next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
     elif y_name not in keys:
         raise DataError(f"{path}: no dataset {y_name!r}; datasets are {', '.join(keys)}")
-    X = handle[x_name]
     for name in (x_name, y_name, "list_classes"):
         if name in keys:
+            _check_h5_inside(path, handle, handle[name], name)
             _check_h5_size(path, handle[name], name)
+    X = handle[x_name]
     y = handle[y_name][()] if y_name else None
     class_names = None
     if "list_classes" in keys:
@@ -702,6 +769,47 @@ def _load_hdf5(h5py, path, handle, x_key, y_key):
 
 def _images_in(folder):
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+#: The most pixels one image may have (Pillow's own bomb limit is about 179 million).
+MAX_IMAGE_PIXELS = 2**25
+
+#: The most pixels all the images of a folder may have together, as decoded.
+MAX_TOTAL_PIXELS = 2**31
+
+
+def _image_shape(folder, files, image_size) -> tuple:
+    """(height, width) of X, every image's size read from its header and bounded first."""
+    from PIL import Image, UnidentifiedImageError
+
+    total, shape = 0, None
+    for file, _ in files:
+        try:
+            with Image.open(file) as image:  # reads the header only
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+            raise DataError(f"{file}: not a readable image: {_first_line(error)}") from None
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{file}: an image of {width}x{height} ({width * height:,} pixels) is larger "
+                f"than the {MAX_IMAGE_PIXELS:,} pixels allowed; resize it first"
+            )
+        total += width * height
+        if total > MAX_TOTAL_PIXELS:
+            raise DataError(
+                f"{folder}: the images hold more than {MAX_TOTAL_PIXELS:,} pixels together; "
+                "use fewer or smaller images"
+            )
+        if shape is None:
+            shape = (height, width)
+    if image_size is not None:
+        shape = tuple(int(s) for s in image_size)
+        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{folder}: images cannot be resized to {image_size!r}: give a height and "
+                f"width of at most {MAX_IMAGE_PIXELS:,} pixels together"
+            )
+    return shape
 
 
 def load_image_folder(folder, image_size=None) -> Dataset:
@@ -737,20 +845,17 @@ def load_image_folder(folder, image_size=None) -> Dataset:
             f"{folder}: no images (expected one subfolder of images per class, or images; "
             f"formats {', '.join(IMAGE_SUFFIXES)})"
         )
-    X = None
+    height, width = _image_shape(folder, files, image_size)
+    check_allocation(folder, "the images", (len(files), height, width, 3), np.float32)
+    X = np.empty((len(files), height, width, 3), np.float32)
     for i, (file, _) in enumerate(files):
         try:
             with Image.open(file) as image:
                 image = image.convert("RGB")
-                if X is None:
-                    width, height = image.size
-                    if image_size is not None:
-                        height, width = (int(s) for s in image_size)
-                    X = np.empty((len(files), height, width, 3), np.float32)
                 if image.size != (width, height):
                     image = image.resize((width, height), Image.Resampling.BILINEAR)
                 X[i] = np.asarray(image, np.float32)
-        except (UnidentifiedImageError, OSError) as error:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
             raise DataError(f"{file}: not a readable image: {_first_line(error)}") from None
     X *= 1.0 / 255.0
     y = np.array([label for _, label in files]) if classes else None

@@ -168,9 +168,30 @@ def loads_toml(text: str, source: str = "<string>") -> dict:
     """
     tomllib = _tomllib()
     try:
-        return tomllib.loads(text)
+        return _bounded(tomllib.loads(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{source}: not valid TOML: {error}") from None
+
+
+#: The deepest nesting of arrays and tables a TOML file may have.
+MAX_DEPTH = 100
+
+#: The largest TOML file read (options and search spaces are a few kilobytes).
+MAX_BYTES = 16 * 2**20
+
+
+def _too_deep(source) -> ValueError:
+    return ValueError(f"{source}: not valid TOML: nested more than {MAX_DEPTH} levels deep")
+
+
+def _bounded(values, source):
+    from ..serialization import json_depth
+
+    if json_depth(values, MAX_DEPTH) > MAX_DEPTH:
+        raise _too_deep(source)
+    return values
 
 
 def read_toml(path) -> dict:
@@ -184,10 +205,17 @@ def read_toml(path) -> dict:
     >>> read_toml(path)
     {'epochs': 5, 'scale': 'minmax', 'l2': 0.01}
     """
+    from .._files import open_regular
+
     tomllib = _tomllib()
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; not an options file")
+        return _bounded(tomllib.loads(raw.decode("utf-8")), path)
+    except RecursionError:
+        raise _too_deep(path) from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError as error:

@@ -102,6 +102,7 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
         l2=options["l2"],
         l1=options["l1"],
     )
+    _check_size(options, int(n_features), units)
     network = Network(
         [*hidden, output],
         loss=loss,
@@ -110,6 +111,29 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
         dtype=options["dtype"],
     )
     return network.build(int(n_features))
+
+
+def _check_size(options, n_features: int, n_outputs: int) -> None:
+    """Refuse a network whose weights, gradients and optimizer state cannot fit in memory,
+    before anything is allocated (``--layers 1000000000`` is one layer of a billion units)."""
+    import itertools
+
+    import numpy as np
+
+    from ..io.datasets import memory_limit
+
+    sizes = [n_features, *options["layers"], n_outputs]
+    n_parameters = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    # weights, their gradients, two moving averages (Adam), and the batch's activations
+    needed = 4 * n_parameters * np.dtype(options["dtype"]).itemsize
+    limit = memory_limit()
+    if needed > limit:
+        raise ValueError(
+            f"option 'layers' {options['layers']} makes a network of {n_parameters:,} "
+            f"parameters, which needs about {needed / 2**30:,.1f} GiB (weights, gradients and "
+            f"optimizer state), more than this machine's {limit / 2**30:,.1f} GiB; use fewer "
+            "or narrower layers"
+        )
 
 
 __all__ = ["build_network", "make_optimizer"]

@@ -228,7 +228,13 @@ def parse_layers(value) -> list:
             _fail("layers", value, "comma-separated positive integers such as 64,32")
     if not isinstance(value, (list, tuple)) or not all(is_int(v) and v >= 1 for v in value):
         _fail("layers", value, "a list of positive integers such as [64, 32]")
+    if len(value) > MAX_HIDDEN_LAYERS:
+        _fail("layers", f"{len(value)} layers", f"at most {MAX_HIDDEN_LAYERS} hidden layers")
     return [int(v) for v in value]
+
+
+#: The most hidden layers a run may ask for (a model file may hold up to 10,000 layers).
+MAX_HIDDEN_LAYERS = 1000
 
 
 def check_options(options: dict) -> dict:

@@ -12,7 +12,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import warnings
@@ -342,21 +341,22 @@ def write_outputs(result: TuningResult, study, space, data, source, plots: bool,
 
 
 def _write_csv(path: Path, rows: list, names: list) -> None:
+    from ..io.csvfile import write_csv
+
     columns = ["number", "state", "value", *names, "epochs", "duration_s", "retry_of"]
     if any("fold_scores" in row for row in rows):
         columns.append("fold_scores")
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(
-                [
-                    json.dumps(row.get(c))
-                    if isinstance(row.get(c), list)
-                    else ("" if row.get(c) is None else row.get(c))
-                    for c in columns
-                ]
-            )
+    table = [columns]
+    for row in rows:
+        table.append(
+            [
+                json.dumps(row.get(c))
+                if isinstance(row.get(c), list)
+                else ("" if row.get(c) is None else row.get(c))
+                for c in columns
+            ]
+        )
+    write_csv(path, table)  # escaped cells, atomic
 
 
 def _write_best_params(path: Path, result: TuningResult, options_raw: dict, source) -> None:
