@@ -187,7 +187,10 @@ class Network:
             n_inputs = layer.build(n_inputs, rng=self.rng, dtype=dtype, params=params, grads=grads)
         self._fused = self.loss.fused_activation is not None
         self.layers[-1].keep_preactivation = self._fused
-        self.optimizer_state = self.optimizer.init(total, dtype)
+        mask = None  # weight decay on the W only: 1 on their entries of the flat buffer
+        if self.optimizer.decay_weights_only:
+            mask = optimizers.decay_mask(self.layers, dtype)
+        self.optimizer_state = self.optimizer.init(total, dtype, decay_mask=mask)
         self._scratch = np.empty(total, dtype)
         self._training_modes = [True] * len(self.layers)
         self.n_features_in_ = n_features
@@ -598,8 +601,10 @@ class Network:
             epoch=epoch,
             scratch=self._scratch,
         )
+        # The rate this update applied (a step-counting schedule's, too), not lr(epoch).
+        rate = self.optimizer.rate(self.optimizer_state, epoch) if self._l1_layers else 0.0
         for layer in self._l1_layers:
-            threshold = self.optimizer.learning_rate(epoch) * layer.l1 / m
+            threshold = rate * layer.l1 / m
             W = layer.params["W"]
             regularizers.soft_threshold(W, threshold, out=W)
         return cost
