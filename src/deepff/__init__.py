@@ -12,28 +12,55 @@ Examples
 CategoricalCrossentropy()
 """
 
-from . import activations, callbacks, initializers, layers, losses, optimizers, regularizers
+from . import (
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    optimizers,
+    regularizers,
+    schedules,
+)
 from ._version import __version__ as __version__
-from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint, TerminateOnNaN
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .network import DivergenceWarning, Network, NotFittedError, load
 from .optimizers import (
     SGD,
+    Adagrad,
     Adam,
+    AdamW,
+    Momentum,
+    NAdam,
+    RMSProp,
+)
+from .schedules import (
+    CosineDecay,
     ExponentialDecay,
     InverseTimeDecay,
-    Momentum,
-    RMSProp,
+    OneCycle,
+    PolynomialDecay,
     StepDecay,
 )
 from .serialization import save
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
+    "AdamW",
     "BatchNorm",
     "Callback",
+    "CosineDecay",
     "Dense",
     "DivergenceWarning",
     "Dropout",
@@ -44,9 +71,13 @@ __all__ = [
     "Layer",
     "ModelCheckpoint",
     "Momentum",
+    "NAdam",
     "Network",
     "NotFittedError",
+    "OneCycle",
+    "PolynomialDecay",
     "RMSProp",
+    "ReduceLROnPlateau",
     "StepDecay",
     "TerminateOnNaN",
     "activations",
@@ -59,4 +90,5 @@ __all__ = [
     "optimizers",
     "regularizers",
     "save",
+    "schedules",
 ]

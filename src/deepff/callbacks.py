@@ -7,7 +7,8 @@ A callback stops training by setting ``network.stop_training = True``, and may c
 ``network.optimizer`` (its learning rate, say) between epochs.
 
 ``MonitorCallback`` is the one base of the callbacks that watch a metric (``EarlyStopping``,
-``ModelCheckpoint``); ``ModelCheckpoint`` reaches files only through ``network.save``.
+``ModelCheckpoint``, ``ReduceLROnPlateau``); ``ModelCheckpoint`` reaches files only through
+``network.save``.
 ``ProgressLog`` prints a plain line per epoch (``fit(verbose=1)``); the live terminal
 display belongs to the command line.
 
@@ -110,7 +111,7 @@ class History(Callback):
 
 
 class MonitorCallback(Callback):
-    """The one base of callbacks that watch a metric: ``EarlyStopping``, ``ModelCheckpoint``.
+    """The one base of callbacks that watch a metric (EarlyStopping, ModelCheckpoint, ...).
 
     A value v of ``monitor`` improves on the best b when v < b - min_delta (minimized) or
     v > b + min_delta (maximized). The best starts at +inf (or -inf) and ``improved`` moves
@@ -253,6 +254,125 @@ class EarlyStopping(MonitorCallback):
 
     def __repr__(self):
         return f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience})"
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the learning rate by ``factor`` when a monitored metric stops improving.
+
+    After each epoch, with v the value of ``monitor`` and b the best so far (an improvement
+    is v < b - min_delta when minimizing, v > b + min_delta when maximizing, as in
+    ``MonitorCallback``): once more than ``patience`` epochs in a row have not improved,
+
+        lr <- max(factor * lr, min_lr)   (kept only if it falls by more than 1e-8)
+
+    and the count restarts; for ``cooldown`` epochs after a reduction, epochs without
+    improvement are not counted. This is ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with
+    ``threshold_mode="abs"`` and ``threshold=min_delta``, and Keras's ``ReduceLROnPlateau``.
+    The optimizer's learning rate must be a constant (a float); the reduced rate replaces
+    it, so a model file saved afterwards keeps it.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch logs.
+    factor : float, default 0.1
+        The multiplier, in (0, 1).
+    patience : int, default 10
+        Epochs without improvement tolerated before a reduction.
+    min_lr : float, default 0.0
+        The rate is never reduced below this.
+    min_delta : float, default 1e-4
+        The least change that counts as an improvement (absolute, as Keras).
+    cooldown : int, default 0
+        Epochs after a reduction during which no epoch counts against ``patience``.
+    mode : {"auto", "min", "max"}, default "auto"
+        As in ``MonitorCallback``.
+
+    Attributes
+    ----------
+    best : float
+    wait : int
+        Epochs without improvement counted so far.
+    reductions : list of (int, float)
+        The epoch of each reduction and the rate it set.
+
+    Examples
+    --------
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(1)], optimizer=dff.SGD(0.1))
+    >>> plateau = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)
+    >>> plateau.set_network(net); plateau.on_train_begin()
+    >>> for epoch, loss in enumerate([1.0, 0.9, 0.9, 0.9, 0.9, 0.9]):
+    ...     plateau.on_epoch_end(epoch, {"loss": loss})
+    >>> plateau.reductions
+    [(3, 0.05), (5, 0.025)]
+    >>> net.optimizer.learning_rate(epoch=0)
+    0.025
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        min_lr=0.0,
+        min_delta=1e-4,
+        cooldown=0,
+        mode="auto",
+    ):
+        super().__init__(monitor, mode=mode, min_delta=min_delta)
+        self.factor = check_float(
+            "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True
+        )
+        self.patience = check_int("patience", patience, minimum=0)
+        self.min_lr = check_float("min_lr", min_lr, low=0.0)
+        self.cooldown = check_int("cooldown", cooldown, minimum=0)
+        self.wait = self.cooldown_counter = 0
+        self.reductions = []
+
+    def on_train_begin(self, logs=None):
+        self._constant_rate()  # refuse a schedule before the first epoch, not after it
+        self.reset()
+        self.wait = self.cooldown_counter = 0
+        self.reductions = []
+
+    def _constant_rate(self):
+        from .schedules import Constant
+
+        rate = self.network.optimizer.learning_rate
+        if not isinstance(rate, Constant):
+            raise TypeError(
+                "ReduceLROnPlateau needs an optimizer with a constant learning rate; got the "
+                f"schedule {rate.get_config()}"
+            )
+        return rate.learning_rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.improved(self.monitored(logs)):
+            self.wait = 0
+        else:
+            self.wait += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.wait > self.patience:
+            self._reduce(epoch)
+            self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _reduce(self, epoch):
+        from .schedules import Constant
+
+        old = self._constant_rate()
+        new = max(old * self.factor, self.min_lr)
+        if old - new > 1e-8:  # PyTorch's eps: changes smaller than this are ignored
+            self.network.optimizer.learning_rate = Constant(new)
+            self.reductions.append((epoch, new))
+
+    def __repr__(self):
+        return (
+            f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, "
+            f"patience={self.patience})"
+        )
 
 
 class TerminateOnNaN(Callback):

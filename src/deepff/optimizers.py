@@ -42,9 +42,10 @@ gradient changed in place (as ``torch.nn.utils.clip_grad_norm_`` does):
 
 Weight decay applies to every parameter by default, as in PyTorch and Keras;
 ``decay_weights_only=True`` leaves biases and batch-norm parameters out, through a mask in the
-state (``decay_mask``: 1 on the entries of every W) that ``init(..., decay_mask=...)`` or
-``set_decay_mask(network)`` puts there. This L2-style decay is PyTorch's; the paper's L2
-penalty (``Dense(l2=...)``, eq. 28) divides lambda by m and is part of the cost.
+state (``decay_mask``: 1 on the entries of every W) that ``Network.build`` puts there (through
+``init(..., decay_mask=decay_mask(layers))``; ``set_decay_mask(network)`` sets it again). This
+L2-style decay is PyTorch's; the paper's L2 penalty (``Dense(l2=...)``, eq. 28) divides lambda
+by m and is part of the cost.
 
 The learning rate is a ``Schedule`` (``deepff.schedules``), asked at every update for the
 epoch or, for schedules that count steps, for the number of updates made before this one
@@ -208,7 +209,7 @@ class Optimizer:
         if mask is None or (mask.size and mask[0] == _UNSET):
             raise ValueError(
                 "decay_weights_only needs the state's decay_mask (1 on the weights W): "
-                "call optimizers.set_decay_mask(network) after building the network, or "
+                "Network.build sets it; otherwise call optimizers.set_decay_mask(network) or "
                 "init(size, dtype, decay_mask=optimizers.decay_mask(layers))"
             )
         return mask
@@ -792,7 +793,8 @@ def decay_mask(layers, dtype=np.float32) -> np.ndarray:
 def set_decay_mask(network) -> None:
     """Put ``decay_mask(network.layers)`` into a built network's optimizer state.
 
-    Needed once after ``build`` (or ``load``) for ``decay_weights_only=True``.
+    ``Network.build`` does this for ``decay_weights_only=True`` (and ``load`` reads the mask
+    from the file); call it after giving a built network another optimizer state.
 
     Examples
     --------
