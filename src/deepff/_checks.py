@@ -7,6 +7,7 @@ is built) and ``DivergenceWarning`` (training stopped on a non-finite cost); ``d
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -206,8 +207,16 @@ def check_sample_weight(sample_weight, m: int, dtype):
         raise ValueError(f"sample_weight has {weights.shape[0]} entries, but X has {m} examples")
     if weights.min() < 0:
         raise ValueError(f"sample_weight must be >= 0; got a minimum of {weights.min():g}")
-    if not weights.sum() > 0:
+    total = weights.sum(dtype=np.float64)
+    if not total > 0:
         raise ValueError("sample_weight must have a positive sum; got all zeros")
+    limit = float(np.finfo(weights.dtype).max) / max(m, 1)
+    if not math.isfinite(total) or total > limit:
+        raise ValueError(
+            f"sample_weight sums to {total:g}, too large for {weights.dtype} arithmetic "
+            f"(weighted costs would overflow); scale the weights down (only their ratios "
+            "matter)"
+        )
     return weights
 
 

@@ -36,6 +36,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -56,11 +57,51 @@ def check_callbacks(callbacks) -> list:
     >>> check_callbacks(None)
     []
     """
+    if isinstance(callbacks, Callback):
+        raise TypeError(
+            f"callbacks must be a list of Callback objects; got one {type(callbacks).__name__} "
+            f"(pass [{type(callbacks).__name__}(...)])"
+        )
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback objects; got {describe(callbacks)}")
     callbacks = list(callbacks or [])
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be Callback objects; got {describe(callback)}")
     return callbacks
+
+
+_TRAINING_LOCK = threading.Lock()
+_TRAINING = set()  # id() of the networks training now
+
+
+def check_not_training(network) -> None:
+    """Refuse to start training a network that is training already (another thread's fit,
+    or a callback calling fit): two trainings of one network would interleave their steps.
+
+    Examples
+    --------
+    >>> import deepff as dff
+    >>> check_not_training(dff.Network([dff.Dense(1)]))  # not training: nothing to say
+    """
+    if id(network) in _TRAINING:
+        raise RuntimeError(
+            "this network is training already (fit or train was called again from another "
+            "thread, or from a callback); one network trains one call at a time: give each "
+            "thread its own network (copy.deepcopy)"
+        )
+
+
+@contextlib.contextmanager
+def _training(network):
+    with _TRAINING_LOCK:
+        check_not_training(network)
+        _TRAINING.add(id(network))
+    try:
+        yield
+    finally:
+        with _TRAINING_LOCK:
+            _TRAINING.discard(id(network))
 
 
 def check_verbose(verbose) -> None:
@@ -139,6 +180,11 @@ def train(network, batches, epochs=1, validation=None, callbacks=(), verbose=0) 
     >>> train(net, batches, epochs=2, validation=(np.eye(2), np.array([[0.0], [1.0]])))
     History(epochs=2, keys=['accuracy', 'loss', 'val_accuracy', 'val_loss'])
     """
+    with _training(network):
+        return _train(network, batches, epochs, validation, callbacks, verbose)
+
+
+def _train(network, batches, epochs, validation, callbacks, verbose) -> History:
     history = History()
     callbacks = [history, *callbacks]
     if verbose:
@@ -178,6 +224,14 @@ def _run_epochs(network, batches, epochs, validation, callbacks) -> None:
         if validation is not None:
             scores = network._evaluate_encoded(*validation)
             logs["val_loss"] = scores["loss"]
+            if not math.isfinite(scores["loss"]):
+                warnings.warn(
+                    f"epoch {epoch}: the validation loss is {scores['loss']} (the training "
+                    "loss is finite: validation inputs far from the training data, or labels "
+                    "the network gives probability 0?)",
+                    RuntimeWarning,
+                    stacklevel=_caller_outside(),
+                )
             if network.is_classifier:
                 logs["val_accuracy"] = scores["accuracy"]
         network.epoch = epoch + 1
@@ -226,4 +280,4 @@ def _run_epoch(network, batches, epoch, snapshots, batch_callbacks):
     return logs
 
 
-__all__ = ["check_callbacks", "check_verbose", "train"]
+__all__ = ["check_callbacks", "check_not_training", "check_verbose", "train"]

@@ -22,6 +22,8 @@ Examples
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._checks import check_array, describe
@@ -99,6 +101,8 @@ def encode_targets(y, k: int, loss, dtype, classes=None, m: int | None = None, n
     """
     if y is None:
         raise ValueError(f"{name} is required; got None")
+    if loss.classification:
+        check_label_types(y, name)
     y = np.asarray(y)
     if m is None:
         m = y.shape[0] if y.ndim else 0
@@ -153,17 +157,48 @@ def _class_indices(y, classes, name):
     return indices
 
 
+def check_label_types(y, name: str = "y") -> None:
+    """Refuse labels that mix strings and numbers, with scikit-learn's message.
+
+    NumPy would turn ``[1, "a"]`` into the strings ``["1", "a"]`` silently; scikit-learn
+    (``sklearn.utils.multiclass.unique_labels``) refuses them, and so does deepff.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_label_types([1, "a"])
+    ... except ValueError as error:
+    ...     print(error)
+    Mix of label input types (string and number): y holds 1 and 'a'
+    """
+    if hasattr(y, "dtype") and getattr(y.dtype, "kind", "O") != "O":
+        return  # a typed array: one kind of label
+    try:
+        values = np.asarray(y, dtype=object).ravel()
+    except (TypeError, ValueError):
+        return  # ragged: the shape checks say so
+    text = next((v for v in values if isinstance(v, (str, bytes, np.str_, np.bytes_))), None)
+    if text is None:
+        return
+    number = next((v for v in values if isinstance(v, numbers.Number)), None)
+    if number is not None:
+        raise ValueError(
+            f"Mix of label input types (string and number): {name} holds {number!r} and {text!r}"
+        )
+
+
 def classes_for(y, k: int, name: str = "y"):
     """The classes a first fit on labels ``y`` gives, checked against k output units.
 
-    The sorted unique labels, with two widenings: 0/1 (or -1/+1) labels for one unit are
-    always the two classes [0, 1] (or [-1, 1]), and integer labels 0 <= y < k for k units
-    are the k classes 0, ..., k-1 even when some are missing from y.
+    The sorted unique labels. For one unit, at least two of them whatever their type (a
+    single class is refused, as scikit-learn's classifiers refuse it: ``[1, 1]`` is not
+    widened to [0, 1]). For k > 1 units, integer labels 0 <= y < k are the k classes
+    0, ..., k-1 even when some are missing from y (the output layer names the classes).
 
     Examples
     --------
     >>> import numpy as np
-    >>> classes_for(np.array([1, 1]), 1).tolist(), classes_for(np.array([0, 2]), 4).tolist()
+    >>> classes_for(np.array([1, 0]), 1).tolist(), classes_for(np.array([0, 2]), 4).tolist()
     ([0, 1], [0, 1, 2, 3])
     """
     try:
@@ -191,13 +226,12 @@ def _binary_classes(y, classes, numeric, name):
             f"{name} has {len(classes)} classes, but the output layer has 1 unit, "
             "which fits 2; use one unit per class with softmax"
         )
-    if numeric and set(classes.tolist()) <= {0, 1}:
-        return np.array([0, 1], dtype=y.dtype)
-    if numeric and set(classes.tolist()) <= {-1, 1}:
-        return np.array([-1, 1], dtype=y.dtype)
-    if len(classes) < 2:
-        raise ValueError(f"{name} has a single class {classes[0].item()!r}; a classifier needs two")
+    if len(classes) < 2:  # the same for every type of label, as in scikit-learn
+        raise ValueError(
+            f"{name} has a single class {classes[0].item()!r}; a classifier needs at least 2 "
+            "classes"
+        )
     return classes
 
 
-__all__ = ["check_output_targets", "classes_for", "encode_targets"]
+__all__ = ["check_label_types", "check_output_targets", "classes_for", "encode_targets"]

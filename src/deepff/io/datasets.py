@@ -322,12 +322,12 @@ def check_line_lengths(path, limit=None) -> None:
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "wide.csv")
     >>> with open(path, "w") as handle:
-    ...     _ = handle.write("a,b\n1," + "2" * 50 + "\n")
+    ...     _ = handle.write("a,b\\n1," + "2" * 50 + "\\n")
     >>> try:
     ...     check_line_lengths(path, limit=20)
     ... except DataError as error:
     ...     print(str(error).split(": ", 1)[1])
-    line 2 is longer than 20 bytes (at least 53); is this a table with one row per line?
+    line 2 is longer than 20 bytes (at least 52); is this a table with one row per line?
     """
     limit = MAX_CSV_LINE_BYTES if limit is None else limit
     chunk_size = max(1 << 20, limit)

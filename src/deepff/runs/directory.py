@@ -204,6 +204,7 @@ class RunLock:
     def __init__(self, out):
         import fcntl
 
+        self._fd = None
         self.path = Path(out) / LOCK_FILE
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
