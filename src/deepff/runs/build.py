@@ -10,7 +10,7 @@ Examples
 
 from __future__ import annotations
 
-from .. import optimizers
+from .. import optimizers, schedules
 from .._checks import describe, is_int
 from ..layers import Dense, Dropout
 from ..network import Network
@@ -18,34 +18,76 @@ from .options import check_options
 
 
 def make_optimizer(options: dict) -> optimizers.Optimizer:
-    """The optimizer of checked ``options``, with inverse-time decay when ``decay`` > 0.
+    """The optimizer of checked ``options``: its rate, schedule, betas, decay and clipping.
+
+    The learning rate is ``learning_rate`` (default: 0.01 for SGD, Momentum and Adagrad,
+    0.002 for NAdam, 0.001 for the others) over the run's ``epochs`` E, counted in epochs:
+
+    | ``schedule`` | lr(epoch t)                                                         |
+    |--------------|---------------------------------------------------------------------|
+    | none         | lr, or lr / (1 + decay t) when ``decay`` > 0 (the paper's decay)    |
+    | cosine       | ``CosineDecay(lr, E - W, warmup_steps=W)``, W = ``warmup``          |
+    | onecycle     | ``OneCycle(lr, total_steps=E)``: lr/25 up to lr, then down          |
+    | polynomial   | ``PolynomialDecay(lr, E)``: lr (1 - t / E), linear to 0             |
+
+    ``beta1``/``beta2`` are Adam's, AdamW's and NAdam's betas (Momentum's beta is ``beta1``,
+    RMSProp's ``beta2``); ``momentum`` is SGD's (``torch.optim.SGD``); ``weight_decay``,
+    ``decay_weights_only``, ``clip_norm`` and ``clip_value`` go to every optimizer.
 
     Examples
     --------
     >>> optimizer = make_optimizer(check_options({"optimizer": "Adam"}))
     >>> type(optimizer).__name__
     'Adam'
+    >>> adamw = make_optimizer(check_options({"optimizer": "adamw", "learning_rate": 0.01,
+    ...     "schedule": "cosine", "warmup": 1, "epochs": 5, "clip_norm": 1.0}))
+    >>> [round(adamw.learning_rate(t), 5) for t in range(6)], adamw.weight_decay
+    ([0.005, 0.01, 0.00854, 0.005, 0.00146, 0.0], 0.01)
     """
     name = options["optimizer"]
     cls = optimizers.OPTIMIZERS[name]
-    kwargs = {}
-    lr = options["learning_rate"]
-    if lr is None:
-        lr = 0.01 if cls in (optimizers.SGD, optimizers.Momentum) else 0.001
-    if options["decay"]:
-        kwargs["learning_rate"] = optimizers.InverseTimeDecay(lr, decay=options["decay"])
-    else:
-        kwargs["learning_rate"] = lr
-    if cls is optimizers.Adam:
-        if options["beta1"] is not None:
-            kwargs["beta1"] = options["beta1"]
-        if options["beta2"] is not None:
-            kwargs["beta2"] = options["beta2"]
+    kwargs = {"learning_rate": _learning_rate(options, cls)}
+    betas = {"beta1": options["beta1"], "beta2": options["beta2"]}
+    if issubclass(cls, (optimizers.Adam, optimizers.NAdam)):
+        kwargs.update({key: value for key, value in betas.items() if value is not None})
     elif cls is optimizers.Momentum and options["beta1"] is not None:
         kwargs["beta"] = options["beta1"]
     elif cls is optimizers.RMSProp and options["beta2"] is not None:
         kwargs["beta"] = options["beta2"]
+    if cls is optimizers.SGD and options.get("momentum") is not None:
+        kwargs["momentum"] = options["momentum"]
+    for key in ("weight_decay", "clip_norm", "clip_value"):
+        if options.get(key) is not None:
+            kwargs[key] = options[key]
+    if options.get("decay_weights_only"):
+        kwargs["decay_weights_only"] = True
     return cls(**kwargs)
+
+
+def _learning_rate(options: dict, cls):
+    """The rate (a float) or schedule of ``options`` for an optimizer of class ``cls``."""
+    lr = options["learning_rate"]
+    if lr is None:
+        lr = _DEFAULT_RATES.get(cls, 0.001)
+    name, epochs = options.get("schedule", "none"), options["epochs"]
+    if name == "cosine":
+        warmup = options.get("warmup", 0)
+        return schedules.CosineDecay(lr, epochs - warmup, warmup_steps=warmup, unit="epoch")
+    if name == "onecycle":
+        return schedules.OneCycle(lr, total_steps=epochs, unit="epoch")
+    if name == "polynomial":
+        return schedules.PolynomialDecay(lr, decay_steps=epochs, unit="epoch")
+    if options["decay"]:
+        return schedules.InverseTimeDecay(lr, decay=options["decay"])
+    return lr
+
+
+_DEFAULT_RATES = {
+    optimizers.SGD: 0.01,
+    optimizers.Momentum: 0.01,
+    optimizers.Adagrad: 0.01,
+    optimizers.NAdam: 0.002,
+}
 
 
 def build_network(options: dict, n_features: int, task: str, n_outputs: int):

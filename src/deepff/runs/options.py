@@ -28,6 +28,8 @@ SCALES = ("standard", "minmax", "none")
 IMPUTES = ("mean", "median")
 TASKS = ("auto", "classification", "regression")
 DTYPES = ("float32", "float64")
+#: Learning-rate schedules of a run, over its epochs (``deepff.schedules``, ``unit="epoch"``).
+SCHEDULE_NAMES = ("none", "cosine", "onecycle", "polynomial")
 
 #: How a flag's text becomes a value (``deepff.cli.common`` maps each to an argparse type).
 KINDS = ("text", "number", "count", "positive", "batch_size", "flag")
@@ -142,7 +144,12 @@ OPTIONS = (
     Option("batch_norm", False, _NETWORK, "batch normalization on the hidden layers", kind="flag"),
     Option("l2", 0.0, _NETWORK, "L2 penalty ({default})", kind="number", metavar="LAMBDA"),
     Option("l1", 0.0, _NETWORK, "L1 penalty ({default})", kind="number", metavar="LAMBDA"),
-    Option("optimizer", "adam", _OPTIMIZATION, "sgd, momentum, rmsprop, adam ({default})"),
+    Option(
+        "optimizer",
+        "adam",
+        _OPTIMIZATION,
+        "sgd, momentum, rmsprop, adam, adamw, nadam, adagrad ({default})",
+    ),
     Option(
         "learning_rate",
         None,
@@ -153,7 +160,54 @@ OPTIONS = (
         aliases=("--lr",),
     ),
     Option("beta1", None, _OPTIMIZATION, "Adam beta1 / Momentum beta", kind="number", metavar="F"),
-    Option("beta2", None, _OPTIMIZATION, "Adam beta2 / RMSProp beta", kind="number", metavar="F"),
+    Option(
+        "beta2",
+        None,
+        _OPTIMIZATION,
+        "Adam/AdamW/NAdam beta2 / RMSProp beta",
+        kind="number",
+        metavar="F",
+    ),
+    Option(
+        "momentum",
+        None,
+        _OPTIMIZATION,
+        "SGD's momentum, as torch.optim.SGD (default: none)",
+        kind="number",
+        metavar="F",
+    ),
+    Option(
+        "weight_decay",
+        None,
+        _OPTIMIZATION,
+        "g += lambda W on every step, decoupled in AdamW (default: the optimizer's: "
+        "AdamW 0.01, others 0)",
+        kind="number",
+        metavar="LAMBDA",
+    ),
+    Option(
+        "decay_weights_only",
+        False,
+        _OPTIMIZATION,
+        "weight decay on the weight matrices only, not biases and batch-norm parameters",
+        kind="flag",
+    ),
+    Option(
+        "clip_norm",
+        None,
+        _OPTIMIZATION,
+        "scale the gradient to a global norm of at most C (default: no clipping)",
+        kind="number",
+        metavar="C",
+    ),
+    Option(
+        "clip_value",
+        None,
+        _OPTIMIZATION,
+        "clip each gradient entry to [-C, C] (default: no clipping)",
+        kind="number",
+        metavar="C",
+    ),
     Option(
         "decay",
         0.0,
@@ -161,6 +215,22 @@ OPTIONS = (
         "learning-rate decay lr0 / (1 + decay * epoch) ({default})",
         kind="number",
         metavar="F",
+    ),
+    Option(
+        "schedule",
+        "none",
+        _OPTIMIZATION,
+        "learning rate over the epochs: cosine (to 0), onecycle (up to the rate, then down), "
+        "polynomial (linear to 0) ({default})",
+        choices=SCHEDULE_NAMES,
+    ),
+    Option(
+        "warmup",
+        0,
+        _OPTIMIZATION,
+        "epochs of linear warm-up before the cosine schedule ({default})",
+        kind="count",
+        metavar="N",
     ),
     Option("epochs", 50, _OPTIMIZATION, "({default})", kind="positive", metavar="N"),
     Option(
@@ -322,6 +392,7 @@ def _check_numbers(out: dict) -> None:
         if not is_real(value) or not math.isfinite(value) or value < 0:
             _fail(name, value, "a number >= 0")
         out[name] = float(value)
+    _check_optimizer_numbers(out)
     if not is_real(out["dropout"]) or not 0 <= out["dropout"] < 1:
         _fail("dropout", out["dropout"], "a rate in [0, 1)")
     out["dropout"] = float(out["dropout"])
@@ -334,6 +405,57 @@ def _check_numbers(out: dict) -> None:
             f"options 'val_split' + 'test_split' must be < 1 to leave training data; got "
             f"{out['val_split']} + {out['test_split']}"
         )
+
+
+def _check_optimizer_numbers(out: dict) -> None:
+    """Momentum, weight decay, clipping and the schedule (what ``make_optimizer`` reads)."""
+    for name, low, expected in (
+        ("momentum", 0.0, "a number >= 0"),
+        ("weight_decay", 0.0, "a number >= 0"),
+        ("clip_norm", None, "a number > 0"),
+        ("clip_value", None, "a number > 0"),
+    ):
+        value = out[name]
+        if value is None:
+            continue
+        if not is_real(value) or not math.isfinite(value) or value < (low or 0.0):
+            _fail(name, value, expected)
+        if low is None and value <= 0:
+            _fail(name, value, expected)
+        out[name] = float(value)
+    if out["clip_norm"] is not None and out["clip_value"] is not None:
+        raise ValueError(
+            f"options 'clip_norm' and 'clip_value': set one, not both; got "
+            f"{out['clip_norm']} and {out['clip_value']}"
+        )
+    if out["momentum"] is not None and out["optimizer"] != "sgd":
+        _fail("momentum", out["momentum"], "left unset unless optimizer is 'sgd'")
+    if not isinstance(out["decay_weights_only"], (bool, np.bool_)):
+        _fail("decay_weights_only", out["decay_weights_only"], "true or false")
+    out["decay_weights_only"] = bool(out["decay_weights_only"])
+    _check_schedule(out)
+
+
+def _check_schedule(out: dict) -> None:
+    name = out["schedule"]
+    if not isinstance(name, str) or name.lower() not in SCHEDULE_NAMES:
+        _fail("schedule", name, "one of " + ", ".join(SCHEDULE_NAMES))
+    out["schedule"] = name = name.lower()
+    if not is_int(out["warmup"]) or out["warmup"] < 0:
+        _fail("warmup", out["warmup"], "a number of epochs (integer >= 0)")
+    out["warmup"] = int(out["warmup"])
+    if name != "none" and out["decay"]:
+        raise ValueError(
+            f"options 'decay' and 'schedule' both set the learning rate over time: choose one; "
+            f"got decay={out['decay']} and schedule={name!r}"
+        )
+    if out["warmup"] and name != "cosine":
+        _fail("warmup", out["warmup"], "0 unless schedule is 'cosine'")
+    epochs = out["epochs"]
+    if name == "cosine" and is_int(epochs) and out["warmup"] >= epochs:
+        _fail("warmup", out["warmup"], f"fewer than the {epochs} epochs")
+    if name == "onecycle" and is_int(epochs) and epochs < 4:
+        _fail("schedule", name, f"used with at least 4 epochs (got epochs={epochs})")
 
 
 def _check_counts(out: dict) -> None:
@@ -363,6 +485,7 @@ __all__ = [
     "OPTION",
     "OPTIONS",
     "SCALES",
+    "SCHEDULE_NAMES",
     "TASKS",
     "TRAIN_OPTIONS",
     "Option",
