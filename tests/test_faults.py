@@ -164,7 +164,9 @@ def test_resume_after_a_kill_inside_a_checkpoint_write(reference):
     deepff("train", "--resume", "mid", "--epochs", "20", cwd=cwd)
     for name in RUN_FILES:
         assert (cwd / "whole" / name).read_bytes() == (run / name).read_bytes(), name
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    # No temporary is left: the dot files are the run's marker and its lock file.
+    hidden = sorted(p.name for p in run.iterdir() if p.name.startswith("."))
+    assert hidden == [".deepff-run", ".deepff-run.lock"]
     assert not (run / "history.csv.part").exists()
 
 

@@ -156,6 +156,21 @@ def _main(argv, debug) -> int:
         else:
             print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except MemoryError as error:
+        if debug:
+            traceback.print_exc()
+        asked = one_line(error) or "an allocation failed"
+        print(
+            f"{PROG}: error: out of memory ({asked}); use smaller data, fewer or narrower "
+            "--layers, a smaller --batch-size, or a machine with more memory",
+            file=sys.stderr,
+        )
+        return 2
+    except RecursionError:
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: input nested too deeply to read", file=sys.stderr)
+        return 2
     except Exception as error:
         if debug:
             traceback.print_exc()

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ..io.toml import read_toml
+from ..runs.directory import free_run_directory
 from ..runs.options import TRAIN_OPTIONS, check_options
 from ..runs.run import CONFIG_FILE, train_run
 from .common import CommandError, add_training_options, print_metrics
@@ -50,11 +51,21 @@ def add_parser(commands, common, name="train"):
     train.add_argument(
         "--config", metavar="FILE.toml", help="options from a TOML file (command-line options win)"
     )
-    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/<data name>)")
+    train.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run directory: new, empty or a deepff run (default: runs/<data name>, or "
+        "runs/<data name>-2, ... when that holds a run)",
+    )
     train.add_argument(
         "--resume",
         metavar="DIR",
         help="continue the interrupted run in DIR from its last checkpoint",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out DIR even when it holds files that are not a deepff run's",
     )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     train.add_argument(
@@ -87,8 +98,15 @@ def cmd_train(args):
     True
     """
     source, options, out = run_options(args)
+    if getattr(args, "default_out", False):
+        out = free_run_directory(out)  # the default name never replaces an earlier run
     result = train_run(
-        source, options, out, resume=bool(args.resume), callbacks=progress_callbacks(args.quiet)
+        source,
+        options,
+        out,
+        resume=bool(args.resume),
+        callbacks=progress_callbacks(args.quiet),
+        overwrite=bool(getattr(args, "overwrite", False)),
     )
     stream = sys.stdout
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
@@ -98,7 +116,10 @@ def cmd_train(args):
 
         write_report(out)
     print(
-        f"Wrote {out}/: " + ", ".join(p.name for p in sorted(out.iterdir()) if p.is_file()),
+        f"Wrote {out}/: "
+        + ", ".join(
+            p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")
+        ),
         file=stream,
     )
     return 0
@@ -135,6 +156,7 @@ def run_options(args) -> tuple:
     options = check_options({k: v for k, v in config.items() if k in TRAIN_OPTIONS} | given)
     if out is None:
         out = Path("runs") / (Path(str(source)).stem or "run")
+        args.default_out = True
     return str(source), options, Path(out)
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -44,8 +43,16 @@ import numpy as np
 
 from .. import serialization
 from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
+from ..io.csvfile import safe_row, write_csv
 from ..io.toml import format_value, write_toml
 from .build import build_network
+from .directory import (
+    RunLock,
+    check_data_not_destination,
+    check_run_directory,
+    data_fingerprint,
+    write_marker,
+)
 from .options import check_options
 from .prepare import prepare
 from .preprocessing import Preprocessor
@@ -149,19 +156,20 @@ class HistoryLog(Callback):
         """Drop rows after ``epochs`` (a resumed run redoes them), atomically."""
         rows = [r for r in self.rows() if int(r["epoch"]) <= epochs]
         original = self.path
-        self.path = original.with_name(original.name + ".part")
-        try:
-            self.path.unlink(missing_ok=True)
-            for row in rows:
-                self.append(
-                    int(row["epoch"]), {k: float(v) for k, v in row.items() if k != "epoch"}
-                )
-            if rows:
-                os.replace(self.path, original)
-            else:
-                original.unlink(missing_ok=True)
-        finally:
-            self.path = original
+        if not rows:
+            original.unlink(missing_ok=True)
+            return
+
+        def write(temporary):  # a unique temporary file, renamed over history.csv
+            self.path = Path(temporary)
+            try:
+                for row in rows:
+                    values = {k: float(v) for k, v in row.items() if k != "epoch"}
+                    self.append(int(row["epoch"]), values)
+            finally:
+                self.path = original
+
+        serialization.write_atomically(original, write)
 
     def append(self, epoch: int, logs: dict) -> None:
         """Append the row of ``epoch`` (counted from 1); the header goes first."""
@@ -169,7 +177,7 @@ class HistoryLog(Callback):
         with open(self.path, "a", newline="") as handle:
             writer = csv.writer(handle)
             if new:
-                writer.writerow(["epoch", *logs])
+                writer.writerow(safe_row(["epoch", *logs]))
             writer.writerow([epoch, *(repr(float(v)) for v in logs.values())])
 
     def history(self) -> dict:
@@ -357,17 +365,34 @@ class Run:
     (0, 'classification')
     """
 
-    def __init__(self, out, dataset, source, options: dict, resume: bool = False):
+    def __init__(
+        self, out, dataset, source, options: dict, resume: bool = False, overwrite: bool = False
+    ):
         self.options = check_options(options)
         self.dataset = dataset
+        self.out = Path(out)
+        self._lock = None
+        if not resume:  # before any work: a folder of the user's own is refused at once
+            check_run_directory(self.out, overwrite)
+        check_data_not_destination(source, self.out)
         self.prepared = prepare(dataset, self.options)
         self.preprocessor = self.prepared.preprocessor
-        self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.out)  # a second process is refused, naming this one
+        try:
+            self._open(source, resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, source, resume: bool, overwrite: bool) -> None:
+        if not resume:
+            check_run_directory(self.out, overwrite)  # again, now that no one else writes
         self.source = str(source)
         if Path(self.source).exists():
             self.source = str(Path(self.source).resolve())
         self.info = self._describe()
+        self.info["data"]["fingerprint"] = data_fingerprint(source)
         self.history = HistoryLog(self.out / HISTORY_FILE)
         self.trace = TraceLog(self.out / TRACE_FILE)
         self.monitor = "val_loss" if self.prepared.X_val is not None else "loss"
@@ -377,7 +402,15 @@ class Run:
             self._resume()
         else:
             self._create()
+        write_marker(self.out)
         self._write_config()
+
+    def close(self) -> None:
+        """Release the run directory's lock (``train_run`` does; so does the end of the
+        process)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _describe(self) -> dict:
         data, prepared, pre = self.dataset, self.prepared, self.preprocessor
@@ -412,7 +445,6 @@ class Run:
         for stale in (
             *out.glob(f".{MODEL_FILE}.*.tmp"),
             *out.glob(f".{CHECKPOINT_FILE}.*.tmp"),
-            out / f"{HISTORY_FILE}.part",
         ):
             stale.unlink(missing_ok=True)
 
@@ -426,11 +458,20 @@ class Run:
         saved_options["epochs"] = self.options["epochs"]
         if saved_options != self.options:
             raise RunError(f"{path}: the checkpoint was made with other options")
+        saved_data = saved.get("run", {}).get("data") or {}
+        before, now = saved_data.get("fingerprint"), self.info["data"]["fingerprint"]
+        if before is not None and before != now:
+            raise RunError(
+                f"{self.source}: the data changed since the run in {self.out} began (its "
+                f"fingerprint was {before[:19]}..., now {now[:19]}...); --resume continues "
+                "only on the same data: put it back, or start a new run"
+            )
         if self.options["early_stopping"] is not None:
             best = _unprefixed(_EARLY_STOPPING, self.network.extra_arrays)
             self.stopper = ResumableEarlyStopping(
                 self.options["early_stopping"], self.monitor, saved.get("early_stopping"), best
             )
+        (self.out / f"{HISTORY_FILE}.part").unlink(missing_ok=True)  # left by deepff < 0.2
         self.history.keep(self.network.epoch)
         self.trace.keep(self.network.epoch)
 
@@ -532,7 +573,9 @@ class Run:
         }
 
 
-def train_run(source, options: dict, out, resume: bool = False, callbacks=()) -> dict:
+def train_run(
+    source, options: dict, out, resume: bool = False, callbacks=(), overwrite: bool = False
+) -> dict:
     """Train as ``deepff train`` does and write the run directory; return ``Run.finish()``'s
     summary.
 
@@ -558,9 +601,12 @@ def train_run(source, options: dict, out, resume: bool = False, callbacks=()) ->
         require_target=True,
     )
     with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
-        run = Run(out, data, source, options, resume=resume)
-        run.train(callbacks)
-        return run.finish()
+        run = Run(out, data, source, options, resume=resume, overwrite=overwrite)
+        try:
+            run.train(callbacks)
+            return run.finish()
+        finally:
+            run.close()
 
 
 # --- the model file of a run -----------------------------------------------------------------
@@ -781,26 +827,60 @@ def draw_figures(out, network, prepared, pre, run_info: dict, data) -> list:
     classifier = run_info["task"] == "classification" and network.classes_ is not None
     if prepared is not None and classifier:
         figures.append(_draw_confusion(out, network, prepared, run_info))
+        figures += _draw_evaluation(out, network, prepared, run_info)
         boundary = _draw_boundary(out, network, prepared, pre, data)
         if boundary is not None:
             figures.append(boundary)
+    elif prepared is not None and run_info["task"] == "regression":
+        figures += _draw_evaluation(out, network, prepared, run_info)
     return figures
+
+
+def _evaluation_part(prepared):
+    """The rows a run's evaluation figures show: test, else validation, else training."""
+    for part in ("test", "val", "train"):
+        X, y = getattr(prepared, f"X_{part}"), getattr(prepared, f"y_{part}")
+        if X is not None:
+            return part, X, y
+    return None, None, None
+
+
+def _draw_evaluation(out, network, prepared, run_info) -> list:
+    """ROC and precision-recall curves (classifiers with probabilities), or predicted-vs-actual
+    and residuals (regressors), on the evaluation rows; none without scikit-learn."""
+    from ..io import plots
+
+    part, X, y = _evaluation_part(prepared)
+    title = f"{part}, {len(y)} examples"
+    if run_info["task"] == "regression":
+        plots.regression_diagnostics(y, network.predict(X), out / "residuals.png", title=title)
+        return [out / "residuals.png"]
+    if network.is_multilabel or network.loss.name not in (
+        "binary_crossentropy",
+        "categorical_crossentropy",
+    ):
+        return []
+    try:
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        return []
+    labels = class_labels(network, run_info)
+    index = {c: i for i, c in enumerate(network.classes_.tolist())}
+    y_labels = [labels[index[c]] for c in np.asarray(y).tolist()]
+    probabilities = network.predict_proba(X)
+    plots.classifier_curves(y_labels, probabilities, labels, out / "roc_pr.png", title=title)
+    return [out / "roc_pr.png"]
 
 
 def _draw_confusion(out, network, prepared, run_info) -> Path:
     from ..io import plots
 
-    for part in ("test", "val", "train"):
-        X, y = getattr(prepared, f"X_{part}"), getattr(prepared, f"y_{part}")
-        if X is not None:
-            break
+    part, X, y = _evaluation_part(prepared)
     matrix = _confusion(network, X, y)
     labels = class_labels(network, run_info)
-    with open(out / "confusion_matrix.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["true\\predicted", *labels])
-        for label, row in zip(labels, matrix.tolist(), strict=True):
-            writer.writerow([label, *row])
+    table = [["true\\predicted", *labels]]
+    table += [[label, *row] for label, row in zip(labels, matrix.tolist(), strict=True)]
+    write_csv(out / "confusion_matrix.csv", table)  # labels such as "=HYPERLINK(...)" escaped
     plots.confusion_matrix(
         matrix,
         labels,
