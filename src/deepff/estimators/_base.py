@@ -16,7 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
+from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
@@ -351,6 +352,14 @@ class _BaseDNN(BaseEstimator):
             raise ValueError("Negative values in data passed to `sample_weight`")
         return weights
 
+    def _check_solver(self):
+        """partial_fit exists for the stochastic solvers only, as in scikit-learn."""
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+            )
+        return True
+
     def _uses_early_stopping(self):
         return bool(self.early_stopping) and self.solver != "lbfgs"  # as in scikit-learn
 
@@ -366,11 +375,16 @@ class _BaseDNN(BaseEstimator):
                 "L-BFGS needs a deterministic cost; use solver='adam' or 'sgd' with dropout"
             )
         X, y = self._validate_X_y(X, y, reset=first)
-        if self._uses_early_stopping() and math.ceil(self.validation_fraction * X.shape[0]) < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' or the size "
-                "of your dataset."
-            )
+        if self._uses_early_stopping() and not incremental:
+            # train_test_split's own errors (one sample, an empty training set), then
+            # scikit-learn's: both before any state changes.
+            _, n_validation = _validate_shuffle_split(X.shape[0], self.validation_fraction, None)
+            self._check_split(y)
+            if n_validation < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the "
+                    "size of your dataset."
+                )
         sample_weight = self._check_weights(sample_weight, X.shape[0])
         y, Y, weights = self._encode(y, sample_weight, first, incremental, classes)
         if weights is not None and not weights.sum() > 0:
@@ -451,7 +465,9 @@ class _BaseDNN(BaseEstimator):
             verbose=self.verbose,
             first_iteration=self.n_iter_,
             loss_scale=1.0 / self._penalty_scale(self.n_outputs_),
+            loss_offset=self._loss_offset(Y, weights),
             invscaling=invscaling,
+            watch_loss=isinstance(self, ClassifierMixin),
         )
         Y = np.ascontiguousarray(network.loss.prepare_targets(Y), dtype=network.dtype)
         network.train(
@@ -473,23 +489,34 @@ class _BaseDNN(BaseEstimator):
         if weights is not None:
             weights = np.asarray(weights, dtype=network.dtype)
         optimizer = network.optimizer
+        optimizer.cost_offset = self._loss_offset(Y, weights)
         try:
             network.train(optimizer.batches(network, X, Y, weights), epochs=1, verbose=0)
         finally:
             optimizer.finish()
         result = optimizer.result_
-        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        for warning in caught:  # scikit-learn's message, pointing at the call to fit
+            warnings.warn(warning.message, warning.category, stacklevel=outside_stacklevel())
         self.loss_ = float(result.fun)
         self.loss_curve_ = list(optimizer.loss_curve_)
         self.best_loss_ = min([self.loss_, *self.loss_curve_])
 
+    def _loss_offset(self, Y, weights) -> float:
+        """What scikit-learn's loss adds to deepff's (scaled) cost: 0 but for Poisson."""
+        return 0.0
+
     def _hold_out(self, X, y, Y, weights):
         """Split off the early-stopping set; return the rest and a validate() over the set.
 
-        The split is stratified for single-output classifiers, as in scikit-learn, and
-        fails as there when a class has a single member.
+        Binary problems are split stratified, as scikit-learn splits them, and fail as
+        there when a class has a single member. scikit-learn never stratifies multi-class
+        problems; deepff does when it can (every class twice or more, and each side at least
+        as large as the number of classes), which keeps a small class in both sides.
         """
-        stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
+        stratify = y if self._stratified(y) else None
         arrays = [X, y, Y] + ([] if weights is None else [weights])
         split = train_test_split(
             *arrays,
@@ -508,6 +535,23 @@ class _BaseDNN(BaseEstimator):
             return self._loss_from_logits(Z, Y_val, w_val), self._score_from_logits(Z, y_val, w_val)
 
         return X, y, Y, weights, validate
+
+    def _check_split(self, y):
+        """Raise now what the stratified split of a binary problem would raise later."""
+        if self._stratified(y):
+            splitter = StratifiedShuffleSplit(test_size=self.validation_fraction, random_state=0)
+            next(splitter.split(np.zeros((len(y), 1)), y))
+
+    def _stratified(self, y) -> bool:
+        if not isinstance(self, ClassifierMixin) or y.ndim != 1:
+            return False
+        return len(np.unique(y)) <= 2 or self._can_stratify(y)
+
+    def _can_stratify(self, y) -> bool:
+        """Whether a stratified split of multi-class labels y exists."""
+        _, counts = np.unique(y, return_counts=True)
+        n_train, n_test = _validate_shuffle_split(len(y), self.validation_fraction, None)
+        return counts.min() >= 2 and min(n_train, n_test) >= len(counts)
 
     def _batch_size(self, n_samples) -> int:
         if self.batch_size == "auto":

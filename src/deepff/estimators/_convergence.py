@@ -75,6 +75,13 @@ class Convergence(Callback):
     loss_scale : float, default 1.0
         The loss recorded (and compared with ``tol``) is loss_scale times the engine's:
         1 / s, where deepff's cost is s times scikit-learn's, records scikit-learn's loss.
+    watch_loss : bool, default False
+        With ``validate``: an epoch whose validation loss is lower by ``tol`` than any
+        before also counts as an improvement, and ties of the best score keep the epoch
+        of lower validation loss (for classifiers, whose accuracy on a small validation
+        set is coarse). Without it the rule is scikit-learn's, on the score alone.
+    loss_offset : float, default 0.0
+        Added to the recorded loss: the constant term of scikit-learn's Poisson deviance.
     invscaling : (learning_rate_init, power_t), optional
         After each epoch set the learning rate to scikit-learn's invscaling rule,
         learning_rate_init / (t_ + 1)^power_t, with ``record.t_`` the examples seen.
@@ -112,7 +119,9 @@ class Convergence(Callback):
         verbose=False,
         first_iteration=0,
         loss_scale=1.0,
+        loss_offset=0.0,
         invscaling=None,
+        watch_loss=False,
     ):
         self.record = record
         self.tol = tol
@@ -123,14 +132,16 @@ class Convergence(Callback):
         self.verbose = verbose
         self.first_iteration = first_iteration
         self.loss_scale = loss_scale
+        self.loss_offset = loss_offset
         self.invscaling = invscaling
+        self.watch_loss = watch_loss
         self.n_iter = 0
         self.converged = False
         self._best_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         record = self.record
-        loss = logs["loss"] * self.loss_scale
+        loss = logs["loss"] * self.loss_scale + self.loss_offset
         self.n_iter += 1
         record.loss_curve_.append(loss)
         if hasattr(record, "t_"):
@@ -158,8 +169,19 @@ class Convergence(Callback):
         if self.verbose:
             print(f"Validation score: {score:f}")
         improved = not score < record.best_validation_score_ + self.tol
-        if score > record.best_validation_score_:
-            record.best_validation_score_ = score
+        best = score > record.best_validation_score_
+        if self.watch_loss:
+            # A score of few examples moves in steps of 1/m and stalls while the model still
+            # learns: a validation loss lower by tol counts as an improvement too, and
+            # among epochs of the best score the one of the lowest loss is kept.
+            least = getattr(record, "_best_validation_loss", np.inf)
+            improved = improved or not loss > least - self.tol
+            record._best_validation_loss = min(least, loss)
+            at_best = getattr(record, "_loss_at_best_score", np.inf)
+            if best or (score == record.best_validation_score_ and loss < at_best):
+                best, record._loss_at_best_score = True, loss
+        if best:
+            record.best_validation_score_ = max(score, record.best_validation_score_)
             self._best_state = self.network.get_state(out=self._best_state)
         return improved
 
@@ -210,6 +232,8 @@ def initial_record(early_stopping: bool) -> dict:
             "validation_scores_": [],
             "validation_loss_curve_": [],
             "best_validation_score_": -np.inf,
+            "_best_validation_loss": np.inf,
+            "_loss_at_best_score": np.inf,
         }
     return {
         "best_loss_": np.inf,

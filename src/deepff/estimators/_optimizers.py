@@ -131,9 +131,10 @@ class LBFGS(optimizers.Optimizer):
     tol : float, default 1e-4
     history : int, default 10
         Corrections kept (scipy's ``maxcor``).
-    cost_scale : float, default 1.0
-        The objective handed to scipy is cost_scale times the engine's cost (the estimators
-        give 1 / s, so that it is scikit-learn's loss and ``tol`` means what it means there).
+    cost_scale, cost_offset : float, default 1.0, 0.0
+        The objective handed to scipy is cost_scale times the engine's cost plus cost_offset
+        (the estimators give 1 / s and, for Poisson, the constant term of the deviance, so
+        that it is scikit-learn's loss and its stopping tests see the same numbers).
     verbose : bool, default False
 
     Examples
@@ -152,7 +153,7 @@ class LBFGS(optimizers.Optimizer):
     name = "lbfgs"
 
     def __init__(self, max_iter=200, max_fun=15000, tol=1e-4, history=10, cost_scale=1.0,
-                 verbose=False):  # fmt: skip
+                 cost_offset=0.0, verbose=False):  # fmt: skip
         super().__init__(1.0)
         self.learning_rate = _NoStep()
         self.max_iter = int(max_iter)
@@ -160,6 +161,7 @@ class LBFGS(optimizers.Optimizer):
         self.tol = float(tol)
         self.history = int(history)
         self.cost_scale = float(cost_scale)
+        self.cost_offset = float(cost_offset)
         self.verbose = bool(verbose)
 
     def get_config(self):
@@ -194,13 +196,13 @@ class LBFGS(optimizers.Optimizer):
             raise RuntimeError("LBFGS trains over the source LBFGS.batches(network, X, Y)")
         network, X, Y, weights = bound
         state["step"] += 1
-        scale, dtype = self.cost_scale, params.dtype
+        scale, offset, dtype = self.cost_scale, self.cost_offset, params.dtype
         self.loss_curve_ = []
 
         def objective(theta):
             params[...] = theta.astype(dtype, copy=False)
             cost, _ = network.cost_and_gradients(X, Y, weights)
-            return cost * scale, network.gradients.astype(np.float64) * scale
+            return cost * scale + offset, network.gradients.astype(np.float64) * scale
 
         def record(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
@@ -219,13 +221,14 @@ class LBFGS(optimizers.Optimizer):
         params[...] = result.x
         self.result_ = result
         _set_running_statistics(network, X)
+        self._bound = None  # the data is the source's, not the optimizer's
 
     def finish(self):
         """Drop the reference to the training data (after training)."""
         self._bound = None
 
 
-_LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "verbose")
+_LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset", "verbose")
 
 
 def _set_running_statistics(network, X):

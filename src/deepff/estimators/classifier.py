@@ -218,6 +218,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """
         return self._fit(X, y, sample_weight)
 
+    @available_if(_BaseDNN._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on the chunk X, y, continuing from the previous calls.
@@ -299,6 +300,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         dtype = self._dtype
         if multilabel:
             Y = np.ascontiguousarray(y, dtype=dtype)
+        elif len(all_classes) == 1:
+            Y = np.zeros((len(y), 1), dtype)
         elif len(all_classes) == 2:
             Y = (y == all_classes[1]).astype(dtype).reshape(-1, 1)
         else:
@@ -321,16 +324,20 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             all_classes = np.unique(np.asarray(classes))
         else:
             all_classes = np.unique(y)
-        if len(all_classes) < 2:
-            raise ValueError(
-                "This classifier needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {all_classes[0]!r}"
-            )
+        # One class fits, as in scikit-learn: one sigmoid unit taught that no example is
+        # of a second class; predict gives the class, predict_proba [1 - p, p].
         return all_classes
 
     def _known_classes(self, y, multilabel, incremental, classes):
         """classes_ of the earlier fits, checked against this fit's y and classes."""
         all_classes = self.classes_
+        if self.warm_start and not incremental and not multilabel:
+            seen = np.unique(y)
+            if set(seen) != set(all_classes):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {all_classes}, `y` has {seen}"
+                )
         if (
             incremental
             and classes is not None
@@ -368,6 +375,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     def _labels_from_logits(self, Z):
         if self._multilabel:
             return (Z > 0).astype(np.int64)
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, Z.shape[0])
         if Z.shape[1] == 1:
             return self.classes_[(Z[:, 0] > 0).astype(np.int64)]
         return self.classes_[np.argmax(Z, axis=1)]
@@ -427,7 +436,9 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
         ((4, 2), True)
         """
-        Z = self._logits(self._validate_X(X))
+        return self._proba_from_logits(self._logits(self._validate_X(X)))
+
+    def _proba_from_logits(self, Z):
         if self._multilabel:
             return expit(Z)
         if Z.shape[1] == 1:
@@ -436,7 +447,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
-        """Return the logarithm of ``predict_proba``, computed without log(0).
+        """Return the logarithm of ``predict_proba``, accurate for small probabilities.
 
         Examples
         --------
@@ -450,10 +461,15 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """
         Z = self._logits(self._validate_X(X))
         if self._multilabel:
-            return log_expit(Z)
-        if Z.shape[1] == 1:
-            return np.column_stack([log_expit(-Z[:, 0]), log_expit(Z[:, 0])])
-        return log_softmax(Z, axis=1)
+            log_proba = log_expit(Z)
+        elif Z.shape[1] == 1:
+            log_proba = np.column_stack([log_expit(-Z[:, 0]), log_expit(Z[:, 0])])
+        else:
+            log_proba = log_softmax(Z, axis=1)
+        # -inf where predict_proba underflows to 0, so that it is log(predict_proba) there
+        # too (scikit-learn's checks compare them); accurate wherever it is finite.
+        log_proba[self._proba_from_logits(Z) == 0.0] = -np.inf
+        return log_proba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
 
 from ._base import _BaseDNN
 
@@ -33,7 +35,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
         **_BaseDNN._parameter_constraints,
-        "loss": [StrOptions({"auto", "squared_error", "absolute_error"})],
+        "loss": [StrOptions({"auto", "squared_error", "absolute_error", "poisson"})],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -62,6 +64,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         """
         return self._fit(X, y, sample_weight)
 
+    @available_if(_BaseDNN._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on the chunk X, y, continuing from the previous calls.
@@ -84,23 +87,43 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _engine_loss(self, n_outputs):
-        return "mae" if self.loss == "absolute_error" else "mse"
+        return {"absolute_error": "mae", "poisson": "poisson"}.get(self.loss, "mse")
 
     def _output_activation(self, n_outputs):
-        return "linear"
+        return "exponential" if self.loss == "poisson" else "linear"
 
     def _penalty_scale(self, n_outputs):
+        # deepff's cost over scikit-learn's: its squared error has a 1/2, its Poisson
+        # deviance sums the outputs where deepff averages them.
+        if self.loss == "poisson":
+            return 1.0 / n_outputs
         return 1.0 if self.loss == "absolute_error" else 2.0
 
     def _encode(self, y, sample_weight, first, incremental, classes):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "Some value(s) of y are negative which is not allowed for Poisson regression."
+            )
         Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self._dtype)
         return y, Y, sample_weight
 
+    def _loss_offset(self, Y, weights):
+        # scikit-learn's Poisson loss is the half deviance, with its term y log y - y.
+        if self.loss != "poisson":
+            return 0.0
+        Y = np.asarray(Y, dtype=np.float64)
+        return float(np.average(xlogy(Y, Y) - Y, weights=weights, axis=0).sum())
+
+    def _outputs(self, Z):
+        """The predictions from the output layer's Z: e^Z for Poisson, else Z."""
+        if self.loss == "poisson":
+            Z = np.exp(Z)
+        return Z[:, 0] if Z.shape[1] == 1 else Z
+
     def _score_from_logits(self, Z, y, weights):
-        prediction = Z[:, 0] if Z.shape[1] == 1 else Z
-        return r2_score(y, prediction, sample_weight=weights)
+        return r2_score(y, self._outputs(Z), sample_weight=weights)
 
     def predict(self, X):
         """Return the predicted values, shape (n_samples,) or (n_samples, n_outputs).
@@ -116,7 +139,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         ((3,), 'f')
         """
         Z = self._logits(self._validate_X(X))
-        return Z[:, 0] if Z.shape[1] == 1 else Z
+        return self._outputs(Z).astype(self.network_.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
