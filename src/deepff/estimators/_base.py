@@ -9,7 +9,6 @@ scikit-learn's stopping rules as the ``Convergence`` callback.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from numbers import Integral, Real
 
