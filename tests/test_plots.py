@@ -60,7 +60,7 @@ def test_confusion_matrix(tmp_path):
 
 
 def test_activations_is_the_papers_figure_2(tmp_path):
-    fig = plots.activations(tmp_path / "fig2.png")
+    fig = plots.activations(tmp_path / "fig2.png", modern=False)
     check_png(tmp_path / "fig2.png")
     assert [ax.get_title() for ax in fig.axes] == [
         "sigmoid",
@@ -78,6 +78,24 @@ def test_activations_is_the_papers_figure_2(tmp_path):
     assert derivative[-1] == pytest.approx(1.0)
     sigmoid_derivative = fig.axes[0].lines[1].get_ydata()
     assert sigmoid_derivative.max() == pytest.approx(0.25, abs=1e-4)
+
+
+def test_activations_draws_the_modern_ones_beside_figure_2(tmp_path):
+    from deepff import activations
+
+    fig = plots.activations(tmp_path / "all.png")
+    check_png(tmp_path / "all.png")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:4] == ["sigmoid", "tanh", "ReLU", "leaky ReLU (c = 0.05)"]
+    assert titles[4:] == [title for title, _ in plots.MODERN_ACTIVATIONS]
+    for ax, (_, name) in zip(fig.axes[4:], plots.MODERN_ACTIVATIONS, strict=True):
+        z, g = ax.lines[0].get_data()
+        function = activations.get(name)
+        np.testing.assert_allclose(g, function.g(z.copy()))
+        np.testing.assert_allclose(ax.lines[1].get_ydata(), function.derivative(z))
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["g(z)", "g'(z)"]
+    gelu = fig.axes[4]
+    assert gelu.lines[0].get_ydata()[-1] == pytest.approx(5.0, abs=1e-5)  # 5 Phi(5)
 
 
 def test_decision_boundary(tmp_path):

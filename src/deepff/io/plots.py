@@ -8,12 +8,13 @@ says otherwise) when a path is given, and returns the ``Figure``.
 Examples
 --------
 >>> fig = activations()
->>> [ax.get_title() for ax in fig.axes]
-['sigmoid', 'tanh', 'ReLU', 'leaky ReLU (c = 0.05)']
+>>> [ax.get_title() for ax in fig.axes][:5]
+['sigmoid', 'tanh', 'ReLU', 'leaky ReLU (c = 0.05)', 'GELU']
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -241,15 +242,35 @@ def confusion_matrix(matrix, classes, path=None, title="confusion matrix"):
     return _save(fig, path)
 
 
-def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
-    """The paper's Fig. 2: sigmoid, tanh, ReLU and leaky ReLU (slope ``c``), each with its
-    derivative, as computed by ``deepff.activations``.
+#: The activations drawn beside the paper's Fig. 2: (title, config).
+MODERN_ACTIVATIONS = (
+    ("GELU", "gelu"),
+    ("GELU (tanh)", "gelu_tanh"),
+    ("ELU (alpha = 1)", "elu"),
+    ("SELU", "selu"),
+    ("SiLU / swish", "silu"),
+    ("Mish", "mish"),
+    ("softplus", "softplus"),
+    ("softsign", "softsign"),
+    ("exponential", "exponential"),
+)
+
+
+def activations(path=None, c=0.05, z_range=(-5.0, 5.0), modern=True):
+    """The paper's Fig. 2 (sigmoid, tanh, ReLU, leaky ReLU with slope ``c``) and, below it,
+    the activations users of PyTorch and Keras reach for, each with its derivative, as
+    computed by ``deepff.activations``.
+
+    The first row is Fig. 2; with ``modern=True`` three more rows hold GELU (exact and tanh),
+    ELU, SELU, SiLU, Mish, softplus, softsign and the exponential (``MODERN_ACTIVATIONS``).
 
     Examples
     --------
     >>> fig = activations(c=0.1)  # give ``path`` to write it too
-    >>> len(fig.axes), fig.axes[3].get_title()
-    (4, 'leaky ReLU (c = 0.1)')
+    >>> len(fig.axes), fig.axes[3].get_title(), fig.axes[4].get_title()
+    (13, 'leaky ReLU (c = 0.1)', 'GELU')
+    >>> len(activations(modern=False).axes)
+    4
     """
     from .. import activations as act
 
@@ -260,11 +281,22 @@ def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
         ("ReLU", act.get("relu")),
         (f"leaky ReLU (c = {c:g})", act.get({"name": "leaky_relu", "c": c})),
     ]
-    fig = _figure(10.0, 7.5)
-    axes = fig.subplots(2, 2).ravel()
-    for ax, (title, function) in zip(axes, functions, strict=True):
+    if modern:
+        functions += [(title, act.get(name)) for title, name in MODERN_ACTIVATIONS]
+    if modern:  # Fig. 2 as the first row of four, then rows of four
+        rows = math.ceil(len(functions) / 4)
+        fig = _figure(14.0, 3.2 * rows)
+        axes = fig.subplots(rows, 4).ravel()
+    else:  # the paper's 2 x 2
+        fig = _figure(10.0, 7.5)
+        axes = fig.subplots(2, 2).ravel()
+    for ax in axes[len(functions) :]:
+        fig.delaxes(ax)
+    for ax, (title, function) in zip(axes, functions, strict=False):
         ax.plot(z, function.g(z.copy()), label="g(z)", color="tab:blue")
         ax.plot(z, function.derivative(z), label="g'(z)", color="tab:red", linestyle="--")
+        if function.name == "exponential":
+            ax.set_ylim(-0.5, 5.0)  # e^5 would flatten the rest
         ax.axhline(0, color="gray", linewidth=0.5)
         ax.axvline(0, color="gray", linewidth=0.5)
         ax.set_title(title)
@@ -272,7 +304,13 @@ def activations(path=None, c=0.05, z_range=(-5.0, 5.0)):
         ax.set_ylabel("g(z), g'(z)")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
-    fig.suptitle("Activation functions and their derivatives (Fig. 2)")
+    title = "Activation functions and their derivatives (Fig. 2)"
+    if modern:
+        title = (
+            "Activation functions and their derivatives: the paper's Fig. 2 (first row) "
+            "and those of PyTorch and Keras"
+        )
+    fig.suptitle(title)
     return _save(fig, path)
 
 
