@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ..io.toml import read_toml
-from ..runs.directory import free_run_directory
+from ..runs.directory import free_run_directory, remove_if_empty
 from ..runs.options import TRAIN_OPTIONS, check_options
 from ..runs.run import CONFIG_FILE, train_run
 from .common import CommandError, add_training_options, print_metrics
@@ -98,16 +98,25 @@ def cmd_train(args):
     True
     """
     source, options, out = run_options(args)
-    if getattr(args, "default_out", False):
+    made = getattr(args, "default_out", False)
+    parent_existed = out.parent.exists()
+    if made:
         out = free_run_directory(out)  # the default name never replaces an earlier run
-    result = train_run(
-        source,
-        options,
-        out,
-        resume=bool(args.resume),
-        callbacks=progress_callbacks(args.quiet),
-        overwrite=bool(getattr(args, "overwrite", False)),
-    )
+    try:
+        result = train_run(
+            source,
+            options,
+            out,
+            resume=bool(args.resume),
+            callbacks=progress_callbacks(args.quiet),
+            overwrite=bool(getattr(args, "overwrite", False)),
+        )
+    except BaseException:
+        if made:  # a refused run leaves no folder of its own behind
+            remove_if_empty(out)
+            if not parent_existed:
+                remove_if_empty(out.parent)
+        raise
     stream = sys.stdout
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
     print_metrics(result["metrics"], stream)

@@ -186,6 +186,27 @@ def free_run_directory(base) -> Path:
     raise RunDirectoryError(f"{base}: no free run directory name; give --out")
 
 
+def remove_if_empty(out) -> None:
+    """Remove ``out`` when it holds nothing (but a lock file): a refused run's own folder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "run")
+    >>> os.mkdir(folder)
+    >>> remove_if_empty(folder)
+    >>> os.path.exists(folder)
+    False
+    """
+    out = Path(out)
+    try:
+        if out.is_dir() and not out.is_symlink() and not _entries(out):
+            (out / LOCK_FILE).unlink(missing_ok=True)
+            out.rmdir()
+    except OSError:
+        pass
+
+
 class RunLock:
     """An exclusive ``fcntl.flock`` on a run directory's lock file, naming the holder's PID.
 
@@ -278,5 +299,6 @@ __all__ = [
     "data_fingerprint",
     "free_run_directory",
     "is_run_directory",
+    "remove_if_empty",
     "write_marker",
 ]

@@ -592,6 +592,9 @@ def train_run(
     from ..io.datasets import load_data
 
     options = check_options(options)
+    if not resume:  # before the data is loaded: a folder of the user's own is refused at once
+        check_run_directory(out, overwrite)
+    check_data_not_destination(source, out)
     data = load_data(
         source,
         target=options["target"],
