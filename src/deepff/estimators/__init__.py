@@ -61,7 +61,11 @@ True
 (2, 3)
 """
 
+from . import _onnx
+from ._optimizers import LBFGS, ScikitSGD
 from .classifier import DNNClassifier
 from .regressor import DNNRegressor
 
-__all__ = ["DNNClassifier", "DNNRegressor"]
+_onnx.install()  # skl2onnx converters, when skl2onnx is installed (without importing it)
+
+__all__ = ["LBFGS", "DNNClassifier", "DNNRegressor", "ScikitSGD"]

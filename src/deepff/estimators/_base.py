@@ -403,6 +403,10 @@ class _BaseDNN(BaseEstimator):
                 else:
                     self._train(X, y, Y, weights, incremental)
         finally:
+            # network_.history keeps the curves; its link back to the network (a cycle that
+            # skops.io cannot follow) is not needed once training has ended.
+            if network.history is not None:
+                network.history.set_network(None)
             if isinstance(self, ClassifierMixin) and not self._multilabel:
                 network.classes_ = self.classes_  # network_.predict gives the labels
         return self
