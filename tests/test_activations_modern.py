@@ -251,3 +251,33 @@ def test_exponential_output_trains_counts_in_float32():
     assert after.history["loss"][-1] < before.history["loss"][0] and np.all(
         np.isfinite(net.predict(X))
     )
+
+
+def test_float32_gelu_is_within_5e_7_of_exact_and_1e_6_of_torch_float32(monkeypatch):
+    """The float32 fused GELU takes erf as PyTorch's vectorized float kernel does (A&S 7.1.26)."""
+    z64 = np.concatenate([np.linspace(-10.0, 10.0, 4001), [-1e4, -50.0, 50.0, 1e4]])
+    z64 = z64.astype(np.float32).astype(np.float64)  # the inputs float32 can hold
+    z = torch.tensor(z64, requires_grad=True)
+    F.gelu(z).backward(torch.ones_like(z))
+    exact_A, exact_slope = F.gelu(z).detach().numpy(), z.grad.numpy()
+    z32 = torch.tensor(z64.astype(np.float32), requires_grad=True)
+    a32 = F.gelu(z32)
+    a32.backward(torch.ones_like(z32))
+    results = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        gelu = activations.get("gelu")
+        Z32 = z64.astype(np.float32).reshape(1, -1)
+        A = gelu.g(Z32.copy())
+        slope = gelu.backward(np.ones_like(Z32), A)
+        assert A.dtype == slope.dtype == np.float32
+        results[enabled] = (A.ravel(), slope.ravel())
+        for ours, exact, theirs in (
+            (A.ravel(), exact_A, a32.detach().numpy()),
+            (slope.ravel(), exact_slope, z32.grad.numpy()),
+        ):
+            np.testing.assert_allclose(ours, exact, rtol=0, atol=5e-7)
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)  # torch: 9e-7 off
+    np.testing.assert_allclose(*[results[e][0] for e in (True, False)], rtol=0, atol=5e-7)
+    fused = results[True][0]
+    assert fused[-4] == 0.0 and fused[-1] == np.float32(1e4)  # the far tails, exactly

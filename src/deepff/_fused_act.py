@@ -5,7 +5,10 @@ training-mode call. In NumPy that is 6 to 10 passes over the (m, n) array with t
 and the exact GELU needs erf, which NumPy lacks (the fallback maps ``math.erf`` over the
 elements, correct but slow). These kernels read Z once and write A and S once, with the same
 formulas as the NumPy path and as PyTorch's kernels, with IEEE semantics (no fastmath), so the
-two paths agree to rounding. They follow ``deepff._fused``: None without numba, when
+two paths agree to rounding; except float32 GELU, which takes erf as PyTorch's vectorized
+float kernel does (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7, sharing its exponential
+with phi): within 5e-7 of the exact value where |z| < 10, and 4 to 5 times faster than
+``math.erf`` and a second exponential. They follow ``deepff._fused``: None without numba, when
 ``_fused.ENABLED`` is False, or unless the arrays are C-contiguous and of one float dtype.
 """
 
@@ -35,6 +38,32 @@ def _compile():
             cdf = half * (one + math.erf(z * root_half))
             if with_slope:
                 s_flat[i] = cdf + z * (math.exp(-half * z * z) * inverse_root_2pi)
+            a_flat[i] = z * cdf
+
+    @jit
+    def gelu_float32(Z, A, S, with_slope):
+        # float32: erfc(x) = t P(t) e^(-x^2), t = 1 / (1 + p x), x = |z| / sqrt 2 (Abramowitz
+        # and Stegun 7.1.26, |error| < 1.5e-7: PyTorch's vectorized float erf), whose
+        # e^(-x^2) = e^(-z^2 / 2) is also phi's: one exponential, no erf call, no cancellation
+        # in the left tail (Phi(z) = erfc(x) / 2 there, not (1 + erf) / 2).
+        half, one = Z.dtype.type(0.5), Z.dtype.type(1)
+        root_half = Z.dtype.type(1.0 / math.sqrt(2.0))
+        inverse_root_2pi = Z.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
+        p, a1, a2 = Z.dtype.type(0.3275911), Z.dtype.type(0.254829592), Z.dtype.type(-0.284496736)
+        a3, a4, a5 = (
+            Z.dtype.type(1.421413741),
+            Z.dtype.type(-1.453152027),
+            Z.dtype.type(1.061405429),
+        )
+        z_flat, a_flat, s_flat = Z.ravel(), A.ravel(), S.ravel()
+        for i in range(z_flat.size):
+            z = z_flat[i]
+            t = one / (one + p * (abs(z) * root_half))
+            e = math.exp(-half * z * z)
+            tail = half * (t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))) * e
+            cdf = tail if z < 0 else one - tail
+            if with_slope:
+                s_flat[i] = cdf + z * (e * inverse_root_2pi)
             a_flat[i] = z * cdf
 
     @jit
@@ -69,7 +98,7 @@ def _compile():
                 s_flat[i] = t + z * sigma * (one - t * t)
             a_flat[i] = z * t
 
-    return {"gelu": gelu, "silu": silu, "mish": mish}
+    return {"gelu": gelu, "gelu_float32": gelu_float32, "silu": silu, "mish": mish}
 
 
 def kernel(name: str, Z, A, S):
@@ -80,6 +109,8 @@ def kernel(name: str, Z, A, S):
     for array in (Z, A, S):
         if array.dtype != Z.dtype or array.shape != Z.shape or not array.flags.c_contiguous:
             return None
+    if name == "gelu" and Z.dtype.itemsize == 4:
+        name = "gelu_float32"
     if _KERNELS is None:
         try:
             _KERNELS = _compile()
