@@ -148,3 +148,61 @@ def test_activation_kernels_need_matching_two_dimensional_arrays():
     assert _fused.kernel("bias_activation", Z.ravel(), b) is None
     assert _fused.kernel("adam", Z.ravel(), Z.ravel(), Z, Z.ravel()) is None
     assert _fused.kernel("shift_rows", Z[:, :0], Z[:, :0].copy()) is None  # rows without values
+
+
+def test_small_work_keeps_to_numpy_and_never_imports_numba():
+    # A tiny fit and prediction in a new process: the NumPy path, numba not even imported;
+    # a fit whose work reaches MIN_WORK loads the kernels.
+    code = (
+        "import sys, numpy as np, deepff as dff, deepff._fused as f\n"
+        "X = np.random.default_rng(0).normal(size=(200, 8)); y = (X[:, 0] > 0).astype(int)\n"
+        "net = dff.Network([dff.Dense(16, activation='relu'), dff.Dense(2, activation='softmax')],"
+        " seed=0)\n"
+        "net.fit(X, y, epochs=2, batch_size=32, verbose=0); net.predict_proba(X[:1])\n"
+        "print('numba' in sys.modules, end=' ')\n"
+        "f.MIN_WORK = 200 * net.n_parameters\n"
+        "net.fit(X, y, epochs=1, batch_size=32, verbose=0)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    environment = {**os.environ, "DEEPFF_NUMBA": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True
+    )
+    assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+def test_sized_blocks_nest_and_restore(monkeypatch):
+    monkeypatch.setattr(_fused, "MIN_WORK", 100)
+    flat, start = np.zeros(6), _fused.ENABLED
+    outer = _fused.sized(10)
+    inner = _fused.sized(10**6)  # a large block inside a small one changes nothing
+    assert _fused.kernel("adam", flat, flat, flat, flat) is None
+    _fused.restore(inner)
+    _fused.restore(outer)
+    assert _fused.kernel("adam", flat, flat, flat, flat) is not None
+    token = _fused.sized(10**6)
+    assert _fused.kernel("adam", flat, flat, flat, flat) is not None
+    _fused.restore(token)
+    assert _fused.ENABLED is start
+
+
+def test_a_small_fit_gives_the_same_bits_whatever_ran_before(monkeypatch):
+    # The path depends on the call alone: kernels loaded by a large call earlier in the
+    # process do not change what a small call computes.
+    X = np.random.default_rng(3).normal(size=(64, 5))
+    y = np.arange(64) % 3
+
+    def small_fit():
+        net = dff.Network([dff.Dense(8, activation="relu"), dff.Dense(3, activation="softmax")],
+                          seed=0, dtype="float64")  # fmt: skip
+        net.fit(X, y, epochs=3, batch_size=16, verbose=0)
+        return net.parameters.copy(), net.predict_proba(X[:3])
+
+    monkeypatch.setattr(_fused, "MIN_WORK", 10**9)
+    before = small_fit()
+    monkeypatch.setattr(_fused, "MIN_WORK", 0)
+    small_fit()  # loads and runs the kernels
+    monkeypatch.setattr(_fused, "MIN_WORK", 10**9)
+    after = small_fit()
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])

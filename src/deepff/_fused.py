@@ -21,16 +21,68 @@ dominate: ``shift_rows`` (Z - row max), ``normalize_rows`` (divide by the row su
 replace about 20 ufunc calls per batch; the exponentials stay with NumPy, whose vectorized
 exp is faster than numba's scalar one. They agree with NumPy to rounding (their sums run in
 another order; the cost is summed in float64).
+
+Loading the kernels costs about 0.5 s in a new process (numba's import and its cache), more
+than a small fit takes in all. ``Network.train`` and the predictions therefore run inside
+``sized(work)``: below ``MIN_WORK`` multiply-adds (examples x parameters, times the epochs of a
+training call) the NumPy path runs and numba is not even imported. The rule depends on the
+call alone, never on what the process did before, so the same call always takes the same path
+and gives the same bits. Outside such a block (the optimizers or activations called directly,
+``cost_and_gradients``) the kernels run whenever numba is there, as before.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 
 _KERNELS = None
-#: Read once, when deepff is imported: ``kernel`` is called several times per batch.
+#: Read once, when deepff is imported: ``kernel`` is called several times per batch. Setting
+#: it (tests do) turns the kernels on or off everywhere; ``sized`` sets it to False for a while.
 ENABLED = os.environ.get("DEEPFF_NUMBA", "1") != "0"
+#: Work (multiply-adds) below which a ``sized`` block keeps to NumPy: 2**25, about a tenth
+#: of a second of NumPy training, a fifth of the cost of loading the kernels in a new process.
+MIN_WORK = 2**25
+_LOCK = threading.Lock()
+_small_blocks, _saved = 0, None
+
+
+def sized(work) -> bool:
+    """Enter a block of ``work`` multiply-adds; below ``MIN_WORK`` the kernels are off in it.
+
+    Returns the token for ``restore`` (a ``try``/``finally`` pair, cheaper than a context
+    manager on a one-row prediction). ``ENABLED`` itself is switched, so the kernels of
+    ``_fused_act`` and ``_fused_optim`` follow; while a small block runs in one thread they
+    are off in every thread (deepff trains one network per thread at a time as a rule).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> token = sized(10)
+    >>> kernel("adam", np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)) is None
+    True
+    >>> restore(token)
+    """
+    global ENABLED, _small_blocks, _saved
+    if work >= MIN_WORK:
+        return False
+    with _LOCK:
+        if _small_blocks == 0:
+            _saved, ENABLED = ENABLED, False
+        _small_blocks += 1
+    return True
+
+
+def restore(token: bool) -> None:
+    """Leave a ``sized`` block, given the token it returned."""
+    global ENABLED, _small_blocks
+    if not token:
+        return
+    with _LOCK:
+        _small_blocks -= 1
+        if _small_blocks == 0:
+            ENABLED = _saved
 
 
 def _compile():

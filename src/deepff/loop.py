@@ -41,7 +41,7 @@ import warnings
 
 import numpy as np
 
-from . import metrics
+from . import _fused, metrics
 from ._checks import DivergenceWarning, describe
 from .callbacks import Callback, History, ProgressLog
 
@@ -202,11 +202,24 @@ def _train(network, batches, epochs, validation, callbacks, verbose) -> History:
     network._start_training()
     for callback in callbacks:
         callback.on_train_begin()
-    _run_epochs(network, batches, epochs, validation, callbacks)
+    # Small calls keep to NumPy: loading the compiled kernels would cost more than they win.
+    previous = _fused.sized(_work(network, batches, epochs))
+    try:
+        _run_epochs(network, batches, epochs, validation, callbacks)
+    finally:
+        _fused.restore(previous)
     for callback in callbacks:
         callback.on_train_end()
     network.history = history
     return history
+
+
+def _work(network, batches, epochs) -> float:
+    """Multiply-adds of the call, roughly: epochs x examples x parameters (infinite when the
+    network is not built yet, which ``fit`` never leaves to the loop)."""
+    if not network.built:
+        return math.inf
+    return float(epochs) * batches.n_examples * network.parameters.size
 
 
 def _run_epochs(network, batches, epochs, validation, callbacks) -> None:

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
+from . import _fused, loop, losses, metrics, optimizers, regularizers, serialization, targets
 from . import layers as layers_module
-from . import loop, losses, metrics, optimizers, regularizers, serialization, targets
 from ._checks import (
     DivergenceWarning,
     NotFittedError,
@@ -471,6 +471,7 @@ class Network:
             ``history.history`` maps ``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``
             to per-epoch lists.
         """
+        loop.check_not_training(self)  # before anything changes: classes_, the weights
         X = self._check_X(X)
         m = X.shape[0]
         epochs = check_int("epochs", epochs, minimum=1)
@@ -682,19 +683,31 @@ class Network:
             value = np.asarray(state[key])
             if value.shape != array.shape:
                 raise ValueError(f"state[{key!r}] must have shape {array.shape}; got {value.shape}")
+            problem = serialization.state_problem(key, value)  # what deepff.load refuses
+            if problem:
+                raise ValueError(f"state refused: {problem}")
         for key, array in targets.items():
             array[...] = state[key]
 
     # --- prediction --------------------------------------------------------------------
     def _output(self, X):
         """A[L] in inference mode, computed in chunks; allocates its own arrays."""
-        chunks = []
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            A = X[start : start + _PREDICT_CHUNK]
-            for layer in self.layers:
-                A = layer.forward(A, training=False)
-            chunks.append(A)
-        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        token = _fused.sized(X.shape[0] * self.parameters.size)
+        try:
+            if X.shape[0] <= _PREDICT_CHUNK:
+                A = X
+                for layer in self.layers:
+                    A = layer.forward(A, training=False)
+                return A
+            chunks = []
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                A = X[start : start + _PREDICT_CHUNK]
+                for layer in self.layers:
+                    A = layer.forward(A, training=False)
+                chunks.append(A)
+            return np.concatenate(chunks)
+        finally:
+            _fused.restore(token)
 
     def _logit_chunks(self, X):
         """Yield Z[L] in inference mode for consecutive chunks of the rows of X."""
@@ -735,7 +748,12 @@ class Network:
         array([[2.]])
         """
         self._check_built()
-        chunks = list(self._logit_chunks(self._check_X(X)))
+        X = self._check_X(X)
+        token = _fused.sized(X.shape[0] * self.parameters.size)
+        try:
+            chunks = list(self._logit_chunks(X))
+        finally:
+            _fused.restore(token)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def predict(self, X):
@@ -771,6 +789,13 @@ class Network:
         return A
 
     def _evaluate_encoded(self, X, Y) -> dict:
+        token = _fused.sized(X.shape[0] * self.parameters.size)
+        try:
+            return self._scores(X, Y)
+        finally:
+            _fused.restore(token)
+
+    def _scores(self, X, Y) -> dict:
         A = self._output(X)
         m = X.shape[0]
         if self._fused:
