@@ -9,6 +9,7 @@ scikit-learn's stopping rules as the ``Convergence`` callback.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -35,7 +36,7 @@ from ._sparse import SparseBatches, chunked_logits, fits_one_block
 
 _ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
 _HIDDEN_ACTIVATIONS = {"relu", "leaky_relu", "tanh", "sigmoid", "linear", *_ACTIVATION_ALIASES}
-_INITIALIZERS = {"auto", *initializers_module.INITIALIZERS}
+_INITIALIZERS = {"auto", "sklearn", *initializers_module.INITIALIZERS}
 # out_activation_ in scikit-learn's words
 _SCIKIT_LEARN_NAMES = {"sigmoid": "logistic", "linear": "identity", "exponential": "exp"}
 _NON_FINITE = (
@@ -91,7 +92,7 @@ class _BaseDNN(BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions(_INITIALIZERS), dict],
+        "init": [StrOptions(_INITIALIZERS), dict, None],
         "dtype": [StrOptions({"float32", "float64"}), None],
     }
 
@@ -125,7 +126,7 @@ class _BaseDNN(BaseEstimator):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        init="lecun",
+        init=None,
         loss="auto",
         dtype=None,
     ):
@@ -246,6 +247,34 @@ class _BaseDNN(BaseEstimator):
             rate, beta1=float(self.beta_1), beta2=float(self.beta_2), eps=float(self.epsilon)
         )
 
+    def _init(self):
+        """init, resolved: None is "sklearn" for L-BFGS and "lecun" for the other solvers."""
+        if self.init is None:
+            return "sklearn" if self.solver == "lbfgs" else "lecun"
+        return self.init
+
+    def _engine_init(self):
+        return "glorot_uniform" if self._init() == "sklearn" else self._init()
+
+    def _initialize_as_scikit_learn(self):
+        """init="sklearn": MLP's initialization, W and b ~ U(-r, r), r = sqrt(f / (n_in + n_out)).
+
+        f is 2 for the logistic hidden activation and 6 otherwise, as in scikit-learn's
+        ``_init_coef``; drawn from the network's generator, so from ``random_state``.
+        """
+        logistic = isinstance(self.activation, str) and self.activation in ("logistic", "sigmoid")
+        factor = 2.0 if logistic else 6.0
+        rng = self.network_.rng
+        coefs, intercepts = [], []
+        for W in self.coefs_:
+            bound = math.sqrt(factor / (W.shape[0] + W.shape[1]))
+            coefs.append(rng.uniform(-bound, bound, W.shape))
+            intercepts.append(rng.uniform(-bound, bound, W.shape[1]))
+        for layer, intercept in zip(dense_layers(self.network_), intercepts, strict=True):
+            if not layer.use_bias:
+                intercept[...] = 0.0  # batch normalization's beta takes the bias's part
+        self.coefs_, self.intercepts_ = coefs, intercepts
+
     def _make_network(self, n_outputs, seed):
         scale = self._penalty_scale(n_outputs)
         l2, l1 = scale * float(self.alpha), scale * float(self.l1)
@@ -255,7 +284,7 @@ class _BaseDNN(BaseEstimator):
                 Dense(
                     units,
                     activation=activation,
-                    init=self.init,
+                    init=self._engine_init(),
                     l2=l2,
                     l1=l1,
                     batch_norm=bool(self.batch_norm),
@@ -267,7 +296,7 @@ class _BaseDNN(BaseEstimator):
             Dense(
                 n_outputs,
                 activation=self._output_activation(n_outputs),
-                init=self.init,
+                init=self._engine_init(),
                 l2=l2,
                 l1=l1,
             )
@@ -417,6 +446,8 @@ class _BaseDNN(BaseEstimator):
         self.network_ = self._make_network(n_outputs, seed)
         self._optimizer_config = self.network_.optimizer.get_config()
         self.network_.build(n_features)  # draw the weights before any shuffling
+        if self._init() == "sklearn":
+            self._initialize_as_scikit_learn()
         self._architecture_ = architecture
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(self._hidden_layers()) + 2

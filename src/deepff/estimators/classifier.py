@@ -152,7 +152,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        init="lecun",
+        init=None,
         loss="auto",
         class_weight=None,
         dtype=None,
