@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,15 +68,73 @@ def storage_url(storage, out) -> str | None:
     return None
 
 
+#: Seconds a process waits for another's lock on an SQLite study file before giving up.
+SQLITE_TIMEOUT = 120
+
+
+def driver_url(url: str) -> str:
+    """``url`` with the PostgreSQL driver that is installed: SQLAlchemy reads a bare
+    ``postgresql://`` (and never ``postgres://``) as one driver, and the ``tune`` extra
+    installs psycopg2.
+
+    Examples
+    --------
+    >>> driver_url("sqlite:///study.db")
+    'sqlite:///study.db'
+    >>> driver_url("postgres://tuner@db/deepff").split("://")[0] in (
+    ...     "postgresql+psycopg2", "postgresql+psycopg", "postgresql")
+    True
+    """
+    import importlib.util
+
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgres", "postgresql"):
+        return url
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return f"postgresql://{rest}"  # SQLAlchemy's message names the driver to install
+
+
+def _announce_sqlite_lock(url: str) -> None:
+    """Say so when another process holds the SQLite file's write lock: the first query
+    waits for it (up to ``SQLITE_TIMEOUT`` seconds) instead of failing at once."""
+    import sqlite3
+    import sys
+
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path == ":memory:" or not os.path.exists(path):
+        return
+    try:
+        connection = sqlite3.connect(path, timeout=0)
+    except sqlite3.Error:
+        return
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.rollback()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            print(
+                f"deepff: waiting for the lock on {path} (another process is writing the "
+                f"study); giving up after {SQLITE_TIMEOUT} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        connection.close()
+
+
 def open_storage(url: str | None, heartbeat: int | None):
     """An Optuna storage for ``url`` with heartbeats (None: in memory, no heartbeat)."""
     optuna = import_optuna()
     if url is None:
         return optuna.storages.InMemoryStorage()
+    shown, url = url, driver_url(url)
     engine_kwargs = {}
     if url.startswith("sqlite"):
         # Several processes write to one file: wait for the lock instead of failing.
-        engine_kwargs["connect_args"] = {"timeout": 120}
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+        _announce_sqlite_lock(url)
     else:
         engine_kwargs["pool_pre_ping"] = True
     kwargs = {}
@@ -100,12 +159,88 @@ def open_storage(url: str | None, heartbeat: int | None):
                 _tune_sqlite(storage)
             return storage
         except ImportError as error:
-            raise ImportError(f"storage {redact(url)}: {error}") from None
+            raise ImportError(f"storage {redact(shown)}: {error}") from None
         except Exception as error:
-            if type(error).__module__.startswith("sqlalchemy"):
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                raise ValueError(f"cannot open storage {redact(url)}: {first}") from None
+            if is_database_error(error):
+                raise ValueError(
+                    f"cannot open storage {redact(shown)}: {database_problem(error)}"
+                ) from None
             raise
+
+
+def _first_line(error) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _database_cause(error):
+    """The database's own error in ``error``'s chain (or ``error``)."""
+    seen, current = set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+            return current
+        current = current.__cause__ or current.__context__
+    return error
+
+
+def database_problem(error) -> str:
+    """What went wrong with the database, in one line (a lock held too long says so).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> database_problem(sqlite3.OperationalError("database is locked"))
+    'database is locked: another process held it for more than 120 s'
+    """
+    text = _first_line(_database_cause(error))
+    if "database is locked" in text:
+        text += f": another process held it for more than {SQLITE_TIMEOUT} s"
+    return text
+
+
+def is_database_error(error) -> bool:
+    """Whether ``error`` (or what it was raised from) is the database's: SQLAlchemy's or
+    its driver's, such as a connection that went away.
+
+    Examples
+    --------
+    >>> is_database_error(ValueError("no"))
+    False
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        module = type(error).__module__
+        if module.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class StorageLostError(ConnectionError):
+    """The study's database went away mid-study (the message says what happened and how to
+    go on)."""
+
+
+def _fail_trials(study, trial_ids, attempts=3) -> bool:
+    """Mark the trials this process left RUNNING as FAILED, when the database answers."""
+    import time
+
+    optuna = import_optuna()
+    for attempt in range(attempts):
+        try:
+            for trial_id in trial_ids:
+                storage = study._storage
+                if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
+                    storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            return True
+        except Exception as error:
+            if not is_database_error(error):
+                raise
+            if attempt + 1 < attempts:
+                time.sleep(1.0)
+    return False
 
 
 def _sqlite_pragmas(connection, record) -> None:
@@ -241,14 +376,53 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
     else:
         study.sampler, study.pruner = sampler, pruner
     objective = Objective(job.space, job.data, job.metric, job.pruner != "none")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
-            callbacks=[_progress(job, worker)],
-        )
+    started = []  # trial ids this process ran: failed here if the database goes away
+
+    def run(trial):
+        started.append((trial._trial_id, trial.number))
+        return objective(trial)
+
+    previous_hook = threading.excepthook
+
+    def quiet_heartbeat(args):
+        # The heartbeat thread meets a lost database too: the main thread says it once.
+        if not is_database_error(args.exc_value):
+            previous_hook(args)
+
+    threading.excepthook = quiet_heartbeat
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(
+                run,
+                n_trials=n_trials,
+                catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
+                callbacks=[_progress(job, worker)],
+            )
+    except Exception as error:
+        # Optuna, failing to record the trial's end, may raise its own UnboundLocalError
+        # from the database's error: both mean the same.
+        if not is_database_error(error):
+            raise
+        _storage_lost(job, study, started[-1:], error)
+    finally:
+        threading.excepthook = previous_hook
+
+
+def _storage_lost(job, study, trials, error):
+    marked = _fail_trials(study, [trial_id for trial_id, _ in trials])
+    number = "trial " if not trials else f"trial {trials[0][1]} "
+    then = (
+        "was marked failed"
+        if marked
+        else "is marked failed when the study resumes (its heartbeat goes stale)"
+    )
+    raise StorageLostError(
+        f"the study's database went away ({redact(job.storage_url or '')}: "
+        f"{database_problem(error)}); the running {number}{then}; run the same "
+        "command again "
+        "to resume the study once the database is back"
+    ) from None
 
 
 def blas_limit(threads):
@@ -319,11 +493,16 @@ def open_study(url, heartbeat, study_name: str, metric: str):
     optuna = import_optuna()
     direction = "maximize" if METRICS[metric] else "minimize"
     storage = open_storage(url, heartbeat)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(
-            storage=storage, study_name=study_name, direction=direction, load_if_exists=True
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study = optuna.create_study(
+                storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+            )
+    except Exception as error:
+        if not is_database_error(error):
+            raise
+        raise ValueError(f"cannot open storage {redact(url)}: {database_problem(error)}") from None
     if study.direction.name.lower() != direction:
         raise ValueError(
             f"study {study_name!r} is set to {study.direction.name.lower()} its objective, and "
