@@ -187,3 +187,20 @@ def test_lbfgs_on_iris_matches_mlp_quality():
     ours = quiet(DNNClassifier(solver="lbfgs", random_state=0, max_iter=500), X, y)
     theirs = quiet(MLPClassifier(solver="lbfgs", random_state=0, max_iter=500), X, y)
     assert ours.score(X, y) >= theirs.score(X, y) - 0.02
+
+
+# --- early stopping on small data (issue 14; benchmarks/bench_estimators.py runs 20 seeds) --
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer", "digits500"])
+def test_early_stopping_holds_up_on_small_data(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_estimators.py"
+    spec = importlib.util.spec_from_file_location("bench_estimators", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X, y = bench.small_sets()[name]
+    seeds = range(10)
+    ours, _ = bench.early_stopping_accuracy(X, y, DNNClassifier, seeds)
+    theirs, _ = bench.early_stopping_accuracy(X, y, MLPClassifier, seeds)
+    assert ours >= theirs
