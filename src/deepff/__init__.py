@@ -15,6 +15,7 @@ CategoricalCrossentropy()
 from . import (
     activations,
     callbacks,
+    embeddings,
     initializers,
     layers,
     losses,
@@ -31,6 +32,7 @@ from .callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from .embeddings import Embedding
 from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .network import DivergenceWarning, Network, NotFittedError, load
@@ -65,6 +67,7 @@ __all__ = [
     "DivergenceWarning",
     "Dropout",
     "EarlyStopping",
+    "Embedding",
     "ExponentialDecay",
     "History",
     "InverseTimeDecay",
@@ -82,6 +85,7 @@ __all__ = [
     "TerminateOnNaN",
     "activations",
     "callbacks",
+    "embeddings",
     "gradient_check",
     "initializers",
     "layers",

@@ -1,6 +1,8 @@
 """ONNX export: a network in inference mode as an ONNX graph of Gemm and activation nodes.
 
-Each Dense layer l becomes Z = A W^T + b (``Gemm`` with ``transB=1``) and its activation;
+Each Dense layer l becomes Z = A W^T + b (``Gemm`` with ``transB=1``) and its activation; an
+``Embedding`` block becomes a ``Gather`` of each table at its column's codes (a code outside
+[0, n) taken as the reserved 0), concatenated after the numeric columns;
 BatchNorm in inference mode is the affine map z -> gamma (z - mu) / sqrt(sigma^2 + eps) +
 beta, folded into the neighbouring Dense layer's W and b, and Dropout is the identity, so
 the graph computes A[L] exactly as ``Network.predict_proba`` does, up to rounding. Needs the
@@ -43,6 +45,7 @@ import numpy as np
 
 from .._checks import describe
 from .._version import __version__
+from ..embeddings import Embedding
 from ..layers import BatchNorm, Dense, Dropout
 from ..serialization import _dumps, _encode_classes, check_saveable, write_atomically
 
@@ -100,6 +103,12 @@ def _affine_stages(network):
                 pending = (pending[0] * scale, pending[1] * scale + shift)
             else:
                 pending = (scale, shift)
+            continue
+        if isinstance(layer, Embedding):
+            if pending is not None:
+                raise ValueError("ONNX export needs Embedding before any BatchNorm layer")
+            stages.append(("embedding", layer))
+            open_linear = False
             continue
         if not isinstance(layer, Dense):  # pragma: no cover - no other layer kinds exist
             raise TypeError(f"ONNX export does not support {layer!r}")
@@ -233,11 +242,11 @@ class _Graph:
         self.nodes, self.initializers = [], []
         self.counter = iter(range(1_000_000))
 
-    def constant(self, name, value) -> str:
+    def constant(self, name, value, dtype=None) -> str:
         from onnx import numpy_helper
 
         name = f"{name}_{next(self.counter)}"
-        array = np.asarray(value, self.dtype, order="C")
+        array = np.asarray(value, self.dtype if dtype is None else dtype, order="C")
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
@@ -253,11 +262,42 @@ class _Graph:
         if stage[0] == "affine":  # pragma: no cover - see _affine_stages
             current = self.node("Mul", [current, self.constant("scale", stage[1])])
             return self.node("Add", [current, self.constant("shift", stage[2])])
+        if stage[0] == "embedding":
+            return self.embedding(current, stage[1])
         _, W, b, activation = stage
         current = self.node(
             "Gemm", [current, self.constant("W", W), self.constant("b", b)], transB=1
         )
         return self.activation(current, activation)
+
+    def embedding(self, current, layer) -> str:
+        """Concat(X's numeric columns, Gather(E_c, code of column c) for each c), axis 1.
+
+        A code outside [0, n_c) (or NaN) is replaced by the reserved 0 before the Cast to
+        int64 (which truncates, as the layer's ``astype`` does).
+        """
+        from onnx import TensorProto
+
+        parts = []
+        if layer.numeric.size:
+            numeric = self.constant("numeric_columns", layer.numeric, np.int64)
+            parts.append(self.node("Gather", [current, numeric], axis=1))
+        zero = self.constant("zero", 0.0)
+        for c, (column, n) in enumerate(zip(layer.columns, layer.cardinalities, strict=True)):
+            index = self.constant("column", np.int64(column), np.int64)
+            codes = self.node("Gather", [current, index], axis=1)  # shape (batch,)
+            known = self.node(
+                "And",
+                [
+                    self.node("GreaterOrEqual", [codes, zero]),
+                    self.node("Less", [codes, self.constant("levels", float(n))]),
+                ],
+            )
+            codes = self.node("Where", [known, codes, zero])
+            codes = self.node("Cast", [codes], to=TensorProto.INT64)
+            table = self.constant(f"E{c}", layer.params[f"E{c}"])
+            parts.append(self.node("Gather", [table, codes], axis=0))
+        return self.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
 
     def activation(self, z, activation) -> str:
         """The nodes of g(z); returns the name of its output (z itself for linear)."""
