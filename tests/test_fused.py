@@ -151,14 +151,15 @@ def test_activation_kernels_need_matching_two_dimensional_arrays():
 
 
 def test_small_work_keeps_to_numpy_and_never_imports_numba():
-    # A tiny fit and prediction in a new process: the NumPy path, numba not even imported;
+    # A tiny fit and prediction (of more rows than _rows.ROWS, which are compiled) in a new
+    # process: the NumPy path, numba not even imported;
     # a fit whose work reaches MIN_WORK loads the kernels.
     code = (
         "import sys, numpy as np, deepff as dff, deepff._fused as f\n"
         "X = np.random.default_rng(0).normal(size=(200, 8)); y = (X[:, 0] > 0).astype(int)\n"
         "net = dff.Network([dff.Dense(16, activation='relu'), dff.Dense(2, activation='softmax')],"
         " seed=0)\n"
-        "net.fit(X, y, epochs=2, batch_size=32, verbose=0); net.predict_proba(X[:1])\n"
+        "net.fit(X, y, epochs=2, batch_size=32, verbose=0); net.predict_proba(X[:50])\n"
         "print('numba' in sys.modules, end=' ')\n"
         "f.MIN_WORK = 200 * net.n_parameters\n"
         "net.fit(X, y, epochs=1, batch_size=32, verbose=0)\n"
@@ -206,3 +207,39 @@ def test_a_small_fit_gives_the_same_bits_whatever_ran_before(monkeypatch):
     after = small_fit()
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1], after[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("hidden", "output", "units"),
+    [("relu", "softmax", 3), ("leaky_relu", "sigmoid", 1), ("tanh", "linear", 2),
+     ("sigmoid", "softmax", 4)],
+)  # fmt: skip
+def test_compiled_rows_predict_like_numpy(hidden, output, units, dtype, monkeypatch):
+    # dense_rows (gemv, libm's exp) agrees with the NumPy path to rounding, on 1 to 16 rows.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 9)).astype(dtype)
+    net = dff.Network(
+        [dff.Dense(12, activation=hidden), dff.Dropout(0.2), dff.Dense(6, activation=hidden),
+         dff.Dense(units, activation=output)], loss="mse", seed=0, dtype=dtype,
+    )  # fmt: skip
+    net.fit(X, rng.normal(size=(40, units)), epochs=2, batch_size=8, verbose=0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for rows in (1, 2, 16):
+        part = np.ascontiguousarray(X[:rows])
+        compiled = net._output(part)
+        monkeypatch.setattr(_fused, "ENABLED", False)
+        plain = net._output(part)
+        monkeypatch.setattr(_fused, "ENABLED", True)
+        assert compiled is not plain and compiled.dtype == plain.dtype
+        np.testing.assert_allclose(compiled, plain, rtol=rtol, atol=rtol)
+    assert net._row_plan[1] is not None
+
+
+def test_compiled_rows_leave_other_layers_to_numpy():
+    from deepff import _rows
+
+    net = dff.Network([dff.Dense(4, activation="relu", batch_norm=True), dff.Dense(2)], seed=0)
+    net.build(3)
+    assert _rows.output(net, np.zeros((1, 3), np.float32)) is None
+    assert net.predict(np.zeros((1, 3), np.float32)).shape == (1, 2)

@@ -37,6 +37,8 @@ import math
 import os
 import threading
 
+import numpy as np
+
 _KERNELS = None
 #: Read once, when deepff is imported: ``kernel`` is called several times per batch. Setting
 #: it (tests do) turns the kernels on or off everywhere; ``sized`` sets it to False for a while.
@@ -89,7 +91,8 @@ def _compile():
     import numba
 
     jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    return {**_optimizer_kernels(jit), **_relu_kernels(jit), **_softmax_kernels(jit)}
+    kernels = {**_optimizer_kernels(jit), **_relu_kernels(jit), **_softmax_kernels(jit)}
+    return {**kernels, **_row_kernels(jit)}
 
 
 def _optimizer_kernels(jit):
@@ -222,6 +225,75 @@ def _softmax_kernels(jit):
         "cross_entropy_rows": cross_entropy_rows,
         "argmax_matches": argmax_matches,
     }
+
+
+#: Activation codes of ``dense_rows``' plan (``Network`` builds it from Dense layers).
+ROW_LINEAR, ROW_SLOPE, ROW_SIGMOID, ROW_TANH, ROW_SOFTMAX = range(5)
+
+
+def _row_kernels(jit):
+    """A whole inference pass over a few rows in one call: ``dense_rows``."""
+
+    @jit
+    def dense_rows(X, params, plan, slopes, out):
+        # For each row x of X: a = x, then per layer l (plan[l] = units k, inputs n, offset of
+        # W (k, n) and of b in params, b's offset -1 when there is none, activation code):
+        # z = W a + b (BLAS gemv), a = g(z); out[i] = the last a. Softmax and sigmoid as in
+        # deepff.activations (max-shifted exponentials; 1 / (1 + e^-z)).
+        one = params.dtype.type(1)
+        zero = params.dtype.type(0)
+        for i in range(X.shape[0]):
+            a = X[i].copy()
+            for layer in range(plan.shape[0]):
+                k, n, w_at, b_at, code = plan[layer]
+                z = np.dot(params[w_at : w_at + k * n].reshape((k, n)), a)
+                if b_at >= 0:
+                    for j in range(k):
+                        z[j] += params[b_at + j]
+                if code == 1:  # max(z, c z) with NaN kept, as the fused ReLU pass
+                    c = params.dtype.type(slopes[layer])
+                    for j in range(k):
+                        v = z[j]
+                        if c == zero:
+                            z[j] = zero if v < zero else v
+                        else:
+                            cv = c * v
+                            z[j] = v if v >= cv or v != v else cv
+                elif code == 2:
+                    for j in range(k):
+                        z[j] = one / (one + math.exp(-z[j]))
+                elif code == 3:
+                    for j in range(k):
+                        z[j] = math.tanh(z[j])
+                elif code == 4:
+                    top = z[0]
+                    for j in range(1, k):
+                        if z[j] > top or z[j] != z[j]:
+                            top = z[j]
+                    total = zero
+                    for j in range(k):
+                        z[j] = math.exp(z[j] - top)
+                        total += z[j]
+                    for j in range(k):
+                        z[j] /= total
+                a = z
+            for j in range(a.shape[0]):
+                out[i, j] = a[j]
+
+    return {"dense_rows": dense_rows}
+
+
+def rows_kernel():
+    """``dense_rows`` (loading the kernels), or None without numba or when not ``ENABLED``."""
+    global _KERNELS
+    if not ENABLED:
+        return None
+    if _KERNELS is None:
+        try:
+            _KERNELS = _compile()
+        except ImportError:
+            _KERNELS = {}
+    return _KERNELS.get("dense_rows")
 
 
 def kernel(name: str, *arrays):

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from . import _fused, loop, losses, metrics, optimizers, regularizers, serialization, targets
+from . import _fused, _rows, loop, losses, metrics, optimizers, regularizers, serialization, targets
 from . import layers as layers_module
 from ._checks import (
     DivergenceWarning,
@@ -203,6 +203,17 @@ class Network:
 
     # --- forward and backward ------------------------------------------------------
     def _check_X(self, X, name="X"):
+        if (  # a few rows already as check_array returns them: one sum, no conversions
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype == self.dtype
+            and 0 < X.shape[0] <= _rows.ROWS
+            and self.built
+            and X.shape[1] == self.n_features_in_
+            and X.flags.c_contiguous
+            and math.isfinite(X.sum())
+        ):
+            return X
         n_columns = self.n_features_in_ if self.built else None
         return check_array(name, X, self.dtype, n_columns=n_columns)
 
@@ -692,6 +703,10 @@ class Network:
     # --- prediction --------------------------------------------------------------------
     def _output(self, X):
         """A[L] in inference mode, computed in chunks; allocates its own arrays."""
+        if X.shape[0] <= _rows.ROWS and _fused.ENABLED:  # a few rows: one compiled call
+            A = _rows.output(self, X)
+            if A is not None:
+                return A
         token = _fused.sized(X.shape[0] * self.parameters.size)
         try:
             if X.shape[0] <= _PREDICT_CHUNK:
