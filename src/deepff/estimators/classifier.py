@@ -30,7 +30,12 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Hidden activation, one for all layers or one per layer: "relu", "leaky_relu",
         "tanh", "sigmoid" (or "logistic"), "linear" (or "identity"), or a config dict such
         as ``{"name": "leaky_relu", "c": 0.1}``.
-    solver : {"sgd", "momentum", "rmsprop", "adam"}, default "adam"
+    solver : {"lbfgs", "sgd", "momentum", "rmsprop", "adam"}, default "adam"
+        "lbfgs" is scikit-learn's: full-batch L-BFGS-B (scipy) on the whole penalized cost,
+        with ``max_iter`` iterations, ``max_fun`` evaluations and ``tol`` on the gradient.
+        "sgd" is scikit-learn's SGD with ``momentum`` and ``nesterovs_momentum`` (velocity
+        form); "momentum" is the paper's averaged momentum (eq. 26, beta = ``momentum``);
+        "rmsprop" and "adam" are the paper's (eq. 22-27).
     alpha : float, default 0.0001
         L2 penalty, in scikit-learn's scale (see the module notes).
     l1 : float, default 0.0
@@ -41,11 +46,17 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Batch normalization before each hidden activation.
     batch_size : int or "auto", default "auto"
         Examples per mini-batch; "auto" is min(200, n_samples).
-    learning_rate : {"constant", "invscaling", "exponential", "adaptive"}, default "constant"
-        Learning-rate schedule over epochs (see the module notes).
+    learning_rate : {"constant", "invscaling", "adaptive", "inverse_time", "exponential"}, \
+default "constant"
+        Learning-rate schedule (see the module notes): scikit-learn's "constant",
+        "invscaling" (learning_rate_init / (t + 1)^power_t, t the examples seen, after each
+        epoch) and "adaptive" (divide by 5 when training stalls); the paper's
+        "inverse_time" (lr / (1 + decay epoch)) and "exponential" (lr (1 - decay)^epoch).
     learning_rate_init : float, default 0.001
+    power_t : float, default 0.5
+        Exponent of "invscaling".
     decay : float in [0, 1), default 0.01
-        Decay of the "invscaling" and "exponential" schedules.
+        Decay of the "inverse_time" and "exponential" schedules.
     max_iter : int, default 200
         Epochs (passes over the data).
     shuffle : bool, default True
@@ -57,27 +68,37 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     warm_start : bool, default False
         Continue from the previous fit's network (same architecture).
     momentum : float, default 0.9
-        beta of the "momentum" and "rmsprop" solvers.
+        mu of "sgd" (v = mu v - lr g); beta of the "momentum" and "rmsprop" solvers.
+    nesterovs_momentum : bool, default True
+        Nesterov's momentum for "sgd", as in scikit-learn.
     early_stopping : bool, default False
-        Hold out ``validation_fraction`` of the data (stratified) and stop when its accuracy
-        stops improving; the best epoch's weights are kept.
+        Hold out ``validation_fraction`` of the data and stop when its accuracy (or its
+        loss, by ``tol``) stops improving; the best epoch's weights are kept. Binary
+        problems are split stratified, as scikit-learn splits them (a class of one member
+        raises), multi-class ones when every class can be. Ignored by "lbfgs", as there.
     validation_fraction : float, default 0.1
     beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
         Adam's parameters (epsilon also RMSProp's).
     n_iter_no_change : int, default 10
-    init : str or dict, default "lecun"
-        Weight initializer (``deepff.initializers``). LeCun, N(0, 1/n_in) for every layer,
-        is the default because on tabular data it was as accurate as MLPClassifier or more,
-        where He fell behind (see the module notes); "auto" is the engine's rule, He for
-        ReLU layers and Xavier otherwise.
+    max_fun : int, default 15000
+        Most evaluations of the cost and gradient by "lbfgs".
+    init : str, dict or None, default None
+        Weight initializer: a ``deepff.initializers`` name or config (biases start at 0),
+        or "sklearn", MLPClassifier's U(+-sqrt(6 / (n_in + n_out))) for weights and biases
+        (2 instead of 6 for logistic). None is "sklearn" for "lbfgs" (zero biases can leave
+        L-BFGS at a dead start on tiny data) and "lecun", N(0, 1/n_in), for the other
+        solvers, on tabular data as accurate as MLPClassifier or more where He fell behind
+        (see the module notes); "auto" is the engine's rule, He for ReLU layers and Xavier
+        otherwise.
     loss : {"auto", "log_loss", "hinge", "squared_hinge"}, default "auto"
         "auto" and "log_loss" are cross-entropy; the hinge losses use linear outputs and
         have no ``predict_proba``.
     class_weight : dict, "balanced" or None, default None
         Weights of the classes, multiplied into ``sample_weight``.
-    dtype : {"float32", "float64"}, default "float64"
-        Precision of training and of the network. float64 is scikit-learn's precision
-        (its estimator checks compare fits to 1e-7); float32 halves memory and is faster.
+    dtype : {"float32", "float64"} or None, default None
+        Precision of training and of the network; None follows X, as scikit-learn does:
+        float32 X trains in float32 (``coefs_`` are float32), anything else in float64.
+        Probabilities and decision values are float64 either way.
 
     Attributes
     ----------
@@ -87,10 +108,15 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Only when X has feature names.
     network_ : deepff.Network
         The trained network (``network_.save(path)`` writes it).
+    loss_ : float
+        The training loss of the last epoch (of the L-BFGS solution), penalties included, in
+        scikit-learn's units.
     loss_curve_ : list of float
-        Training loss (penalties included) of each epoch.
+        Training loss (penalties included) of each epoch (of each L-BFGS iteration).
     best_loss_ : float or None
         The least training loss; None with early stopping.
+    t_ : int
+        Training examples seen by the stochastic solvers over the fits (0 for "lbfgs").
     validation_scores_ : list of float or None
         Validation accuracy of each epoch, with early stopping.
     validation_loss_curve_ : list of float or None
@@ -98,9 +124,11 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     best_validation_score_ : float or None
     n_iter_ : int
         Epochs run by the last ``fit`` (cumulative over ``partial_fit`` calls).
-    n_outputs_, n_layers_, out_activation_ : int, int, str
+    n_outputs_, n_layers_ : int
+    out_activation_ : {"logistic", "softmax", "identity"}
+        scikit-learn's name of the output activation ("identity" for the hinge losses).
     coefs_, intercepts_ : list of ndarray
-        The weights in scikit-learn's layout.
+        The weights in scikit-learn's layout; assigning them writes into the network.
 
     Examples
     --------

@@ -17,9 +17,11 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     """A deep feedforward network regressor, single or multi-output.
 
     A drop-in for ``sklearn.neural_network.MLPRegressor`` trained by deepff's engine; the
-    output layer is linear. Parameters and attributes are those of ``DNNClassifier``
-    without ``class_weight``, with ``loss`` one of "auto" (= "squared_error") or
-    "absolute_error", and with R^2 as the validation score.
+    output layer is linear, or exponential for the Poisson loss. Parameters and attributes
+    are those of ``DNNClassifier`` without ``class_weight``, with ``loss`` one of "auto"
+    (= "squared_error"), "absolute_error" or "poisson" (scikit-learn's half Poisson
+    deviance with a log link: ``out_activation_`` "exp", y >= 0), and with R^2 as the
+    validation score. ``predict`` returns the network's dtype (float32 for float32 X).
 
     Examples
     --------
@@ -31,6 +33,14 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     ...                    random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.95
     True
+
+    Counts, with scikit-learn's L-BFGS and the Poisson loss:
+
+    >>> counts = rng.poisson(np.exp(0.5 * X[:, 0]))
+    >>> poisson = DNNRegressor(hidden_layer_sizes=(8,), solver="lbfgs", loss="poisson",
+    ...                        tol=1e-3, max_iter=1000, random_state=0).fit(X, counts)
+    >>> poisson.out_activation_, bool(np.all(poisson.predict(X) > 0))
+    ('exp', True)
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
