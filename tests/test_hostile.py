@@ -289,6 +289,16 @@ def test_predict_never_replaces_a_link_fifo_or_directory(here, capsys, model, ki
     assert snapshot(here) == before
 
 
+def test_export_and_plot_never_replace_a_link(here, capsys, model):
+    (here / "target").write_text("the user's own")
+    (here / "model.onnx").symlink_to(here / "target")
+    (here / "fig.png").symlink_to(here / "target")
+    before = snapshot(here)
+    refused(capsys, r"model\.onnx: is a symbolic link", "export", model, "--onnx", "model.onnx")
+    refused(capsys, r"fig\.png: is a symbolic link", "plot", "activations", "--out", "fig.png")
+    assert snapshot(here) == before
+
+
 def test_writers_racing_on_one_path_never_collide(tmp_path):
     path = tmp_path / "p.csv"
     errors = []
@@ -342,7 +352,13 @@ def test_a_fifo_or_device_given_as_data_model_or_config_is_refused_at_once(here,
         refused(capsys, r"pipe\.toml: is a FIFO", "train", "iris", "--config", "pipe.toml", *FAST)
         refused(capsys, r"pipe\.csv: is a FIFO", "predict", model, "pipe.csv", "--out", "p.csv")
         refused(capsys, r"/dev/zero: is a character device", "train", "/dev/zero", *FAST)
-    assert sorted(p.name for p in here.iterdir()) == ["pipe.csv", "pipe.safetensors", "pipe.toml"]
+        refused(capsys, r"pipe\.toml: is a FIFO", "tune", "iris", "--space", "pipe.toml")
+        (here / "run").mkdir()
+        (here / "run" / MARKER_FILE).write_text('format = "deepff-run"\nversion = 1\n')
+        os.mkfifo(here / "run" / "history.csv")  # planted in a run directory
+        refused(capsys, r"history\.csv: is a FIFO", "plot", "run")
+    names = sorted(p.name for p in here.iterdir())
+    assert names == ["pipe.csv", "pipe.safetensors", "pipe.toml", "run"]
 
 
 def _hdf5_with(kind: str, folder: Path) -> Path:

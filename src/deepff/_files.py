@@ -90,8 +90,10 @@ def check_regular(path) -> None:
         )
 
 
-def open_regular(path, mode: str = "rb"):
+def open_regular(path, mode: str = "rb", **kwargs):
     """Open a regular file for reading; FIFOs and devices are refused without blocking.
+
+    ``mode`` and ``kwargs`` (``newline``, ``encoding``) are those of ``open``.
 
     Examples
     --------
@@ -108,7 +110,7 @@ def open_regular(path, mode: str = "rb"):
             )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, mode)
+        return os.fdopen(fd, mode, **kwargs)
     except BaseException:
         os.close(fd)
         raise

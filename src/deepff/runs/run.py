@@ -139,7 +139,9 @@ class HistoryLog(Callback):
         """The complete rows (a run killed mid-append leaves a partial last row)."""
         if not self.path.exists():
             return []
-        with open(self.path, newline="") as handle:
+        from .._files import open_regular
+
+        with open_regular(self.path, "r", newline="") as handle:  # a FIFO planted here is refused
             rows = list(csv.DictReader(handle))
 
         def complete(row):
