@@ -224,7 +224,6 @@ class _BaseDNN(BaseEstimator):
                 max_fun=self.max_fun,
                 tol=self.tol,
                 cost_scale=1.0 / scale,
-                verbose=bool(self.verbose),
             )
         if self.learning_rate == "inverse_time":
             rate = optimizers.InverseTimeDecay(lr, decay=float(self.decay))

@@ -135,7 +135,6 @@ class LBFGS(optimizers.Optimizer):
         The objective handed to scipy is cost_scale times the engine's cost plus cost_offset
         (the estimators give 1 / s and, for Poisson, the constant term of the deviance, so
         that it is scikit-learn's loss and its stopping tests see the same numbers).
-    verbose : bool, default False
 
     Examples
     --------
@@ -153,7 +152,7 @@ class LBFGS(optimizers.Optimizer):
     name = "lbfgs"
 
     def __init__(self, max_iter=200, max_fun=15000, tol=1e-4, history=10, cost_scale=1.0,
-                 cost_offset=0.0, verbose=False):  # fmt: skip
+                 cost_offset=0.0):  # fmt: skip
         super().__init__(1.0)
         self.learning_rate = _NoStep()
         self.max_iter = int(max_iter)
@@ -162,7 +161,6 @@ class LBFGS(optimizers.Optimizer):
         self.history = int(history)
         self.cost_scale = float(cost_scale)
         self.cost_offset = float(cost_offset)
-        self.verbose = bool(verbose)
 
     def get_config(self):
         return {
@@ -228,7 +226,7 @@ class LBFGS(optimizers.Optimizer):
         self._bound = None
 
 
-_LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset", "verbose")
+_LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset")
 
 
 def _set_running_statistics(network, X):
