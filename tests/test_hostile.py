@@ -282,7 +282,7 @@ def test_predict_never_replaces_a_link_fifo_or_directory(here, capsys, model, ki
         pattern = r"out\.csv: it is a directory"
     else:
         out.symlink_to("/dev/stdout")
-        pattern = r"out\.csv: is a symbolic link"
+        pattern = r"out\.csv: is a symbolic link; deepff replaces only regular files"
     before = snapshot(here)
     with within(20):
         refused(capsys, pattern, "predict", model, "iris", "--out", out)
@@ -296,6 +296,40 @@ def test_export_and_plot_never_replace_a_link(here, capsys, model):
     before = snapshot(here)
     refused(capsys, r"model\.onnx: is a symbolic link", "export", model, "--onnx", "model.onnx")
     refused(capsys, r"fig\.png: is a symbolic link", "plot", "activations", "--out", "fig.png")
+    assert snapshot(here) == before
+
+
+def test_an_output_never_replaces_what_the_command_reads(here, capsys, model):
+    table(here / "data.csv", labels=("setosa", "virginica"))
+    (here / "run").mkdir()
+    (here / "run" / "model.safetensors").write_bytes(model.read_bytes())
+    before = snapshot(here)
+    refused(
+        capsys,
+        r"data\.csv: is data\.csv, which this command reads",
+        "predict",
+        "run",
+        "data.csv",
+        "--out",
+        "data.csv",
+    )
+    refused(
+        capsys,
+        r"run/model\.safetensors: is run/model\.safetensors, which",
+        "predict",
+        "run",
+        "iris",
+        "--out",
+        "run/model.safetensors",
+    )
+    refused(
+        capsys,
+        r"is run/model\.safetensors, which this command reads",
+        "export",
+        "run/model.safetensors",
+        "--onnx",
+        "run/model.safetensors",
+    )
     assert snapshot(here) == before
 
 

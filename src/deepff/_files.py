@@ -141,10 +141,15 @@ def check_destination(path) -> None:
     if stat.S_ISREG(mode):
         return
     if stat.S_ISLNK(mode):
+        target = os.path.exists(path) and not os.path.isfile(path)  # /dev/stdout, a FIFO
         raise SpecialFileError(
             path,
             "is a symbolic link; deepff replaces only regular files "
-            "(remove it, or give the path it points to)",
+            + (
+                "(use --out - for standard output)"
+                if target
+                else "(remove it, or give the path it points to)"
+            ),
         )
     hint = " (use --out - for standard output)" if not stat.S_ISDIR(mode) else ""
     raise SpecialFileError(path, f"is {kind(mode)}; deepff replaces only regular files{hint}")

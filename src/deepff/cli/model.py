@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -173,8 +174,10 @@ def cmd_predict(args):
     network, pre, metadata = load_model(args.model)
     if args.proba and not network.is_classifier:
         raise CommandError("--proba needs a classifier; this model is a regressor")
-    data = load_for_model(args.data, args, pre, metadata, require_target=False)
     to_stdout = args.out == "-"
+    if not to_stdout:
+        _refuse_an_input(args.out, args.model, args.data)
+    data = load_for_model(args.data, args, pre, metadata, require_target=False)
     out = Path(args.out)
     if not to_stdout:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,6 +197,20 @@ def cmd_predict(args):
         file=sys.stderr if to_stdout else sys.stdout,
     )
     return 0
+
+
+def _refuse_an_input(out, *inputs) -> None:
+    """An output never replaces what the command reads: the model (a file, or a run
+    directory's model.safetensors) or the data file."""
+    out_path = Path(os.path.abspath(out))
+    if not out_path.exists():
+        return
+    for given in inputs:
+        given = os.path.join(given, MODEL_FILE) if os.path.isdir(given) else given
+        if os.path.exists(given) and os.path.samefile(out_path, given):
+            raise CommandError(
+                f"{out}: is {given}, which this command reads; choose another output"
+            )
 
 
 def _prediction_rows(columns, network, pre, data, proba):
@@ -333,6 +350,7 @@ def cmd_export(args):
     >>> os.path.exists(onnx_path)
     True
     """
+    _refuse_an_input(args.onnx, args.model)
     network, pre, _ = load_model(args.model)
     scaling = None
     if pre is not None:
