@@ -123,3 +123,82 @@ def test_tuning_spaces_search_the_new_options():
     options = space.options({"schedule": "onecycle", "weight_decay": 0.001, "clip_norm": 2.0})
     optimizer = make_optimizer(options)
     assert isinstance(optimizer.learning_rate, dff.OneCycle) and optimizer.clip_norm == 2.0
+
+
+def city_table(path, m=300, seed=0, cities=40):
+    """A CSV whose label depends on a text column of ``cities`` categories and a number."""
+    rng = np.random.default_rng(seed)
+    city = rng.integers(0, cities, m)
+    x = rng.normal(size=m)
+    effect = np.sin(np.arange(cities) * 1.7)
+    label = (effect[city] + 0.3 * x > 0).astype(int)
+    colour = rng.choice(["red", "green"], m)
+    lines = ["x,colour,city,label"] + [
+        f"{x[i]:.4f},{colour[i]},c{city[i]},{label[i]}" for i in range(m)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_preprocessing_chooses_onehot_or_embedding_by_cardinality():
+    import pandas as pd
+
+    from deepff.runs.preprocessing import EMBEDDING_THRESHOLD, Preprocessor
+
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(40.0),
+            "few": ["a", "b"] * 20,
+            "many": [f"id{i % 20}" for i in range(40)],
+        }
+    )
+    assert EMBEDDING_THRESHOLD == 16
+    auto = Preprocessor(categorical="auto").fit(frame)
+    assert list(auto.categories) == ["few"] and list(auto.embedded) == ["many"]
+    assert auto.n_features_out == 1 + 2 + 1
+    assert auto.embedding_layout() == {"columns": [3], "cardinalities": [21]}
+    features = auto.transform(
+        pd.DataFrame({"x": [0.0, 0.0], "few": ["a", "b"], "many": ["id3", "new"]})
+    )
+    code = 1 + sorted(f"id{i}" for i in range(20)).index("id3")  # 14: id0, id1, id10, ...
+    np.testing.assert_array_equal(features[:, 3], [code, 0.0])
+    assert Preprocessor(categorical="onehot").fit(frame).embedding_layout() is None
+    every = Preprocessor(categorical="embedding").fit(frame)
+    assert list(every.embedded) == ["few", "many"] and every.affine() is None
+    copy = Preprocessor.from_config(every.get_config(), every.arrays())
+    np.testing.assert_array_equal(copy.transform(frame), every.transform(frame))
+    old = {k: v for k, v in Preprocessor().fit(frame).get_config().items()}
+    del old["categorical"], old["embedded"]  # a model file from before embeddings
+    arrays = Preprocessor().fit(frame).arrays()
+    assert Preprocessor.from_config(old, arrays).embedding_layout() is None
+    bad = {**every.get_config(), "embedded": {"few": ["a"], "x": ["1"]}}
+    with pytest.raises(ValueError, match="bad preprocessing config"):
+        Preprocessor.from_config(bad, every.arrays())
+    with pytest.raises(ValueError, match="option 'categorical' must be one of onehot"):
+        check_options({"categorical": "hash"})
+
+
+def test_deepff_train_embeds_a_high_cardinality_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    city_table(tmp_path / "cities.csv")
+    common = ["--layers", "16", "--epochs", "30", "--lr", "0.01", "-q", "--seed", "1"]
+    assert main(["train", "cities.csv", "--out", "emb", *common]) == 0
+    assert main(["train", "cities.csv", "--out", "hot", "--categorical", "onehot", *common]) == 0
+    network, preprocessor = load_model(tmp_path / "emb" / "model.safetensors")[:2]
+    embedding = network.layers[0]
+    assert isinstance(embedding, dff.Embedding)
+    assert embedding.cardinalities == [41] and embedding.dims == [13]  # 1.6 * 41^0.56
+    assert list(preprocessor.categories) == ["colour"]  # 2 categories: one-hot
+    assert load_model(tmp_path / "hot" / "model.safetensors")[0].layers[0].units == 16
+    import json
+
+    accuracy = json.loads((tmp_path / "emb" / "metrics.json").read_text())
+    assert accuracy["test"]["accuracy"] > 0.75, accuracy
+    # unseen cities at predict time take the reserved code 0
+    (tmp_path / "new.csv").write_text("x,colour,city,label\n0.1,red,nowhere,0\n-0.2,green,c3,1\n")
+    assert main(["predict", "emb/model.safetensors", "new.csv", "--out", "p.csv"]) == 0
+    assert len((tmp_path / "p.csv").read_text().strip().splitlines()) == 3
+    config = read_toml(tmp_path / "emb" / "config.toml")
+    assert config["categorical"] == "auto"
+    assert main(["train", "cities.csv", "--out", "d4", "--embedding-dim", "4", *common]) == 0
+    assert load_model(tmp_path / "d4" / "model.safetensors")[0].layers[0].dims == [4]

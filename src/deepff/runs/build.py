@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .. import optimizers, schedules
 from .._checks import describe, is_int
+from ..embeddings import Embedding
 from ..layers import Dense, Dropout
 from ..network import Network
 from .options import check_options
@@ -90,7 +91,18 @@ _DEFAULT_RATES = {
 }
 
 
-def build_network(options: dict, n_features: int, task: str, n_outputs: int):
+def embedding_dim(cardinality: int) -> int:
+    """The length of a column's embedding vectors: min(600, round(1.6 n^0.56)) (fastai's rule).
+
+    Examples
+    --------
+    >>> [embedding_dim(n) for n in (3, 17, 101, 10_000)]
+    [3, 8, 21, 278]
+    """
+    return int(min(600, round(1.6 * cardinality**0.56)))
+
+
+def build_network(options: dict, n_features: int, task: str, n_outputs: int, embedding=None):
     """Return the (built) ``deepff.Network`` described by ``options``.
 
     Parameters
@@ -102,6 +114,10 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
     task : {"classification", "regression"}
     n_outputs : int
         Classes for classification (2 gives one sigmoid unit), targets for regression.
+    embedding : dict, optional
+        ``Preprocessor.embedding_layout()``: the code columns and their cardinalities. The
+        network then starts with an ``Embedding`` block of the option ``embedding_dim`` (by
+        default ``embedding_dim(n)``) values per column.
 
     Examples
     --------
@@ -144,9 +160,14 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
         l2=options["l2"],
         l1=options["l1"],
     )
-    _check_size(options, int(n_features), units)
+    first = []
+    if embedding is not None:
+        dim = options["embedding_dim"]
+        dims = [dim or embedding_dim(n) for n in embedding["cardinalities"]]
+        first = [Embedding(embedding["columns"], embedding["cardinalities"], dims)]
+    _check_size(options, int(n_features), units, *first)
     network = Network(
-        [*hidden, output],
+        [*first, *hidden, output],
         loss=loss,
         optimizer=make_optimizer(options),
         seed=options["seed"],
@@ -155,7 +176,7 @@ def build_network(options: dict, n_features: int, task: str, n_outputs: int):
     return network.build(int(n_features))
 
 
-def _check_size(options, n_features: int, n_outputs: int) -> None:
+def _check_size(options, n_features: int, n_outputs: int, embedding=None) -> None:
     """Refuse a network whose weights, gradients and optimizer state cannot fit in memory,
     before anything is allocated (``--layers 1000000000`` is one layer of a billion units)."""
     import itertools
@@ -164,8 +185,12 @@ def _check_size(options, n_features: int, n_outputs: int) -> None:
 
     from ..io.datasets import memory_limit
 
+    n_tables = 0
+    if embedding is not None:
+        n_tables = sum(n * d for n, d in zip(embedding.cardinalities, embedding.dims, strict=True))
+        n_features = embedding.output_units(n_features)
     sizes = [n_features, *options["layers"], n_outputs]
-    n_parameters = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    n_parameters = n_tables + sum(a * b + b for a, b in itertools.pairwise(sizes))
     # weights, their gradients, two moving averages (Adam), and the batch's activations
     needed = 4 * n_parameters * np.dtype(options["dtype"]).itemsize
     limit = memory_limit()
@@ -178,4 +203,4 @@ def _check_size(options, n_features: int, n_outputs: int) -> None:
         )
 
 
-__all__ = ["build_network", "make_optimizer"]
+__all__ = ["build_network", "embedding_dim", "make_optimizer"]

@@ -28,6 +28,7 @@ SCALES = ("standard", "minmax", "none")
 IMPUTES = ("mean", "median")
 TASKS = ("auto", "classification", "regression")
 DTYPES = ("float32", "float64")
+CATEGORICAL = ("onehot", "embedding", "auto")
 #: Learning-rate schedules of a run, over its epochs (``deepff.schedules``, ``unit="epoch"``).
 SCHEDULE_NAMES = ("none", "cosine", "onecycle", "polynomial")
 
@@ -253,6 +254,22 @@ OPTIONS = (
     Option("test_split", 0.2, _SPLIT, "test fraction ({default})", kind="number", metavar="F"),
     Option("scale", "standard", _SPLIT, "({default})", choices=SCALES),
     Option(
+        "categorical",
+        "auto",
+        _SPLIT,
+        "text columns: one-hot, integer codes into learned embeddings, or auto (embeddings "
+        "for more than 16 categories) ({default})",
+        choices=CATEGORICAL,
+    ),
+    Option(
+        "embedding_dim",
+        None,
+        _NETWORK,
+        "values per embedded category (default: min(600, round(1.6 n^0.56)) for n categories)",
+        kind="positive",
+        metavar="N",
+    ),
+    Option(
         "seed",
         0,
         _SPLIT,
@@ -271,7 +288,17 @@ OPTION = {option.name: option for option in OPTIONS}
 TRAIN_OPTIONS: dict = {option.name: option.default for option in OPTIONS}
 
 #: Options that change the data a run sees (not the network or its training).
-DATA_OPTIONS = ("target", "x_key", "y_key", "impute", "task", "val_split", "test_split", "scale")
+DATA_OPTIONS = (
+    "target",
+    "x_key",
+    "y_key",
+    "impute",
+    "task",
+    "val_split",
+    "test_split",
+    "scale",
+    "categorical",
+)
 
 
 def _fail(name, value, expected):
@@ -349,6 +376,8 @@ def _check_data(out: dict) -> None:
         _fail("task", out["task"], "one of " + ", ".join(TASKS))
     if out["scale"] not in SCALES:
         _fail("scale", out["scale"], "one of " + ", ".join(SCALES))
+    if out["categorical"] not in CATEGORICAL:
+        _fail("categorical", out["categorical"], "one of " + ", ".join(CATEGORICAL))
 
 
 def _check_names(out: dict) -> None:
@@ -474,12 +503,17 @@ def _check_counts(out: dict) -> None:
         _fail("seed", out["seed"], "an integer >= 0")
     if out["dtype"] not in DTYPES:
         _fail("dtype", out["dtype"], "'float32' or 'float64'")
-    for name in ("epochs", "batch_size", "early_stopping", "seed"):
+    if out["embedding_dim"] is not None and (
+        not is_int(out["embedding_dim"]) or out["embedding_dim"] < 1
+    ):
+        _fail("embedding_dim", out["embedding_dim"], "an integer >= 1")
+    for name in ("epochs", "batch_size", "early_stopping", "seed", "embedding_dim"):
         if out[name] is not None:
             out[name] = int(out[name])
 
 
 __all__ = [
+    "CATEGORICAL",
     "DATA_OPTIONS",
     "IMPUTES",
     "OPTION",

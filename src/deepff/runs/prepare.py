@@ -297,7 +297,8 @@ def prepare_rows(
 
 def _features(dataset, options, train, order) -> tuple:
     """(features of the rows ``order``, the Preprocessor fitted on the ``train`` rows)."""
-    pre = Preprocessor(options["scale"], options["impute"], options["dtype"])
+    categorical = options.get("categorical", "onehot")
+    pre = Preprocessor(options["scale"], options["impute"], options["dtype"], categorical)
     if not _is_frame(dataset.X):  # the features are made in memory: will they fit?
         check_allocation(dataset.name, "the data", dataset.X.shape, pre.dtype)
     try:

@@ -20,7 +20,11 @@ import math
 import numpy as np
 
 from .._checks import describe, is_int
-from .options import IMPUTES, SCALES, _fail
+from .options import CATEGORICAL, IMPUTES, SCALES, _fail
+
+#: ``auto`` gives integer codes (for an ``Embedding`` block) to the text columns of more than
+#: this many categories, and one-hot blocks to the others.
+EMBEDDING_THRESHOLD = 16
 
 _CHUNK_BYTES = 64 << 20  # rows read at a time when streaming: about 64 MB of raw input
 
@@ -39,17 +43,26 @@ class Preprocessor:
     """Turns raw features into the float matrix a network takes, as fitted on training rows.
 
     Steps, in order: select the training columns (tables), impute missing values (when
-    ``impute`` is set), one-hot encode non-numeric columns (unknown categories become all
-    zeros), flatten images (m, h, w, c) to rows, and scale the numeric features:
+    ``impute`` is set), encode non-numeric columns, flatten images (m, h, w, c) to rows, and
+    scale the numeric features:
     ``standard`` (x - mean) / std, ``minmax`` (x - min) / (max - min), or ``none``.
     Constant features get scale 1. Statistics are accumulated in float64 over chunks of
     rows, so a lazily read HDF5 dataset is never loaded twice.
+
+    A text column is one-hot encoded (a category unseen in training becomes all zeros) or,
+    for an ``Embedding`` block, one column of integer codes: the training categories in
+    sorted order are 1 ... n, and code 0 is reserved for any category training did not see
+    (``deepff.embeddings``). The features are the numeric columns, then the one-hot blocks,
+    then the code columns (unscaled); ``embedding_layout`` says where the codes are.
 
     Parameters
     ----------
     scale : {"standard", "minmax", "none"}
     impute : {None, "mean", "median"}
     dtype : output dtype, default "float32"
+    categorical : {"onehot", "embedding", "auto"}, default "onehot"
+        How text columns are encoded; "auto" gives codes to the columns of more than
+        ``EMBEDDING_THRESHOLD`` (16) categories and one-hot to the others.
 
     Examples
     --------
@@ -59,11 +72,14 @@ class Preprocessor:
     array([-1.,  0.,  1.], dtype=float32)
     """
 
-    def __init__(self, scale="standard", impute=None, dtype="float32"):
+    def __init__(self, scale="standard", impute=None, dtype="float32", categorical="onehot"):
         if scale not in SCALES:
             _fail("scale", scale, "one of " + ", ".join(SCALES))
         if impute is not None and impute not in IMPUTES:
             _fail("impute", impute, "'mean' or 'median'")
+        if categorical not in CATEGORICAL:
+            _fail("categorical", categorical, "one of " + ", ".join(CATEGORICAL))
+        self.categorical = categorical
         self.scale = scale
         self.impute = impute
         self.dtype = np.dtype(dtype)
@@ -123,10 +139,20 @@ class Preprocessor:
         else:
             self._set_scaling(*_empty_moments(0))
         self.input_shape = [len(self.columns)]
-        self.n_features_out = len(numeric) + sum(len(c) for c in self.categories.values())
-        self.feature_names = list(numeric) + [
-            f"{name}={value}" for name, values in self.categories.items() for value in values
-        ]
+        self.embedded = {
+            name: self.categories.pop(name)
+            for name in list(self.categories)
+            if self.categorical == "embedding"
+            or (self.categorical == "auto" and len(self.categories[name]) > EMBEDDING_THRESHOLD)
+        }
+        self.n_features_out = (
+            len(numeric) + sum(len(c) for c in self.categories.values()) + len(self.embedded)
+        )
+        self.feature_names = (
+            list(numeric)
+            + [f"{name}={value}" for name, values in self.categories.items() for value in values]
+            + [f"{name} (code)" for name in self.embedded]
+        )
 
     def _fit_array(self, X, rows):
         self.kind = "array"
@@ -137,6 +163,7 @@ class Preprocessor:
         n = int(np.prod(shape[1:]))
         self.columns = None
         self.categories = {}
+        self.embedded = {}
         self.numeric = None
         self.fill = {}
         self.feature_names = None
@@ -259,29 +286,61 @@ class Preprocessor:
             out[:, j] = values
         start = len(self.numeric)
         for name, categories in self.categories.items():
-            column = frame[labels[name]]
-            if rows is not None:
-                column = column.iloc[rows]
-            if column.isna().any():
-                if name not in self.fill:
-                    first = int(np.flatnonzero(column.isna().to_numpy())[0])
-                    first = first if rows is None else int(rows[first])  # the row in the data
-                    raise ValueError(
-                        f"missing value in column {name!r} at data row {first + 1}; "
-                        "use --impute mean|median"
-                    )
-                column = column.astype(object).fillna(self.fill[name])
-            codes = pd.Index(categories).get_indexer(column.astype(str))
+            codes = pd.Index(categories).get_indexer(self._text(frame[labels[name]], name, rows))
             block = out[:, start : start + len(categories)]
             block[...] = 0
             known = codes >= 0
             block[np.flatnonzero(known), codes[known]] = 1
             start += len(categories)
+        for name, categories in self.embedded.items():  # unseen: -1 + 1 = the reserved 0
+            codes = pd.Index(categories).get_indexer(self._text(frame[labels[name]], name, rows))
+            out[:, start] = codes + 1
+            start += 1
         return out
+
+    def _text(self, column, name, rows):
+        """A text column's values as strings, its missing values filled (or refused)."""
+        if rows is not None:
+            column = column.iloc[rows]
+        if column.isna().any():
+            if name not in self.fill:
+                first = int(np.flatnonzero(column.isna().to_numpy())[0])
+                first = first if rows is None else int(rows[first])  # the row in the data
+                raise ValueError(
+                    f"missing value in column {name!r} at data row {first + 1}; "
+                    "use --impute mean|median"
+                )
+            column = column.astype(object).fillna(self.fill[name])
+        return column.astype(str)
+
+    def embedding_layout(self):
+        """Where the code columns are, for ``deepff.Embedding``, or None without any.
+
+        ``columns`` are their indices in the features, ``cardinalities`` the rows of each
+        table: the training categories plus the reserved code 0.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "city": ["a", "b", "a"]})
+        >>> pre = Preprocessor(categorical="embedding").fit(frame)
+        >>> pre.embedding_layout()
+        {'columns': [1], 'cardinalities': [3]}
+        >>> pre.transform(pd.DataFrame({"x": [1.0, 1.0], "city": ["b", "zzz"]}))[:, 1]
+        array([2., 0.], dtype=float32)
+        """
+        self._check_fitted()
+        if not self.embedded:
+            return None
+        start = self.n_features_out - len(self.embedded)
+        return {
+            "columns": list(range(start, self.n_features_out)),
+            "cardinalities": [len(categories) + 1 for categories in self.embedded.values()],
+        }
 
     def affine(self):
         """(offset, scale) such that features = (x - offset) * scale, or None for tables
-        with one-hot columns. ONNX export prepends it.
+        with text columns. ONNX export prepends it.
 
         Examples
         --------
@@ -292,7 +351,7 @@ class Preprocessor:
         (array([ 0., 10.], dtype=float32), array([0.5 , 0.05], dtype=float32))
         """
         self._check_fitted()
-        if self.categories:
+        if self.categories or self.embedded:
             return None
         return self.offset.astype(np.float32), self.multiplier.astype(np.float32)
 
@@ -321,6 +380,8 @@ class Preprocessor:
             "fill": self.fill,
             "n_features_out": self.n_features_out,
             "feature_names": self.feature_names,
+            "categorical": self.categorical,
+            "embedded": self.embedded,
         }
 
     def arrays(self) -> dict:
@@ -356,7 +417,12 @@ class Preprocessor:
         try:
             if config["dtype"] not in ("float32", "float64"):
                 raise TypeError(f"'dtype' {describe(config['dtype'])}")
-            pre = cls(scale=config["scale"], impute=config["impute"], dtype=config["dtype"])
+            # Files written before embeddings have neither key: one-hot only.
+            categorical = config.get("categorical", "onehot")
+            if categorical not in CATEGORICAL:
+                raise TypeError(f"'categorical' {describe(categorical)}")
+            pre = cls(config["scale"], config["impute"], config["dtype"], categorical)
+            pre.embedded = config.get("embedded", {})
             for key in (
                 "kind",
                 "input_shape",
@@ -391,22 +457,31 @@ class Preprocessor:
             raise TypeError(f"'n_features_out' {describe(self.n_features_out)}")
         if self.kind == "array":
             n_scaled = self.n_features_out
-            if math.prod(self.input_shape) != n_scaled or self.categories or self.fill:
+            text = self.categories or self.fill or self.embedded
+            if math.prod(self.input_shape) != n_scaled or text:
                 raise ValueError(
                     f"'input_shape' {self.input_shape} does not give {n_scaled} features"
                 )
         elif self.kind == "table":
             names(self.columns, "columns")
             names(self.numeric, "numeric")
-            if not isinstance(self.categories, dict) or not isinstance(self.fill, dict):
-                raise TypeError("'categories' and 'fill' must be tables")
-            for values in self.categories.values():
+            for table in (self.categories, self.fill, self.embedded):
+                if not isinstance(table, dict):
+                    raise TypeError("'categories', 'embedded' and 'fill' must be tables")
+            for values in (*self.categories.values(), *self.embedded.values()):
                 names(values, "categories")
-            used = [*self.numeric, *self.categories]
-            if not set(used) <= set(self.columns) or self.input_shape != [len(self.columns)]:
-                raise ValueError("'numeric' and 'categories' must be among the 'columns'")
+            used = [*self.numeric, *self.categories, *self.embedded]
+            if (
+                not set(used) <= set(self.columns)
+                or len(set(used)) != len(used)
+                or self.input_shape != [len(self.columns)]
+            ):
+                raise ValueError(
+                    "'numeric', 'categories' and 'embedded' must be distinct 'columns'"
+                )
             n_scaled = len(self.numeric)
-            if n_scaled + sum(len(v) for v in self.categories.values()) != self.n_features_out:
+            n_text = sum(len(v) for v in self.categories.values()) + len(self.embedded)
+            if n_scaled + n_text != self.n_features_out:
                 raise ValueError(
                     f"'n_features_out' {self.n_features_out} does not match the columns"
                 )
@@ -417,7 +492,8 @@ class Preprocessor:
                 raise ValueError(f"array {name!r} must be {n_scaled} finite numbers")
 
     def __repr__(self):
-        return f"Preprocessor(scale={self.scale!r}, impute={self.impute!r})"
+        categorical = "" if self.categorical == "onehot" else f", categorical={self.categorical!r}"
+        return f"Preprocessor(scale={self.scale!r}, impute={self.impute!r}{categorical})"
 
 
 def _is_text(column) -> bool:

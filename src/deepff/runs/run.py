@@ -481,7 +481,11 @@ class Run:
         prepared = self.prepared
         # Built first: options the network refuses must leave an earlier run in DIR intact.
         self.network = build_network(
-            self.options, self.preprocessor.n_features_out, prepared.task, prepared.n_outputs
+            self.options,
+            self.preprocessor.n_features_out,
+            prepared.task,
+            prepared.n_outputs,
+            embedding=self.preprocessor.embedding_layout(),
         )
         for name in (*RUN_FILES, CHECKPOINT_FILE):
             (self.out / name).unlink(missing_ok=True)

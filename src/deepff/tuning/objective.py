@@ -125,7 +125,13 @@ class Objective:
         prepared = self.fold(options, fold)
         X_fit, y_fit = prepared.X_train, prepared.y_train
         X_scored, y_scored = prepared.X_test, prepared.y_test
-        network = build_network(options, X_fit.shape[1], self.data.task, self.data.n_outputs)
+        network = build_network(
+            options,
+            X_fit.shape[1],
+            self.data.task,
+            self.data.n_outputs,
+            embedding=prepared.preprocessor.embedding_layout(),
+        )
         if self.data.classes is not None:
             # A rare class may miss a fold's training rows: the outputs stay those of all
             # the training split's classes, as in every other fold.

@@ -293,7 +293,13 @@ def refit(result: TuningResult, data, epochs=None) -> None:
     options = result.best_options
     rows = np.concatenate([data.train, data.val])
     prepared = prepare_fold(data, options, rows, None, data.test)
-    network = build_network(options, prepared.X_train.shape[1], data.task, data.n_outputs)
+    network = build_network(
+        options,
+        prepared.X_train.shape[1],
+        data.task,
+        data.n_outputs,
+        embedding=prepared.preprocessor.embedding_layout(),
+    )
     if data.classes is not None:
         network.classes_ = data.classes
     with warnings.catch_warnings():
