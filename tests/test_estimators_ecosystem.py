@@ -120,3 +120,37 @@ def test_importing_the_estimators_does_not_import_skl2onnx():
     code = "import sys, deepff.estimators; print('skl2onnx' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs", "adam"])
+def test_network_model_file_round_trip(iris, solver, tmp_path):
+    import deepff
+
+    X, y = iris
+    clf = quiet(DNNClassifier(solver=solver, max_iter=5, random_state=0), X, y)
+    path = tmp_path / "model.safetensors"
+    clf.network_.save(path)
+    loaded = deepff.load(path)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.network_.predict_proba(X))
+    if solver == "sgd":  # scikit-learn's SGD is the engine's SGD at a constant rate
+        assert loaded.optimizer == deepff.SGD(0.001, momentum=0.9, nesterov=True)
+        np.testing.assert_array_equal(
+            loaded.optimizer_state["momentum_buffer"],
+            clf.network_.optimizer_state["momentum_buffer"],
+        )
+
+
+def test_scikit_sgd_continues_as_the_engines_sgd():
+    import deepff
+    from deepff.estimators import ScikitSGD
+
+    rng = np.random.default_rng(0)
+    W1, W2 = rng.normal(size=5), None
+    W2 = W1.copy()
+    ours, engine = ScikitSGD(0.05, momentum=0.9), deepff.SGD(0.05, momentum=0.9, nesterov=True)
+    s1, s2 = ours.init(5, np.float64), engine.init(5, np.float64)
+    for _ in range(4):
+        g = rng.normal(size=5)
+        ours.update(W1, g.copy(), s1)
+        engine.update(W2, g.copy(), s2)
+    np.testing.assert_allclose(W1, W2, rtol=1e-14)

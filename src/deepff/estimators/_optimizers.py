@@ -25,6 +25,12 @@ from ..layers import Dense, Dropout
 class ScikitSGD(optimizers.Optimizer):
     """scikit-learn's SGD with momentum: v = mu v - lr g; W += v (or mu v - lr g, Nesterov).
 
+    The state is PyTorch's momentum buffer b with v = -lr b, so that a network saved with this
+    optimizer loads (``deepff.load``) with the engine's ``SGD(momentum, nesterov)``, the same
+    optimizer at a constant rate: b = mu b + g; W -= lr b (Nesterov: W -= lr (g + mu b)).
+    When the rate changes (invscaling, adaptive) b is rescaled by lr_old / lr_new, which
+    keeps scikit-learn's velocity v: its steps carry the rates they were taken with.
+
     Parameters
     ----------
     learning_rate : float, dict or Schedule, default 0.1
@@ -42,7 +48,7 @@ class ScikitSGD(optimizers.Optimizer):
     >>> sgd = ScikitSGD(0.1, momentum=0.9, nesterov=False)
     >>> state = sgd.init(1, W.dtype)
     >>> sgd.update(W, dW, state); sgd.update(W, dW, state)  # v = -0.1, then -0.19
-    >>> state["velocity"], W
+    >>> -0.1 * state["momentum_buffer"], W
     (array([-0.19]), array([0.71]))
     >>> W = np.array([1.0]); nesterov = ScikitSGD(0.1, momentum=0.9)
     >>> nesterov.update(W, dW, nesterov.init(1, W.dtype))  # W += 0.9 * -0.1 - 0.1
@@ -50,8 +56,7 @@ class ScikitSGD(optimizers.Optimizer):
     array([0.81])
     """
 
-    name = "sklearn_sgd"
-    state_names = ("velocity",)
+    name = "sgd"
 
     def __init__(self, learning_rate=0.1, momentum=0.9, nesterov=True, gradient_scale=1.0):
         super().__init__(learning_rate)
@@ -59,38 +64,55 @@ class ScikitSGD(optimizers.Optimizer):
         self.nesterov = bool(nesterov)
         self.gradient_scale = float(gradient_scale)
 
+    def init(self, size, dtype=np.float32, decay_mask=None):
+        state = super().init(size, dtype, decay_mask)
+        if self.momentum:
+            state["momentum_buffer"] = np.zeros(size, dtype)
+        return state
+
     def update(self, params, grads, state, epoch=0, scratch=None):
         state["step"] += 1
-        velocity = state["velocity"]
         step = np.empty_like(grads) if scratch is None else scratch
         rate = self.learning_rate(epoch) * self.gradient_scale
-        # The order of scikit-learn's operations: (mu v) - (lr g), rounded as there.
-        np.multiply(grads, -rate, out=step)
-        velocity *= self.momentum
-        velocity += step
+        last, self._last_rate = getattr(self, "_last_rate", None), rate
+        if not self.momentum:
+            np.multiply(grads, rate, out=step)
+            params -= step
+            return
+        buffer = state["momentum_buffer"]
+        if last is not None and last != rate:
+            buffer *= last / rate  # v = -rate b is unchanged
+        buffer *= self.momentum
+        buffer += grads
         if self.nesterov:
-            nesterov = self._space(velocity)
-            np.multiply(velocity, self.momentum, out=nesterov)
-            nesterov += step
-            params += nesterov
+            np.multiply(buffer, self.momentum, out=step)
+            step += grads
+            step *= rate
         else:
-            params += velocity
-
-    def _space(self, like):
-        space = getattr(self, "_work", None)
-        if space is None or space.shape != like.shape or space.dtype != like.dtype:
-            space = self._work = np.empty_like(like)
-        return space
+            np.multiply(buffer, rate, out=step)
+        params -= step
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("_work", None)
+        """The engine's ``SGD`` config of the same steps (the gradient scale in the rate)."""
+        rate, scale = self.learning_rate, self.gradient_scale
+        if isinstance(rate, optimizers.Constant):
+            learning_rate = rate.learning_rate * scale
+        else:
+            learning_rate = rate.get_config()
+            if "learning_rate" in learning_rate:
+                learning_rate["learning_rate"] *= scale
+        config = {"name": "sgd", "learning_rate": learning_rate}
+        if self.momentum:
+            config["momentum"] = self.momentum
+            if self.nesterov:
+                config["nesterov"] = True
         return config
 
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_work", None)
-        return state
+    def __repr__(self):
+        return (
+            f"ScikitSGD(learning_rate={self.learning_rate!r}, momentum={self.momentum}, "
+            f"nesterov={self.nesterov}, gradient_scale={self.gradient_scale})"
+        )
 
 
 def invscaling_rate(learning_rate_init, power_t, samples_seen) -> float:
@@ -225,6 +247,10 @@ class LBFGS(optimizers.Optimizer):
         """Drop the reference to the training data (after training)."""
         self._bound = None
 
+
+# Model files name their optimizer; with deepff.estimators imported, "lbfgs" is one deepff.load
+# knows (the engine's table is the registry of optimizer names).
+optimizers.OPTIMIZERS.setdefault("lbfgs", LBFGS)
 
 _LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset")
 
