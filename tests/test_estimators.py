@@ -46,8 +46,8 @@ def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
 
-# The same checks for non-default settings (issue 14): scikit-learn's SGD and L-BFGS, batch
-# normalization, early stopping. The only failures allowed are those MLPClassifier and
+# The same checks for non-default settings (issue 14): every solver, batch normalization,
+# dropout, early stopping. The only failures allowed are those MLPClassifier and
 # MLPRegressor have with the same settings (measured with scikit-learn 1.9's check_estimator)
 # and three that have no MLP counterpart, each for the reason given.
 _MLP_EARLY_STOPPING = {  # the validation set of the checks' tiny data sets is too small
@@ -95,6 +95,12 @@ for _name in ("DNNClassifier", "DNNRegressor"):
         )
         for kind in ("dense", "sparse")
     }
+    _EXPECTED[(_name, "dropout")] = {
+        f"check_sample_weight_equivalence_on_{kind}_data": (
+            "each repeated row draws its own dropout mask, a weighted row one (MLP has no dropout)"
+        )
+        for kind in ("dense", "sparse")
+    }
 
 
 def _expected_failures(estimator):
@@ -104,6 +110,8 @@ def _expected_failures(estimator):
         if params["early_stopping"]
         else "batch_norm"
         if params["batch_norm"]
+        else "dropout"
+        if params["dropout"]
         else params["solver"]
     )
     return _EXPECTED.get((type(estimator).__name__, setting), {})
@@ -115,7 +123,10 @@ def _expected_failures(estimator):
         for settings in (
             {"solver": "sgd"},
             {"solver": "lbfgs"},
+            {"solver": "momentum"},
+            {"solver": "rmsprop"},
             {"batch_norm": True},
+            {"dropout": 0.1},
             {"early_stopping": True},
         )
         for Estimator in (DNNClassifier, DNNRegressor)
