@@ -245,3 +245,31 @@ def test_lbfgs_is_about_as_fast_as_scikit_learns():
         times[name] = time.perf_counter() - start
         assert model.score(X, y) > 0.95
     assert times["dnn"] < 3 * times["mlp"] + 0.5
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_sample_weights_are_scikit_learns(iris, solver):
+    X, y = iris
+    w = np.random.default_rng(0).uniform(0.2, 2.0, len(y))
+    params = dict(warm_start=True, random_state=0, shuffle=False, hidden_layer_sizes=(8,),
+                  solver=solver, batch_size=32, learning_rate_init=0.05)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier(max_iter=1, **params).fit(X, y, sample_weight=w)
+        dnn = DNNClassifier(max_iter=1, init="glorot_uniform", **params).fit(X, y, sample_weight=w)
+        dnn.coefs_, dnn.intercepts_ = mlp.coefs_, mlp.intercepts_
+        _restart(mlp)
+        _restart(dnn)
+        mlp.set_params(max_iter=20).fit(X, y, sample_weight=w)
+        dnn.set_params(max_iter=20).fit(X, y, sample_weight=w)
+    assert dnn.n_iter_ == mlp.n_iter_
+    for ours, theirs in zip(
+        dnn.coefs_ + dnn.intercepts_, mlp.coefs_ + mlp.intercepts_, strict=True
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-8 * np.abs(theirs).max())
+    if solver == "lbfgs":
+        assert dnn.loss_ == pytest.approx(mlp.loss_, rel=1e-9)
+    else:
+        # The epoch's loss: deepff's is the weighted mean over the examples; scikit-learn
+        # averages its batches' weighted means by their sizes (the same without weights).
+        assert dnn.loss_ != pytest.approx(mlp.loss_, rel=1e-3)
