@@ -388,8 +388,9 @@ class Dense(Layer):
             return self.activation.g(Z, out=Z)
         Z = np.matmul(A, W.T, out=self._space("Z", A.shape[0], self.units))
         self._input = A
-        slope = None if self.keep_preactivation else self._slope
-        if self._fuse("bias_activation", slope, Z, self.params.get("b")):
+        fused, slope = self._training_kernel("bias_activation", Z)
+        if fused is not None:
+            fused(Z, self.params["b"], slope)
             self._output = Z
             return Z
         if self.use_bias:
@@ -405,9 +406,35 @@ class Dense(Layer):
         self._output = self.activation.g(Z, out=out)
         return self._output
 
+    def _training_kernel(self, name, Z):
+        """(kernel, slope) for this layer's own training buffers of Z's shape; (None, None)
+        where the NumPy path runs.
+
+        Z, A, dZ (from ``_space``) and b, db (views of the network's flat buffers) are
+        C-contiguous arrays of the layer's dtype by construction, so ``_fused.kernel`` checks
+        them once per batch size and while the kernels stay on or off; the answer is kept
+        with the buffers (a few microseconds per batch on small layers).
+        """
+        key = (name, Z.shape[0], _fused.ENABLED)
+        cache = self._workspace
+        if key not in cache:
+            slope = None if self.keep_preactivation else self._slope
+            b = self.params.get("b")
+            kernel = None if slope is None else _fused.kernel(name, Z, b)
+            cache[key] = (None, None) if kernel is None else (kernel, Z.dtype.type(slope))
+        return cache[key]
+
     def backward(self, dA):
         dZ, db = self._space("dZ", dA.shape[0], self.units), self.grads.get("b")
-        if self._fuse("activation_backward", self._slope, dA, self._output, dZ, db):
+        A = self._output
+        fused, slope = self._training_kernel("activation_backward", dZ)
+        if (  # dA comes from the caller: the one array to check
+            fused is not None
+            and dA.dtype == dZ.dtype
+            and dA.shape == dZ.shape == A.shape
+            and dA.flags.c_contiguous
+        ):
+            fused(dA, A, dZ, db, slope)
             return self._backward_weights(dZ)
         dZ = self.activation.backward(dA, self._output, out=dZ)
         return self.backward_from_preactivation(dZ)

@@ -281,7 +281,7 @@ class Network:
         if sample_weight is not None:
             self.gradients *= Y.shape[0] / float(sample_weight.sum())
 
-    def _cost(self, Y, m, sample_weight=None) -> float:
+    def _cost(self, Y, m, sample_weight=None, penalized=None) -> float:
         """The cost of the last training-mode forward pass, penalties included (eq. 16, 28-29).
 
         With ``sample_weight``, the weighted mean of the examples' costs, and m is sum(w).
@@ -297,7 +297,7 @@ class Network:
             cost = self.loss.cost_from_logits(output._preactivation, Y)
         else:
             cost = self.loss.cost(output._output, Y)
-        for layer in self.layers:
+        for layer in self.layers if penalized is None else penalized:
             if layer.params:
                 cost += layer.regularization_cost(m)
         return cost
@@ -599,12 +599,22 @@ class Network:
     def _start_training(self) -> None:
         """Called once before the first epoch of ``train``: what the steps read unchanged."""
         self._l1_layers = [layer for layer in self.layers if isinstance(layer, Dense) and layer.l1]
+        # The layers whose penalty can be non-zero (a Dense layer's is zero without l2 or l1).
+        self._penalized = [
+            layer
+            for layer in self.layers
+            if (
+                (layer.l2 or layer.l1)
+                if isinstance(layer, Dense)
+                else type(layer).regularization_cost is not Layer.regularization_cost
+            )
+        ]
 
     def _train_step(self, X, Y, epoch, weights=None) -> float:
         """One forward pass, backward pass and update on a batch; returns its cost."""
         self._propagate(X, self._training_modes)
         m = X.shape[0] if weights is None else float(weights.sum())
-        cost = self._cost(Y, m, weights)
+        cost = self._cost(Y, m, weights, self._penalized)
         self.backward(Y, weights)
         self.optimizer.update(
             self.parameters,
