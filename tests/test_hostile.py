@@ -236,6 +236,30 @@ def test_resume_refuses_data_that_changed(here, capsys):
     assert snapshot(here / "run") == before
 
 
+def test_a_link_planted_in_a_run_directory_is_never_written_through(here, capsys):
+    assert run(capsys, "train", "iris", "--out", "run", *FAST)[0] == 0
+    target = here / "target.txt"
+    target.write_bytes((here / "run" / "history.csv").read_bytes())
+    (here / "run" / "history.csv").unlink()
+    (here / "run" / "history.csv").symlink_to(target)
+    before = snapshot(here)
+    refused(
+        capsys,
+        r"run/history\.csv: is a symbolic link; deepff replaces only regular",
+        "train",
+        "--resume",
+        "run",
+        "--epochs",
+        "4",
+    )
+    assert snapshot(here) == before
+    from deepff.runs.run import HistoryLog, RunError
+
+    with pytest.raises(RunError, match=r"history\.csv: is a symbolic link; a run writes no link"):
+        HistoryLog(here / "run" / "history.csv").append(9, {"loss": 0.5})
+    assert snapshot(here) == before
+
+
 def test_a_run_directory_of_a_newer_deepff_is_refused(here, capsys):
     (here / "run").mkdir()
     (here / "run" / MARKER_FILE).write_text('format = "deepff-run"\nversion = 99\n')

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -176,7 +177,15 @@ class HistoryLog(Callback):
     def append(self, epoch: int, logs: dict) -> None:
         """Append the row of ``epoch`` (counted from 1); the header goes first."""
         new = not self.path.exists() or self.path.stat().st_size == 0
-        with open(self.path, "a", newline="") as handle:
+        # Never through a link planted in the run directory (history.csv -> /etc/passwd).
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError:
+            if os.path.islink(self.path):
+                raise RunError(f"{self.path}: is a symbolic link; a run writes no link") from None
+            raise
+        with os.fdopen(fd, "a", newline="") as handle:
             writer = csv.writer(handle)
             if new:
                 writer.writerow(safe_row(["epoch", *logs]))
