@@ -80,7 +80,9 @@ def cmd_demo(args):
     print_metrics(result["metrics"], sys.stdout)
     test = result["metrics"]["test"]
     print(f"\nTest accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
-    files = ", ".join(p.name for p in sorted(out.iterdir()) if p.is_file())
+    files = ", ".join(
+        p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")
+    )
     print(f"\nWrote {out}/: {files}")
     model = out / MODEL_FILE
     print("\nLook at the results:")
