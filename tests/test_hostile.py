@@ -184,6 +184,19 @@ def test_the_default_out_never_replaces_an_earlier_run(here, capsys):
     assert "exp2-a" in (here / "runs" / "data-2" / "confusion_matrix.csv").read_text()
 
 
+def test_two_processes_with_the_default_out_never_share_it(here):
+    table(here / "data.csv")
+    command = [sys.executable, "-m", "deepff", "train", "data.csv", *FAST]
+    processes = [subprocess.Popen(command, cwd=here, env=ENV, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]  # fmt: skip
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    assert sorted(p.name for p in (here / "runs").iterdir()) == ["data", "data-2"]
+    for name in ("data", "data-2"):
+        assert (here / "runs" / name / "model.safetensors").exists()
+
+
 def test_a_second_process_is_kept_out_of_a_run_directory(here, capsys):
     out = here / "run"
     out.mkdir()

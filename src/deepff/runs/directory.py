@@ -159,10 +159,11 @@ def check_data_not_destination(source, out) -> None:
 
 
 def free_run_directory(base) -> Path:
-    """The first of ``base``, ``base-2``, ``base-3``, ... that is missing or empty, created.
+    """The first of ``base``, ``base-2``, ``base-3``, ... that does not exist, created.
 
     The default ``--out`` (``runs/<data name>``) so never replaces an earlier run; the
-    directory is made here (``mkdir`` is atomic), so two processes never pick the same.
+    directory is made here (``mkdir`` is atomic), so two processes never pick the same
+    (an existing folder, even an empty one, may be another process's that has just begun).
 
     Examples
     --------
@@ -181,8 +182,7 @@ def free_run_directory(base) -> Path:
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            if candidate.is_dir() and not candidate.is_symlink() and not _entries(candidate):
-                return candidate
+            continue
     raise RunDirectoryError(f"{base}: no free run directory name; give --out")
 
 
