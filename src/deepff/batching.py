@@ -143,9 +143,9 @@ class ArrayBatches:
             rows = order[start : start + batch_size]
             n = len(rows)
             # The rows are valid; mode="raise" would copy through a temporary (NumPy's docs).
-            yield (
-                np.take(X, rows, axis=0, out=X_batch[:n], mode="wrap"),
-                np.take(Y, rows, axis=0, out=Y_batch[:n], mode="wrap"),
+            yield (  # the methods, not np.take: its Python wrapper cost ~1 us a batch
+                X.take(rows, axis=0, out=X_batch[:n], mode="wrap"),
+                Y.take(rows, axis=0, out=Y_batch[:n], mode="wrap"),
                 None if weights is None else weights[rows],
             )
 
