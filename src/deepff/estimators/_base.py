@@ -45,6 +45,16 @@ _NON_FINITE = (
 )
 
 
+def _release_workspace(network) -> None:
+    """Drop the layers' training scratch space (remade by the next training pass), as
+    ``Network.__setstate__`` does: a fitted estimator holds its weights, not batch buffers and
+    the kernel choices cached with them (which skops.io cannot write)."""
+    for layer in network.layers:
+        for holder in (layer, getattr(layer, "normalization", None)):
+            if holder is not None and hasattr(holder, "_workspace"):
+                holder._workspace = {}
+
+
 @contextlib.contextmanager
 def _divergence_raises():
     """Turn the engine's DivergenceWarning into scikit-learn's ValueError."""
@@ -435,6 +445,7 @@ class _BaseDNN(BaseEstimator):
             # skops.io cannot follow) is not needed once training has ended.
             if network.history is not None:
                 network.history.set_network(None)
+            _release_workspace(network)
             if isinstance(self, ClassifierMixin) and not self._multilabel:
                 network.classes_ = self.classes_  # network_.predict gives the labels
         return self
