@@ -248,10 +248,6 @@ class LBFGS(optimizers.Optimizer):
         self._bound = None
 
 
-# Model files name their optimizer; with deepff.estimators imported, "lbfgs" is one deepff.load
-# knows (the engine's table is the registry of optimizer names).
-optimizers.OPTIMIZERS.setdefault("lbfgs", LBFGS)
-
 _LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset")
 
 
