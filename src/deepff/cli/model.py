@@ -184,6 +184,8 @@ def cmd_predict(args):
     with data:
         m = data.n_examples
         columns = ["file"] if data.info.get("files") else []
+        id_column = _id_column(metadata, data)  # issue 18: the run's --id-column, copied
+        columns += [id_column] if id_column else []
         if network.is_classifier or network.output_units == 1:
             columns.append("prediction")
         else:
@@ -191,7 +193,7 @@ def cmd_predict(args):
         if args.proba:
             columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
         # A unique temporary file beside --out, renamed at the end: nothing else is touched.
-        write_csv(args.out, _prediction_rows(columns, network, pre, data, args.proba))
+        write_csv(args.out, _prediction_rows(columns, network, pre, data, args.proba, id_column))
     print(
         f"Wrote {m} predictions to {'standard output' if to_stdout else out}",
         file=sys.stderr if to_stdout else sys.stdout,
@@ -213,9 +215,17 @@ def _refuse_an_input(out, *inputs) -> None:
             )
 
 
-def _prediction_rows(columns, network, pre, data, proba):
+def _id_column(metadata, data):
+    """The run's ``--id-column`` when DATA holds it (tables), else None."""
+    name = (metadata.get("run", {}).get("options") or {}).get("id_column")
+    columns = getattr(data.X, "columns", None)
+    return name if name is not None and columns is not None and name in columns else None
+
+
+def _prediction_rows(columns, network, pre, data, proba, id_column=None):
     """The rows of the predictions file, computed 8192 examples at a time."""
     files = data.info.get("files")
+    ids = data.X[id_column].astype(object).tolist() if id_column else None
     m = data.n_examples
     yield columns
     step = 8192
@@ -226,6 +236,7 @@ def _prediction_rows(columns, network, pre, data, proba):
         probabilities = network.predict_proba(X) if proba else None
         for i in range(len(rows)):
             row = [files[start + i]] if files else []
+            row += [_cell(ids[start + i])] if ids else []
             row += list(map(_cell, np.atleast_1d(predicted[i])))
             if probabilities is not None:
                 row += [f"{p:.6g}" for p in probabilities[i]]

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -69,6 +70,9 @@ def add_parser(commands, common, name="train"):
     )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     train.add_argument(
+        "--json", action="store_true", help="print the metrics as JSON (and nothing else)"
+    )
+    train.add_argument(
         "--report", action="store_true", help="also write DIR/report.html (deepff report DIR)"
     )
     add_training_options(train)
@@ -83,6 +87,14 @@ def progress_callbacks(quiet: bool, stream=None) -> list:
     from .progress import ProgressBar
 
     return [ProgressBar(stream=stream or sys.stdout)]
+
+
+def announce_columns(run, stream=None) -> None:
+    """Print how the run reads its table: the target, each column's treatment, warnings."""
+    from ..runs.columns import describe_columns
+
+    for line in describe_columns(run.dataset, run.preprocessor, run.options):
+        print(line, file=stream or sys.stdout)
 
 
 def cmd_train(args):
@@ -108,8 +120,9 @@ def cmd_train(args):
             options,
             out,
             resume=bool(args.resume),
-            callbacks=progress_callbacks(args.quiet),
+            callbacks=progress_callbacks(args.quiet or args.json),
             overwrite=bool(getattr(args, "overwrite", False)),
+            announce=None if args.json else announce_columns,
         )
     except BaseException:
         if made:  # a refused run leaves no folder of its own behind
@@ -118,19 +131,24 @@ def cmd_train(args):
                 remove_if_empty(out.parent)
         raise
     stream = sys.stdout
+    if args.json:
+        print(
+            json.dumps(
+                {"out": str(out), "epochs": result["network"].epoch, "metrics": result["metrics"]}
+            )
+        )
+        return 0
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
     print_metrics(result["metrics"], stream)
     if getattr(args, "report", False):
         from ..runs.report import write_report
 
         write_report(out)
-    print(
-        f"Wrote {out}/: "
-        + ", ".join(
-            p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")
-        ),
-        file=stream,
-    )
+    import textwrap
+
+    names = [p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    text = f"Wrote {out}/: " + ", ".join(names)
+    print("\n".join(textwrap.wrap(text, 78, subsequent_indent="  ")), file=stream)
     return 0
 
 
@@ -198,4 +216,4 @@ def _resumed_options(args, given: dict) -> tuple:
     return source, options, run_dir
 
 
-__all__ = ["add_parser", "cmd_train", "progress_callbacks", "run_options"]
+__all__ = ["add_parser", "announce_columns", "cmd_train", "progress_callbacks", "run_options"]

@@ -66,9 +66,9 @@ def write_rows(handle, rows) -> int:
     >>> write_rows(buffer, [["label", "p"], ["=cmd", 0.5]])
     2
     >>> buffer.getvalue()
-    "label,p\\r\\n'=cmd,0.5\\r\\n"
+    "label,p\\n'=cmd,0.5\\n"
     """
-    writer = csv.writer(handle)
+    writer = csv.writer(handle, lineterminator="\n")  # LF, as every tool reading CSV expects
     count = 0
     for row in rows:
         writer.writerow(safe_row(row))

@@ -6,6 +6,8 @@
 | source    | how it is read                                                                  |
 |-----------|---------------------------------------------------------------------------------|
 | CSV / TSV | pandas; a header row; ``target`` names the label column (default: the last)    |
+|           | delimiter detected (``, ; tab |``); ``.gz .zip .bz2 .xz`` read compressed       |
+| Parquet   | pyarrow; as CSV                                                                 |
 | NPZ / NPY | arrays ``X`` and optional ``y``, or ``x_key`` / ``y_key``; never unpickled      |
 | HDF5      | h5py; ``x_key`` / ``y_key``, or a lone ``*_x`` / ``*_y`` pair; X is read lazily |
 | folder    | one subfolder per class of images (Pillow), RGB, scaled to [0, 1]               |
@@ -187,8 +189,13 @@ def load_data(
     except SpecialFileError as error:
         raise DataError(str(error)) from None
     suffix = path.suffix.lower()
-    if suffix in _CSV_SUFFIXES:
+    from .tables import table_kind
+
+    kind = table_kind(path)  # issue 18: compressed CSV/TSV (.gz .zip .bz2 .xz) and Parquet
+    if kind == "text":
         return load_csv(path, target=target, impute=impute, require_target=require_target)
+    if kind == "parquet":
+        return load_parquet(path, target=target, impute=impute, require_target=require_target)
     if suffix in (".npz", ".npy"):
         return load_npz(path, x_key=x_key, y_key=y_key)
     if suffix in _HDF5_SUFFIXES:
@@ -368,12 +375,10 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         raise DataError("reading CSV needs pandas: pip install 'deepff[data]'") from None
     path = Path(path)
     check_line_lengths(path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
-    read = {"sep": sep, "engine": "c"} if sep else {"sep": ",", "engine": "c"}
+    from .tables import sniff_separator
+
+    read = {"sep": sniff_separator(path), "engine": "c"}  # , ; tab or |, from the first lines
     sample = _read_table(path, nrows=_SNIFF_ROWS, **read)
-    if sample.shape[1] == 1 and sep is None and "\t" in str(sample.columns[0]):
-        read = {"sep": "\t", "engine": "c"}
-        sample = _read_table(path, nrows=_SNIFF_ROWS, **read)
     columns = [str(c) for c in sample.columns]
     sample.columns = columns
     if len(columns) < 1:
@@ -420,6 +425,50 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         y=y,
         feature_names=list(frame.columns),
         task=None,
+        name=path.name,
+        info={"target": target if has_target else None},
+    )
+
+
+def load_parquet(path, target=None, impute=None, require_target=False) -> Dataset:
+    """A Parquet table (pyarrow): numbers as float32, text as categories, as ``load_csv``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.parquet")
+    >>> pd.DataFrame({"size": [1, 2], "price": ["lo", "hi"]}).to_parquet(path)
+    >>> load_parquet(path).y.tolist()
+    ['lo', 'hi']
+    """
+    from .tables import read_parquet
+
+    path = Path(path)
+    try:
+        frame = read_parquet(path)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    frame.columns = columns = [str(c) for c in frame.columns]
+    if target is None and len(columns) < 2:
+        raise DataError(f"{path}: needs at least a feature column and a label column")
+    if target is not None and target not in columns and require_target:
+        raise DataError(f"{path}: no column {target!r}; columns are {', '.join(columns)}")
+    target = columns[-1] if target is None else target
+    has_target = target in columns
+    if len(frame) == 0:
+        raise DataError(f"{path}: no data rows")
+    y = _csv_labels(path, frame[target], target) if has_target else None
+    frame = frame.drop(columns=[target]) if has_target else frame
+    for name in frame.columns:
+        kind = frame[name].dtype.kind
+        frame[name] = frame[name].astype("float32" if kind in "iuf" else "category")
+    if impute is None:
+        _refuse_missing(path, frame)
+    return Dataset(
+        X=frame,
+        y=y,
+        feature_names=list(frame.columns),
         name=path.name,
         info={"target": target if has_target else None},
     )
@@ -878,4 +927,5 @@ __all__ = [
     "load_hdf5",
     "load_image_folder",
     "load_npz",
+    "load_parquet",
 ]

@@ -121,6 +121,35 @@ OPTIONS = (
     Option(
         "impute", None, _DATA, "fill missing CSV values (default: refuse them)", choices=IMPUTES
     ),
+    Option("drop", None, _DATA, "table columns to leave out of the features", metavar="COLS"),
+    Option(
+        "id_column",
+        None,
+        _DATA,
+        "a table column of row IDs: not a feature, copied into predictions",
+        metavar="COL",
+    ),
+    Option(
+        "category",
+        None,
+        _DATA,
+        "table columns to encode as categories even if they hold numbers",
+        metavar="COLS",
+    ),
+    Option(
+        "numeric",
+        None,
+        _DATA,
+        "table columns to read as numbers; other text there is missing (see --impute)",
+        metavar="COLS",
+    ),
+    Option(
+        "class_weight",
+        None,
+        _OPTIMIZATION,
+        "'balanced': weigh each class by m / (classes * its count), as scikit-learn",
+        choices=("balanced",),
+    ),
     Option(
         "task",
         "auto",
@@ -290,6 +319,10 @@ TRAIN_OPTIONS: dict = {option.name: option.default for option in OPTIONS}
 #: Options that change the data a run sees (not the network or its training).
 DATA_OPTIONS = (
     "target",
+    "drop",
+    "id_column",
+    "category",
+    "numeric",
     "x_key",
     "y_key",
     "impute",
@@ -364,8 +397,32 @@ def check_options(options: dict) -> dict:
     return out
 
 
+def parse_names(value, name="drop") -> list | None:
+    """Column names from ``"a,b"``, ``["a", "b"]``, or None / ``""`` (none).
+
+    Examples
+    --------
+    >>> parse_names("id, name"), parse_names(["x"]), parse_names("")
+    (['id', 'name'], ['x'], None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        _fail(name, value, "column names, comma-separated")
+    return list(value) or None
+
+
 def _check_data(out: dict) -> None:
-    for name in ("target", "x_key", "y_key"):
+    for name in ("drop", "category", "numeric"):
+        out[name] = parse_names(out[name], name)
+    both = sorted(set(out["category"] or ()) & set(out["numeric"] or ()))
+    if both:
+        _fail("numeric", both[0], "a column not also in 'category'")
+    if out["class_weight"] not in (None, "balanced"):
+        _fail("class_weight", out["class_weight"], "'balanced' or none")
+    for name in ("target", "x_key", "y_key", "id_column"):
         if out[name] is not None and not isinstance(out[name], str):
             _fail(name, out[name], "a name (string)")
         if out[name] == "":
@@ -525,4 +582,5 @@ __all__ = [
     "Option",
     "check_options",
     "parse_layers",
+    "parse_names",
 ]

@@ -207,6 +207,8 @@ def plan_split(dataset, options: dict) -> Split:
     if len(train) == 0:
         raise ValueError(f"{dataset.name}: the split leaves no training rows out of {m}")
     _check_labels(dataset, y)
+    if options["class_weight"] is not None and task != "classification":
+        raise ValueError(f"{dataset.name}: --class-weight weighs classes; this is regression")
     if task == "classification":
         classes = _training_classes(dataset, y, train)
         return Split(train, val, test, task, classes, len(classes))
@@ -298,7 +300,16 @@ def prepare_rows(
 def _features(dataset, options, train, order) -> tuple:
     """(features of the rows ``order``, the Preprocessor fitted on the ``train`` rows)."""
     categorical = options.get("categorical", "onehot")
-    pre = Preprocessor(options["scale"], options["impute"], options["dtype"], categorical)
+    drop = [*(options.get("drop") or ()), *filter(None, [options.get("id_column")])]
+    pre = Preprocessor(
+        options["scale"],
+        options["impute"],
+        options["dtype"],
+        categorical,
+        drop=drop,
+        category=options.get("category"),
+        numeric=options.get("numeric"),
+    )
     if not _is_frame(dataset.X):  # the features are made in memory: will they fit?
         check_allocation(dataset.name, "the data", dataset.X.shape, pre.dtype)
     try:

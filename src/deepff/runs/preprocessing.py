@@ -63,6 +63,13 @@ class Preprocessor:
     categorical : {"onehot", "embedding", "auto"}, default "onehot"
         How text columns are encoded; "auto" gives codes to the columns of more than
         ``EMBEDDING_THRESHOLD`` (16) categories and one-hot to the others.
+    drop : list of str, optional
+        Table columns left out (an ID column, a leak); the data need not hold them later.
+    category : list of str, optional
+        Table columns encoded as categories even when they hold numbers (``3`` is ``"3"``).
+    numeric : list of str, optional
+        Table columns read as numbers; text that is not a number there (``?``, ``n/a``) is a
+        missing value, filled by ``impute`` or refused.
 
     Examples
     --------
@@ -72,7 +79,17 @@ class Preprocessor:
     array([-1.,  0.,  1.], dtype=float32)
     """
 
-    def __init__(self, scale="standard", impute=None, dtype="float32", categorical="onehot"):
+    def __init__(
+        self,
+        scale="standard",
+        impute=None,
+        dtype="float32",
+        categorical="onehot",
+        *,
+        drop=None,
+        category=None,
+        numeric=None,
+    ):
         if scale not in SCALES:
             _fail("scale", scale, "one of " + ", ".join(SCALES))
         if impute is not None and impute not in IMPUTES:
@@ -80,6 +97,9 @@ class Preprocessor:
         if categorical not in CATEGORICAL:
             _fail("categorical", categorical, "one of " + ", ".join(CATEGORICAL))
         self.categorical = categorical
+        self.drop = list(drop or [])
+        self.as_category = list(category or [])
+        self.as_numeric = list(numeric or [])
         self.scale = scale
         self.impute = impute
         self.dtype = np.dtype(dtype)
@@ -106,12 +126,18 @@ class Preprocessor:
     def _fit_frame(self, frame, rows):
         """Column by column, so that at most one column is copied at a time."""
         self.kind = "table"
-        self.columns = [str(c) for c in frame.columns]
+        labels = {str(c): c for c in frame.columns}
+        for name in (*self.drop, *self.as_category, *self.as_numeric):
+            if name not in labels:
+                raise ValueError(
+                    f"the data has no column {name!r}; its columns are {', '.join(labels)}"
+                )
+        self.columns = [name for name in labels if name not in self.drop]
         self.categories = {}
         self.fill = {}
         numeric, moments = [], []
-        for name, label in zip(self.columns, frame.columns, strict=True):
-            column = frame[label] if rows is None else frame[label].iloc[rows]
+        for name in self.columns:
+            column = self._column(frame, labels[name], name, rows)
             if _is_text(column):
                 values = column.dropna().astype(str)
                 self.categories[name] = sorted(values.unique().tolist())
@@ -148,13 +174,28 @@ class Preprocessor:
         self.n_features_out = (
             len(numeric) + sum(len(c) for c in self.categories.values()) + len(self.embedded)
         )
+        if self.n_features_out == 0:
+            raise ValueError("no feature columns are left (see --drop and --id-column)")
         self.feature_names = (
             list(numeric)
             + [f"{name}={value}" for name, values in self.categories.items() for value in values]
             + [f"{name} (code)" for name in self.embedded]
         )
 
+    def _column(self, frame, label, name, rows=None):
+        """A table column as the model reads it: forced to numbers or to text if asked."""
+        import pandas as pd
+
+        column = frame[label] if rows is None else frame[label].iloc[rows]
+        if name in self.as_numeric and _is_text(column):
+            return pd.to_numeric(column.astype(object), errors="coerce").astype(np.float64)
+        if name in self.as_category and not _is_text(column):
+            return column.map(_number_text, na_action="ignore").astype(object)
+        return column
+
     def _fit_array(self, X, rows):
+        if self.drop or self.as_category or self.as_numeric:
+            raise ValueError("drop, category and numeric name columns of a table (CSV/TSV)")
         self.kind = "array"
         shape = tuple(int(s) for s in X.shape)
         if len(shape) < 2:
@@ -272,9 +313,7 @@ class Preprocessor:
         if out is None:
             out = np.empty((m, self.n_features_out), self.dtype)
         for j, name in enumerate(self.numeric):
-            column = frame[labels[name]]
-            if rows is not None:
-                column = column.iloc[rows]
+            column = self._column(frame, labels[name], name, rows)
             if _is_text(column):
                 raise ValueError(
                     f"column {name!r} holds text, but the model was trained on numbers there"
@@ -286,22 +325,21 @@ class Preprocessor:
             out[:, j] = values
         start = len(self.numeric)
         for name, categories in self.categories.items():
-            codes = pd.Index(categories).get_indexer(self._text(frame[labels[name]], name, rows))
+            codes = pd.Index(categories).get_indexer(self._text(frame, labels[name], name, rows))
             block = out[:, start : start + len(categories)]
             block[...] = 0
             known = codes >= 0
             block[np.flatnonzero(known), codes[known]] = 1
             start += len(categories)
         for name, categories in self.embedded.items():  # unseen: -1 + 1 = the reserved 0
-            codes = pd.Index(categories).get_indexer(self._text(frame[labels[name]], name, rows))
+            codes = pd.Index(categories).get_indexer(self._text(frame, labels[name], name, rows))
             out[:, start] = codes + 1
             start += 1
         return out
 
-    def _text(self, column, name, rows):
+    def _text(self, frame, label, name, rows):
         """A text column's values as strings, its missing values filled (or refused)."""
-        if rows is not None:
-            column = column.iloc[rows]
+        column = self._column(frame, label, name, rows)
         if column.isna().any():
             if name not in self.fill:
                 first = int(np.flatnonzero(column.isna().to_numpy())[0])
@@ -382,6 +420,9 @@ class Preprocessor:
             "feature_names": self.feature_names,
             "categorical": self.categorical,
             "embedded": self.embedded,
+            "drop": self.drop,
+            "category": self.as_category,
+            "numeric_columns": self.as_numeric,
         }
 
     def arrays(self) -> dict:
@@ -423,6 +464,10 @@ class Preprocessor:
                 raise TypeError(f"'categorical' {describe(categorical)}")
             pre = cls(config["scale"], config["impute"], config["dtype"], categorical)
             pre.embedded = config.get("embedded", {})
+            # Files written before column overrides have none of these keys.
+            pre.drop = config.get("drop", [])
+            pre.as_category = config.get("category", [])
+            pre.as_numeric = config.get("numeric_columns", [])
             for key in (
                 "kind",
                 "input_shape",
@@ -465,6 +510,9 @@ class Preprocessor:
         elif self.kind == "table":
             names(self.columns, "columns")
             names(self.numeric, "numeric")
+            names(self.drop, "drop")
+            names(self.as_category, "category")
+            names(self.as_numeric, "numeric_columns")
             for table in (self.categories, self.fill, self.embedded):
                 if not isinstance(table, dict):
                     raise TypeError("'categories', 'embedded' and 'fill' must be tables")
@@ -501,6 +549,18 @@ def _is_text(column) -> bool:
     import pandas as pd
 
     return pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column)
+
+
+def _number_text(value) -> str:
+    """A number as a category's text: ``3.0`` is ``"3"``, ``2.5`` is ``"2.5"``.
+
+    Examples
+    --------
+    >>> _number_text(3.0), _number_text(2.5), _number_text(7)
+    ('3', '2.5', '7')
+    """
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _check_or_fill(column, name, fill, rows=None):

@@ -186,7 +186,7 @@ class HistoryLog(Callback):
                 raise RunError(f"{self.path}: is a symbolic link; a run writes no link") from None
             raise
         with os.fdopen(fd, "a", newline="") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, lineterminator="\n")  # LF (issue 18)
             if new:
                 writer.writerow(safe_row(["epoch", *logs]))
             writer.writerow([epoch, *(repr(float(v)) for v in logs.values())])
@@ -543,6 +543,7 @@ class Run:
                 validation_data=(prepared.X_val, prepared.y_val) if has_val else None,
                 callbacks=[*self.callbacks(), *callbacks],
                 verbose=0,
+                sample_weight=class_weights(prepared.y_train, self.options["class_weight"]),
             )
         elif stopper is not None:
             stopper.set_network(network)
@@ -588,14 +589,35 @@ class Run:
         }
 
 
+def class_weights(y, class_weight):
+    """Per-example weights for ``class_weight="balanced"`` (m / (k * count)), else None.
+
+    Examples
+    --------
+    >>> class_weights(["a", "a", "a", "b"], "balanced").tolist()
+    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+    """
+    if class_weight is None:
+        return None
+    _, codes, counts = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    return len(codes) / (len(counts) * counts[codes].astype(np.float64))
+
+
 def train_run(
-    source, options: dict, out, resume: bool = False, callbacks=(), overwrite: bool = False
+    source,
+    options: dict,
+    out,
+    resume: bool = False,
+    callbacks=(),
+    overwrite: bool = False,
+    announce=None,
 ) -> dict:
     """Train as ``deepff train`` does and write the run directory; return ``Run.finish()``'s
     summary.
 
     The data is loaded once (``deepff.io.datasets.load_data``), prepared once, trained and
     written by a ``Run``; ``callbacks`` (a progress display) run after the run's own.
+    ``announce(run)``, when given, is called once the data is prepared, before training.
 
     Examples
     --------
@@ -621,6 +643,8 @@ def train_run(
     with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
         run = Run(out, data, source, options, resume=resume, overwrite=overwrite)
         try:
+            if announce is not None:
+                announce(run)
             run.train(callbacks)
             return run.finish()
         finally:
@@ -955,6 +979,7 @@ __all__ = [
     "RunError",
     "TraceLog",
     "class_labels",
+    "class_weights",
     "describe_options",
     "draw_figures",
     "finite_or_none",

@@ -1,0 +1,215 @@
+"""Issue 18, the first hour with real data: a messy CSV driven through ``deepff`` as a user
+would, and what they see (messages, files, outputs)."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import json
+import lzma
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepff.cli import main
+
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+}
+
+FAST = ["--epochs", "3", "--layers", "8", "-q"]
+
+
+def messy_rows(n=120, seed=0):
+    """A customer table: an ID, a number with '?' placeholders, text, a string label."""
+    rng = np.random.default_rng(seed)
+    rows = [["customer_id", "age", "income", "city", "plan", "label"]]
+    for i in range(n):
+        age = "" if i % 17 == 0 else str(int(rng.integers(18, 80)))
+        income = rng.normal(50, 10)
+        text = "?" if i % 23 == 0 else f"{income:.2f}"
+        city = ["paris", "lyon", "nice", "lille"][int(rng.integers(4))]
+        plan = ["basic", "pro"][int(rng.integers(2))]
+        label = "yes" if income + (10 if plan == "pro" else 0) > 55 else "no"
+        rows.append([f"C{1000 + i}", age, text, city, plan, label])
+    return rows
+
+
+def write_messy(path, separator=",", n=120):
+    text = "\n".join(separator.join(row) for row in messy_rows(n)) + "\n"
+    Path(path).write_text(text)
+    return Path(path)
+
+
+def run(capsys, *args):
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_columns_are_said_out_loud(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    status, out, err = run(
+        capsys, "train", data, "--impute", "median", "--out", tmp_path / "r", *FAST
+    )
+    assert status == 0, err
+    assert "target: 'label' (the last column; choose another with --target COL)" in out
+    assert "  age          numeric" in out
+    assert "city         category, one-hot (4 values)" in out
+    assert "column 'customer_id' has a different value on each of its 120 rows" in out
+    assert "--id-column customer_id" in out
+    assert "column 'income' holds numbers but for 1 text value: '?'" in out
+    assert "--numeric income" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_drop_id_and_overrides_reach_predictions(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    status, out, err = run(
+        capsys,
+        "train",
+        data,
+        "--impute",
+        "median",
+        "--out",
+        tmp_path / "r",
+        "--id-column",
+        "customer_id",
+        "--numeric",
+        "income",
+        "--drop",
+        "city",
+        "--category",
+        "age",
+        "--target",
+        "label",
+        *FAST,
+    )
+    assert status == 0, err
+    assert "target: 'label' (given by --target)" in out
+    assert "customer_id  ID (--id-column: not a feature; copied into predictions)" in out
+    assert "city         dropped (--drop)" in out
+    assert "income       numeric (as asked)" in out
+    assert "age          category" in out and "(as asked)" in out
+    assert "warning" not in out
+    status, out, err = run(capsys, "predict", tmp_path / "r", data, "--out", "-", "--proba")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "customer_id,prediction,proba_no,proba_yes"
+    assert lines[1].startswith("C1000,")
+    assert len(lines) == 121
+    # Without the dropped column, the model still reads the data.
+    rows = list(csv.reader(open(data)))
+    reduced = tmp_path / "reduced.csv"
+    with open(reduced, "w", newline="") as handle:
+        csv.writer(handle).writerows([r[:3] + r[4:] for r in rows])
+    status, out2, err = run(capsys, "predict", tmp_path / "r", reduced, "--out", "-")
+    assert status == 0, err
+    assert [line.split(",")[:2] for line in out2.splitlines()] == [
+        line.split(",")[:2] for line in lines
+    ]
+
+
+def test_an_unknown_column_is_named(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    status, _, err = run(capsys, "train", data, "--drop", "nope", "--impute", "mean", *FAST)
+    assert status == 2
+    assert "no column 'nope'" in err and "customer_id" in err
+
+
+def _compress(path, kind):
+    raw = path.read_bytes()
+    out = path.with_name(path.name + kind)
+    if kind == ".gz":
+        out.write_bytes(gzip.compress(raw))
+    elif kind == ".bz2":
+        out.write_bytes(bz2.compress(raw))
+    elif kind == ".xz":
+        out.write_bytes(lzma.compress(raw))
+    else:
+        with zipfile.ZipFile(out, "w") as archive:
+            archive.writestr(path.name, raw)
+    return out
+
+
+@pytest.mark.parametrize("variant", [";", "\t", "|", ".gz", ".zip", ".bz2", ".xz", "parquet"])
+def test_formats_read_alike(tmp_path, capsys, variant):
+    plain = write_messy(tmp_path / "plain.csv")
+    if variant in (";", "\t", "|"):
+        data = write_messy(tmp_path / "other.csv", separator=variant)
+    elif variant == "parquet":
+        import pandas as pd
+
+        data = tmp_path / "t.parquet"
+        pd.read_csv(plain, keep_default_na=False, dtype=str).replace("", None).to_parquet(data)
+    else:
+        data = _compress(plain, variant)
+    options = ["--impute", "median", "--numeric", "income", "--id-column", "customer_id"]
+    metrics = []
+    for source, out in ((plain, "a"), (data, "b")):
+        status, _, err = run(capsys, "train", source, "--out", tmp_path / out, *options, *FAST)
+        assert status == 0, err
+        metrics.append(json.loads((tmp_path / out / "metrics.json").read_text()))
+    if variant == "parquet":  # numbers as read by pyarrow: the same to float32
+        assert metrics[0]["test"]["examples"] == metrics[1]["test"]["examples"]
+    else:
+        assert metrics[0] == metrics[1]
+
+
+def test_every_csv_written_has_lf_line_endings(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    run(capsys, "train", data, "--impute", "mean", "--out", tmp_path / "r", *FAST)
+    run(capsys, "predict", tmp_path / "r", data, "--out", tmp_path / "p.csv")
+    written = [*tmp_path.joinpath("r").glob("*.csv"), tmp_path / "p.csv"]
+    assert len(written) >= 4
+    for path in written:
+        assert b"\r" not in path.read_bytes(), path
+
+
+def test_train_json_is_the_only_output(tmp_path):
+    data = write_messy(tmp_path / "messy.csv")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepff",
+            "train",
+            str(data),
+            "--impute",
+            "mean",
+            "--json",
+            "--out",
+            str(tmp_path / "r"),
+            "--epochs",
+            "2",
+            "--layers",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert parsed["epochs"] == 2 and parsed["metrics"]["test"]["examples"] == 24
+
+
+def test_class_weight_balanced(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    status, _, err = run(
+        capsys, "train", data, "--impute", "mean", "--class-weight", "balanced",
+        "--out", tmp_path / "r", *FAST,
+    )  # fmt: skip
+    assert status == 0, err
+    config = (tmp_path / "r" / "config.toml").read_text()
+    assert 'class_weight = "balanced"' in config
