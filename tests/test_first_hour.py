@@ -213,3 +213,54 @@ def test_class_weight_balanced(tmp_path, capsys):
     assert status == 0, err
     config = (tmp_path / "r" / "config.toml").read_text()
     assert 'class_weight = "balanced"' in config
+
+
+def test_evaluate_answers_the_usual_questions(tmp_path, capsys):
+    from sklearn import metrics
+
+    from deepff.runs.run import load_model
+
+    data = write_messy(tmp_path / "messy.csv")
+    options = ["--impute", "median", "--numeric", "income", "--id-column", "customer_id"]
+    run(capsys, "train", data, "--out", tmp_path / "r", *options, *FAST)
+    assert (tmp_path / "r" / "calibration.png").stat().st_size > 0
+    status, out, err = run(capsys, "evaluate", tmp_path / "r", data, "--json")
+    assert status == 0, err
+    report = json.loads(out)
+    keys = "balanced_accuracy f1_macro f1_weighted precision_macro recall_weighted roc_auc"
+    for key in [*keys.split(), "log_loss", "per_class", "confusion_matrix"]:
+        assert key in report, key
+    # The same numbers as scikit-learn's, on the same predictions.
+    import pandas as pd
+
+    network, pre, _ = load_model(tmp_path / "r" / "model.safetensors")
+    frame = pd.read_csv(data)
+    X = pre.transform(frame.drop(columns=["label"]))
+    y = frame["label"].to_numpy()
+    proba = network.predict_proba(X)
+    assert report["roc_auc"] == pytest.approx(metrics.roc_auc_score(y == "yes", proba[:, 1]))
+    assert report["f1_macro"] == pytest.approx(
+        metrics.f1_score(y, network.predict(X), average="macro")
+    )
+    assert sum(map(sum, report["confusion_matrix"])) == 120
+    status, out, err = run(capsys, "evaluate", tmp_path / "r", data)
+    assert "balanced_accuracy" in out and "confusion matrix" in out
+    assert all(len(line) <= 80 for line in out.splitlines()[1:])  # after the data's path
+
+
+def test_regression_evaluation(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 2))
+    target = 3 * x[:, 0] - x[:, 1] + 10
+    path = tmp_path / "reg.csv"
+    path.write_text(
+        "a,b,y\n"
+        + "".join(f"{a:.4f},{b:.4f},{t:.4f}\n" for (a, b), t in zip(x, target, strict=True))
+    )
+    run(capsys, "train", path, "--out", tmp_path / "r", *FAST)
+    status, out, err = run(capsys, "evaluate", tmp_path / "r", path, "--json")
+    assert status == 0, err
+    report = json.loads(out)
+    assert {"mae", "rmse", "r2", "mape"} <= set(report)
+    assert report["rmse"] >= report["mae"] > 0 and report["mape"] is not None
+    assert (tmp_path / "r" / "residuals.png").exists()

@@ -148,15 +148,35 @@ def cmd_evaluate(args):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             result = network.evaluate(X, data.y)
         metrics = {k: finite_or_none(v) for k, v in result.items()}
+        labels = class_labels(network, metadata.get("run", {})) if network.is_classifier else None
+        report = _evaluation(network, X, data.y, labels)  # issue 18: scikit-learn's metrics
     metrics["examples"] = len(data.y)
     if args.json:
-        print(json.dumps(metrics))  # a diverged model's NaN loss is null, as JSON has it
+        print(json.dumps({**metrics, **report}))  # a NaN loss is null, as JSON has it
     else:
         print(f"{args.data} ({metrics['examples']} examples)")
-        for key, value in metrics.items():
-            if key != "examples":
-                print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
+        print(f"  loss: {'nan' if metrics['loss'] is None else format(metrics['loss'], '.4f')}")
+        if report:
+            from ..runs.evaluation import print_evaluation
+
+            print_evaluation(report)
+        else:
+            for key, value in metrics.items():
+                if key not in ("examples", "loss"):
+                    print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
     return 0
+
+
+def _evaluation(network, X, y, labels) -> dict:
+    """``deepff.runs.evaluation``'s report, or {} without scikit-learn."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return {}
+    from ..runs.evaluation import evaluation
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return evaluation(network, X, y, labels)
 
 
 def cmd_predict(args):

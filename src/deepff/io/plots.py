@@ -166,6 +166,40 @@ def classifier_curves(y_true, probabilities, classes, path=None, title=None):
     return _save(fig, path)
 
 
+def calibration(y_true, probabilities, classes, path=None, title=None, bins=10):
+    """The calibration curve (reliability diagram, scikit-learn's ``calibration_curve``):
+    the fraction of positives against the mean predicted probability in ``bins`` bins, for
+    the positive class of two classes or each class against the rest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 1, 1, 0, 1]); p = np.array([0.2, 0.9, 0.6, 0.4, 0.3])
+    >>> fig = calibration(y, np.column_stack([1 - p, p]), [0, 1], bins=2)
+    >>> fig.axes[0].get_xlabel()
+    'mean predicted probability'
+    """
+    from sklearn.calibration import calibration_curve
+
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities, dtype=float)
+    pairs = [(1, classes[1])] if len(classes) == 2 else list(enumerate(classes))
+    fig = _figure(5.5, 5.0)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for column, label in pairs:
+        positive = y_true == label
+        if positive.all() or not positive.any():
+            continue
+        fraction, mean = calibration_curve(positive, probabilities[:, column], n_bins=bins)
+        ax.plot(mean, fraction, marker="o", label=str(label))
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("fraction of positives")
+    ax.set_title(title or "calibration")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def regression_diagnostics(y_true, y_pred, path=None, title=None):
     """Predicted against actual values (the diagonal is perfect) and the residuals against
     the predictions, for each target column.

@@ -911,7 +911,8 @@ def _draw_evaluation(out, network, prepared, run_info) -> list:
     y_labels = [labels[index[c]] for c in np.asarray(y).tolist()]
     probabilities = network.predict_proba(X)
     plots.classifier_curves(y_labels, probabilities, labels, out / "roc_pr.png", title=title)
-    return [out / "roc_pr.png"]
+    plots.calibration(y_labels, probabilities, labels, out / "calibration.png", title=title)
+    return [out / "roc_pr.png", out / "calibration.png"]
 
 
 def _draw_confusion(out, network, prepared, run_info) -> Path:

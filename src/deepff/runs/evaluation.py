@@ -1,0 +1,211 @@
+"""The evaluation of a model on labelled rows: the usual questions, scikit-learn's answers.
+
+``evaluation(network, X, y, labels)`` returns plain data (JSON-able): for a classifier
+accuracy, balanced accuracy, precision, recall and F1 (macro and weighted), ROC AUC
+(binary, or one-vs-rest macro for more classes), log loss, a per-class table and the
+confusion matrix; for a regressor MAE, RMSE, R2 and MAPE (when no target is 0). Every
+number comes from ``sklearn.metrics``; none is computed here. ``print_evaluation`` shows
+it in 80 columns.
+
+Examples
+--------
+>>> import numpy as np
+>>> import deepff as dff
+>>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array(["a", "a", "b", "b"])
+>>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+>>> _ = net.fit(X, y, epochs=500, verbose=0, batch_size=4)
+>>> report = evaluation(net, X, y)
+>>> report["examples"], report["classes"], sum(map(sum, report["confusion_matrix"]))
+(4, ['a', 'b'], 4)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _number(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def evaluation(network, X, y, labels=None) -> dict:
+    """Metrics of ``network`` on the rows ``X`` with labels or targets ``y``.
+
+    ``labels`` name the classes (default: the classes as text).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.linspace(0, 1, 8)[:, None]
+    >>> net = dff.Network([dff.Dense(1)], loss="mse", seed=0)
+    >>> _ = net.fit(X, 2 * X[:, 0] + 1, epochs=1, verbose=0)
+    >>> sorted(evaluation(net, X, 2 * X[:, 0] + 1))
+    ['examples', 'mae', 'mape', 'r2', 'rmse']
+    """
+    y = np.asarray(y)
+    if network.is_classifier and not network.is_multilabel:
+        return _classification(network, X, y, labels)
+    return _regression(network.predict(X), y)
+
+
+def _regression(predicted, y) -> dict:
+    from sklearn import metrics
+
+    predicted = np.asarray(predicted, np.float64).reshape(y.shape)
+    if not np.all(np.isfinite(predicted)):
+        return {"examples": len(y), "mae": None, "rmse": None, "r2": None, "mape": None}
+    out = {
+        "examples": len(y),
+        "mae": _number(metrics.mean_absolute_error(y, predicted)),
+        "rmse": _number(math.sqrt(metrics.mean_squared_error(y, predicted))),
+        "r2": _number(metrics.r2_score(y, predicted)) if len(y) > 1 else None,
+        # MAPE is defined only where no target is 0
+        "mape": None,
+    }
+    if np.all(y != 0):
+        out["mape"] = _number(metrics.mean_absolute_percentage_error(y, predicted))
+    return out
+
+
+def _classification(network, X, y, labels) -> dict:
+    from sklearn import metrics
+
+    classes = network.classes_
+    labels = [str(c) for c in classes.tolist()] if labels is None else list(labels)
+    probabilities = np.asarray(network.predict_proba(X), np.float64)
+    predicted = network.predict(X)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    codes = np.array([index[c] for c in y.tolist()])
+    guesses = np.array([index[c] for c in np.asarray(predicted).tolist()])
+    every = list(range(len(classes)))
+    out = {
+        "examples": len(y),
+        "accuracy": _number(metrics.accuracy_score(codes, guesses)),
+        "balanced_accuracy": None,
+        "log_loss": None,
+        "roc_auc": None,
+    }
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a class absent from these rows: its recall 0
+            out["balanced_accuracy"] = _number(metrics.balanced_accuracy_score(codes, guesses))
+            for average in ("macro", "weighted"):
+                p, r, f, _ = metrics.precision_recall_fscore_support(
+                    codes, guesses, labels=every, average=average, zero_division=0
+                )
+                out[f"precision_{average}"] = _number(p)
+                out[f"recall_{average}"] = _number(r)
+                out[f"f1_{average}"] = _number(f)
+            if np.all(np.isfinite(probabilities)):
+                out["log_loss"] = _number(metrics.log_loss(codes, probabilities, labels=every))
+                out["roc_auc"] = _roc_auc(metrics, codes, probabilities, every)
+    p, r, f, support = metrics.precision_recall_fscore_support(
+        codes, guesses, labels=every, zero_division=0
+    )
+    out["per_class"] = [
+        {
+            "class": label,
+            "precision": _number(p[i]),
+            "recall": _number(r[i]),
+            "f1": _number(f[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    ]
+    out["confusion_matrix"] = metrics.confusion_matrix(codes, guesses, labels=every).tolist()
+    out["classes"] = labels
+    return out
+
+
+def _roc_auc(metrics, codes, probabilities, every):
+    """Binary ROC AUC of the positive class, or one-vs-rest macro; None with one class."""
+    present = np.unique(codes)
+    if len(present) < 2:
+        return None
+    if len(every) == 2:
+        return _number(metrics.roc_auc_score(codes, probabilities[:, 1]))
+    if len(present) < len(every):
+        return None  # one-vs-rest needs every class among the rows
+    return _number(metrics.roc_auc_score(codes, probabilities, multi_class="ovr", labels=every))
+
+
+#: The headline numbers, in the order ``print_evaluation`` shows them.
+SUMMARY = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "r2",
+    "mape",
+)
+
+
+def print_evaluation(report: dict, stream=None, title=None) -> None:
+    """Print ``evaluation``'s report: the headline numbers, the per-class table and the
+    confusion matrix, in 80 columns.
+
+    Examples
+    --------
+    >>> print_evaluation({"examples": 2, "mae": 0.5, "rmse": 0.5, "r2": None, "mape": 0.25})
+      mae 0.5000   rmse 0.5000   r2 n/a   mape 0.2500
+    """
+    import sys
+
+    stream = stream or sys.stdout
+    if title:
+        print(title, file=stream)
+    cells = [
+        f"{key} {'n/a' if report[key] is None else format(report[key], '.4f')}"
+        for key in SUMMARY
+        if key in report
+    ]
+    line = " "
+    for cell in cells:
+        if len(line) + len(cell) + 3 > 80:
+            print(line.rstrip(), file=stream)
+            line = " "
+        line += " " + cell + "  "
+    print(line.rstrip(), file=stream)
+    if "per_class" in report:
+        _print_classes(report, stream)
+
+
+def _print_classes(report, stream) -> None:
+    rows = report["per_class"]
+    width = min(max(5, *(len(row["class"]) for row in rows)), 20)
+    print(f"\n  {'class':<{width}}  precision  recall      f1  support", file=stream)
+    for row in rows:
+        name = row["class"][:width]
+        print(
+            f"  {name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  "
+            f"{row['f1']:6.4f}  {row['support']:7d}",
+            file=stream,
+        )
+    matrix = report["confusion_matrix"]
+    if len(matrix) > 12:
+        return  # too wide for a terminal: confusion_matrix.csv has it
+    names = report["classes"]
+    cell = 1 + min(12, max(5, *(len(n) for n in names), *(len(str(v)) for r in matrix for v in r)))
+    if 2 + width + cell * len(matrix) > 80:
+        return  # too wide for a terminal: confusion_matrix.csv has it
+    print("\n  confusion matrix (rows: true, columns: predicted)", file=stream)
+    print(f"  {'':<{width}}" + "".join(f"{n[: cell - 1]:>{cell}}" for n in names), file=stream)
+    for name, row in zip(names, matrix, strict=True):
+        print(f"  {name[:width]:<{width}}" + "".join(f"{v:>{cell}}" for v in row), file=stream)
+
+
+__all__ = ["SUMMARY", "evaluation", "print_evaluation"]
