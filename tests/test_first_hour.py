@@ -264,3 +264,90 @@ def test_regression_evaluation(tmp_path, capsys):
     assert {"mae", "rmse", "r2", "mape"} <= set(report)
     assert report["rmse"] >= report["mae"] > 0 and report["mape"] is not None
     assert (tmp_path / "r" / "residuals.png").exists()
+
+
+def _onnx_feeds(session, path):
+    """The raw rows of a CSV as a user feeds them: floats (NaN for blanks and text such as
+    '?') for float inputs, the text ('' for blanks) for string inputs."""
+    rows = list(csv.DictReader(open(path, newline="")))
+    feeds = {}
+    for spec in session.get_inputs():
+        values = [row[spec.name] for row in rows]
+        if spec.type == "tensor(string)":
+            feeds[spec.name] = np.array(values, dtype=object).reshape(-1, 1)
+        else:
+
+            def number(text):
+                try:
+                    return float(text)
+                except ValueError:
+                    return np.nan
+
+            feeds[spec.name] = np.array([number(v) for v in values], np.float32).reshape(-1, 1)
+    return feeds
+
+
+def many_cities(path, n=150):
+    rng = np.random.default_rng(3)
+    lines = ["id;score;town;tier;grade"]
+    for i in range(n):
+        score = "" if i % 13 == 0 else f"{rng.normal():.3f}"
+        town = "" if i % 29 == 0 else f"town{int(rng.integers(30))}"
+        tier = ["gold", "silver", "bronze"][i % 3]
+        grade = int(rng.integers(3)) + 1 if score == "" else 1 + (float(score) > 0) + (i % 3 == 0)
+        lines.append(f"{i};{score};{town};{tier};{grade}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("messy", ["--numeric", "income", "--id-column", "customer_id", "--impute", "median"]),
+        ("messy", ["--drop", "customer_id,income", "--impute", "mean", "--categorical", "onehot"]),
+        ("cities", ["--id-column", "id", "--impute", "median", "--categorical", "embedding"]),
+        ("cities", ["--drop", "id", "--impute", "mean", "--target", "score"]),
+    ],
+)
+def test_onnx_stands_alone_on_raw_rows(tmp_path, capsys, case):
+    import onnxruntime as ort
+
+    name, options = case
+    if name == "messy":
+        data = write_messy(tmp_path / "messy.csv")
+    else:
+        data = many_cities(tmp_path / "cities.csv")
+    if "score" in options:  # regression on the rows with a score
+        lines = data.read_text().splitlines()
+        data.write_text("\n".join([lines[0], *(x for x in lines[1:] if x.split(";")[1])]) + "\n")
+    status, _, err = run(capsys, "train", data, "--out", tmp_path / "r", *options, *FAST)
+    assert status == 0, err
+    status, out, err = run(capsys, "export", tmp_path / "r", "--onnx", tmp_path / "m.onnx")
+    assert status == 0, err
+    assert "outputs" in out
+    status, out, err = run(capsys, "predict", tmp_path / "r", data, "--out", "-", "--proba")
+    if "score" in options:
+        status, out, err = run(capsys, "predict", tmp_path / "r", data, "--out", "-")
+    assert status == 0, err
+    expected = list(csv.DictReader(out.splitlines()))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    if data.suffix == ".csv" and ";" in data.read_text().splitlines()[0]:
+        semi = tmp_path / "comma.csv"
+        semi.write_text(data.read_text().replace(";", ","))
+        data = semi
+    results = dict(
+        zip(
+            [o.name for o in session.get_outputs()],
+            session.run(None, _onnx_feeds(session, data)),
+            strict=True,
+        )
+    )
+    if "prediction" in results:
+        got = results["prediction"][:, 0]
+        want = np.array([float(row["prediction"]) for row in expected])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        return
+    assert [str(v) for v in results["label"]] == [row["prediction"] for row in expected]
+    columns = [c for c in expected[0] if c.startswith("proba_")]
+    want = np.array([[float(row[c]) for c in columns] for row in expected])
+    np.testing.assert_allclose(results["probabilities"], want, atol=1e-5)

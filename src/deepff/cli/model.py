@@ -383,6 +383,17 @@ def cmd_export(args):
     """
     _refuse_an_input(args.onnx, args.model)
     network, pre, _ = load_model(args.model)
+    from ..io.onnx_table import export_table_onnx, standalone
+
+    if standalone(network, pre):  # issue 18: raw columns in, label and probabilities out
+        out = Path(args.onnx)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        names = export_table_onnx(network, pre, out)
+        kinds = [f"{n} ({'string' if n in pre.categories or n in pre.embedded else 'float'})"
+                 for n in names]
+        outputs = "label, probabilities" if network.is_classifier else "prediction"
+        print(f"Wrote {out}: inputs (batch, 1) {', '.join(kinds)}; outputs {outputs}")
+        return 0
     scaling = None
     if pre is not None:
         scaling = pre.affine()
