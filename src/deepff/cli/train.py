@@ -75,6 +75,17 @@ def add_parser(commands, common, name="train"):
     train.add_argument(
         "--report", action="store_true", help="also write DIR/report.html (deepff report DIR)"
     )
+    tracking = train.add_argument_group("tracking")
+    tracking.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="log the run to MLflow (default URI: $MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+    tracking.add_argument(
+        "--tensorboard", metavar="DIR", help="write TensorBoard event files into DIR"
+    )
     add_training_options(train)
     train.set_defaults(func=cmd_train)
     return train
@@ -97,6 +108,36 @@ def announce_columns(run, stream=None) -> None:
         print(line, file=stream or sys.stdout)
 
 
+def tracking_callbacks(args, source, options) -> list:
+    """The ``--mlflow`` and ``--tensorboard`` callbacks of a run (their libraries checked
+    before any work)."""
+    callbacks = []
+    if getattr(args, "mlflow", None) is not None:
+        from ..tracking.mlflow_log import MLflowCallback, _mlflow
+
+        _mlflow()  # not installed: said before the data is read
+        name = Path(str(args.out or args.resume or source)).name
+        params = {"data": source, **options}
+        callbacks.append(MLflowCallback(args.mlflow or None, run_name=name, params=params))
+    if getattr(args, "tensorboard", None):
+        from ..tracking.tensorboard_log import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(args.tensorboard))
+    return callbacks
+
+
+def _end_tracking(trackers, out, metrics) -> None:
+    """Log the finished run directory to MLflow (``out`` None: the run failed) and end."""
+    for tracker in trackers:
+        if hasattr(tracker, "end") and tracker.run_id is not None:
+            if out is not None:
+                from ..tracking.mlflow_log import log_run_directory
+
+                log_run_directory(out, metrics)
+                print(f"Logged to MLflow: run {tracker.run_id}", file=sys.stderr)
+            tracker.end()
+
+
 def cmd_train(args):
     """Run ``deepff train``: train on DATA (or resume a run) and write the run directory.
 
@@ -114,23 +155,30 @@ def cmd_train(args):
     parent_existed = out.parent.exists()
     if made:
         out = free_run_directory(out)  # the default name never replaces an earlier run
+    trackers = tracking_callbacks(args, source, options)
     try:
         result = train_run(
             source,
             options,
             out,
             resume=bool(args.resume),
-            callbacks=progress_callbacks(args.quiet or args.json),
+            callbacks=[*trackers, *progress_callbacks(args.quiet or args.json)],
             overwrite=bool(getattr(args, "overwrite", False)),
             announce=None if args.json else announce_columns,
         )
     except BaseException:
+        _end_tracking(trackers, None, None)
         if made:  # a refused run leaves no folder of its own behind
             remove_if_empty(out)
             if not parent_existed:
                 remove_if_empty(out.parent)
         raise
     stream = sys.stdout
+    if getattr(args, "report", False):
+        from ..runs.report import write_report
+
+        write_report(out)
+    _end_tracking(trackers, out, result["metrics"])
     if args.json:
         print(
             json.dumps(
@@ -140,10 +188,6 @@ def cmd_train(args):
         return 0
     print(f"Trained {result['network'].epoch} epochs; metrics:", file=stream)
     print_metrics(result["metrics"], stream)
-    if getattr(args, "report", False):
-        from ..runs.report import write_report
-
-        write_report(out)
     import textwrap
 
     names = [p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")]
