@@ -66,7 +66,9 @@ def hidden_layers(draw):
 def problems(draw):
     """(network, X, y, kind): kind is binary, multiclass, multilabel or regression."""
     dtype = draw(st.sampled_from(["float32", "float64"]))
-    m = draw(st.integers(1, 30))
+    kind = draw(st.sampled_from(["binary", "multiclass", "multilabel", "regression"]))
+    # Two classes need two examples: a single class is refused, whatever its labels' type.
+    m = draw(st.integers(2 if kind == "binary" else 1, 30))
     n = draw(st.integers(1, 5))
     scale = draw(st.sampled_from([1.0, 1e3, 1e6]))
     X = draw(
@@ -75,11 +77,8 @@ def problems(draw):
         )
     )
     X = X * scale
-    kind = draw(st.sampled_from(["binary", "multiclass", "multilabel", "regression"]))
     if kind == "binary":
         labels = draw(st.sampled_from([["no", "yes"], [0, 1], [-3, 7], [True, False]]))
-        if m == 1:
-            labels = [0, 1]  # one example, one class: only 0/1 labels say there are two
         y = np.array(draw(st.permutations([labels[i % 2] for i in range(m)])))
         output = dff.Dense(1, activation="sigmoid")
     elif kind == "multiclass":
