@@ -10,12 +10,16 @@ Examples
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import time
 from pathlib import Path
 
+from ..runs.options import DATA_OPTIONS, OPTION
 from ..tuning import METRICS, PRUNERS, SAMPLERS, tune
+from .common import TYPES
 
 DESCRIPTION = (
     "Search deepff train options on DATA. Trials are scored on validation rows (or K folds), "
@@ -29,9 +33,9 @@ ARGUMENTS = (
     (
         ("--space",),
         {
-            "required": True,
             "metavar": "SPACE.toml",
-            "help": "search space: fixed options at the top level, searched ones under [params]",
+            "help": "search space: fixed options at the top level, searched ones under [params] "
+            "(default: learning rate, layers and dropout; see deepff.cli.tune.DEFAULT_SPACE)",
         },
     ),
     (
@@ -120,7 +124,23 @@ ARGUMENTS = (
     ),
     (("--no-plots",), {"dest": "plots", "action": "store_false", "help": "do not save plots"}),
     (("--quiet",), {"action": "store_true", "help": "no line per trial"}),
+    (("--json",), {"action": "store_true", "help": "print the outcome as JSON"}),
 )
+
+#: The space of ``deepff tune DATA`` without ``--space``: what matters most, in few trials.
+DEFAULT_SPACE = {
+    "epochs": 30,
+    "early_stopping": 5,
+    "params": {
+        "learning_rate": {"low": 1e-4, "high": 0.03, "log": True},
+        "layers": {"values": [[32], [64, 32], [128, 64]]},
+        "dropout": {"low": 0.0, "high": 0.4, "step": 0.1},
+    },
+}
+
+#: Options of ``deepff train`` that ``deepff tune`` takes as flags too: how data is read
+#: and split (fixed for every trial; a flag wins over the space file).
+DATA_FLAGS = tuple(n for n in DATA_OPTIONS if n != "seed")
 
 
 def add_parser(commands, common=None):
@@ -146,6 +166,17 @@ def add_parser(commands, common=None):
     parser.add_argument("data", metavar="DATA", help="built-in data set name or data file/folder")
     for flags, keywords in ARGUMENTS:
         parser.add_argument(*flags, **keywords)
+    data = parser.add_argument_group("data (as deepff train)")
+    for name in DATA_FLAGS:
+        option = OPTION[name]
+        keywords = {"dest": name, "default": argparse.SUPPRESS, "help": option.help_text()}
+        if TYPES[option.kind] is not None:
+            keywords["type"] = TYPES[option.kind]
+        if option.choices is not None:
+            keywords["choices"] = option.choices
+        if option.metavar is not None:
+            keywords["metavar"] = option.metavar
+        data.add_argument(option.flag, *option.aliases, **keywords)
     parser.set_defaults(func=run)
     return parser
 
@@ -184,11 +215,11 @@ def run(args) -> int:
         raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
     if args.cv is not None and args.cv < 2:
         raise ValueError(f"--cv must be at least 2 folds; got {args.cv}")
-    study = args.study or _default_study_name(args.data, args.space)
+    study = args.study or _default_study_name(args.data, args.space or "default")
     out = Path(args.out) if args.out else Path("runs") / "tune" / study
     started = time.perf_counter()
     result = tune(
-        args.space,
+        space_with_flags(args),
         args.data,
         sampler=args.sampler,
         n_trials=args.trials,
@@ -206,6 +237,75 @@ def run(args) -> int:
         plots=args.plots,
         verbose=0 if args.quiet else 1,
     )
+    ties = tied_trials(result)
+    if args.json:
+        print(json.dumps(_outcome(result, ties), default=str))
+        return 1 if result.failed_workers else 0
     print(result.summary())
+    if ties > 1 and args.cv is None:
+        import textwrap
+
+        text = (
+            f"warning: {ties} of {result_complete(result)} trials tie at the best validation "
+            f"{result.metric} {result.best_value:.4f}: the validation rows are too few to tell "
+            "them apart (and the importance plot is flat); score by cross-validation with "
+            "--cv 5, or give more rows to --val-split"
+        )
+        print("\n".join(textwrap.wrap(text, 78, subsequent_indent="  ")))
     print(f"{time.perf_counter() - started:.1f} s")
     return 1 if result.failed_workers else 0
+
+
+def space_with_flags(args):
+    """The space of the run: ``--space`` (or ``DEFAULT_SPACE``) with the data flags fixed.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> space_with_flags(argparse.Namespace(space=None, target="y"))["target"]
+    'y'
+    """
+    flags = {name: getattr(args, name) for name in DATA_FLAGS if hasattr(args, name)}
+    if args.space is None:
+        return {**DEFAULT_SPACE, **flags}
+    if not flags:
+        return args.space
+    from ..io.toml import read_toml
+
+    table = read_toml(args.space)
+    for name in flags:
+        table.pop(name, None)
+        if isinstance(table.get("params"), dict) and name in table["params"]:
+            raise ValueError(f"{args.space}: {name} is given as a flag and searched; keep one")
+    return {**table, **flags}
+
+
+def result_complete(result) -> int:
+    return sum(row["state"] == "COMPLETE" for row in result.trials)
+
+
+def tied_trials(result) -> int:
+    """How many complete trials share the best validation score (to 1e-9)."""
+    if result.best_value is None:
+        return 0
+    return sum(
+        row["state"] == "COMPLETE"
+        and row["value"] is not None
+        and abs(row["value"] - result.best_value) <= 1e-9
+        for row in result.trials
+    )
+
+
+def _outcome(result, ties) -> dict:
+    return {
+        "study": result.study_name,
+        "metric": result.metric,
+        "best_trial": result.best_trial,
+        "best_value": result.best_value,
+        "best_params": result.best_params,
+        "trials": len(result.trials),
+        "complete": result_complete(result),
+        "ties_at_best": ties,
+        "test_scores": result.test_scores,
+        "files": {k: str(v) for k, v in result.files.items()},
+    }

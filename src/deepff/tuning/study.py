@@ -343,13 +343,25 @@ class Job:
     verbose: int
 
 
+def rounded(value):
+    """A parameter as a person reads it: floats to 4 significant digits (0.3, not
+    0.30000000000000004); other values as they are.
+
+    Examples
+    --------
+    >>> rounded(0.1 + 0.2), rounded(0.000123456), rounded(32), rounded([64, 32])
+    ('0.3', '0.0001235', 32, [64, 32])
+    """
+    return format(value, ".4g") if isinstance(value, float) else value
+
+
 def _progress(job, worker):
     optuna = import_optuna()
 
     def callback(study, trial):
         if not job.verbose:
             return
-        params = ", ".join(f"{k}={v}" for k, v in job.space.decode(trial.params).items())
+        params = ", ".join(f"{k}={rounded(v)}" for k, v in job.space.decode(trial.params).items())
         value = "" if trial.value is None else f" {job.metric} {trial.value:.4f}"
         state = trial.state.name.lower()
         if trial.state == optuna.trial.TrialState.PRUNED:
