@@ -66,6 +66,8 @@ class ProgressBar(Callback):
             except ImportError:
                 self._progress = None
         self._train_start = time.perf_counter()
+        self._durations = []  # per epoch, the first one without its first batch (start-up)
+        self._header = False
 
     def _start_live(self):
         from rich.console import Console
@@ -74,19 +76,17 @@ class ProgressBar(Callback):
             MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
         console = Console(file=self._stream)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=12),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
             TextColumn("eta"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             console=console,
             transient=True,
         )
@@ -98,6 +98,7 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._after_first_batch = None
         self._seen = 0
         self._loss_sum = 0.0
         if self._progress is not None:
@@ -110,6 +111,8 @@ class ProgressBar(Callback):
                 )
 
     def on_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self._after_first_batch = time.perf_counter()
         if self._progress is None:
             return
         logs = logs or {}
@@ -122,38 +125,145 @@ class ProgressBar(Callback):
         self._progress.update(
             self._batches_task,
             completed=batch + 1,
-            info=f"loss {loss:.4f}  {speed:,.0f} samples/s",
+            info=f"loss {loss:.4f} {speed:,.0f}/s",
         )
+
+    def _eta(self, epoch) -> str | None:
+        """The time left: the epochs to go times the mean epoch, where the first epoch is
+        timed after its first batch (start-up: buffers, compiled kernels) and scaled up."""
+        now = time.perf_counter()
+        elapsed = now - self._epoch_start
+        steps = self._steps or 0
+        if not self._durations and self._after_first_batch is not None and steps > 1:
+            elapsed = (now - self._after_first_batch) * steps / (steps - 1)
+        self._durations.append(elapsed)
+        remaining = self._total - epoch - 1
+        if remaining <= 0:
+            return None
+        recent = self._durations[1:] or self._durations
+        return _duration(sum(recent) / len(recent) * remaining)
 
     def _line(self, epoch, logs):
         elapsed = time.perf_counter() - self._epoch_start
+        eta = self._eta(epoch)
         parts = [f"Epoch {epoch + 1}/{self._total}", f"{elapsed:.2f}s"]
         parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
-        done = epoch + 1 - self._first
-        remaining = self._total - epoch - 1
-        if remaining > 0 and done > 0:
-            per_epoch = (time.perf_counter() - self._train_start) / done
-            parts.append(f"eta {_duration(per_epoch * remaining)}")
+        if eta is not None:
+            parts.append(f"eta {eta}")
         return " - ".join(parts)
 
+    def _columns(self, epoch, logs):
+        """(header or None, row): the epoch as a table row, train and validation columns
+        lined up under a header printed once; None when it would not fit 80 columns."""
+        elapsed = time.perf_counter() - self._epoch_start
+        eta = self._eta(epoch)
+        logs = logs or {}
+        train = [k for k in logs if not k.startswith("val_")]
+        val = [k for k in logs if k.startswith("val_")]
+        digits = len(str(self._total))
+        label = f"Epoch {epoch + 1:>{digits}}/{self._total}"
+        widths = [max(len(k), 8) for k in (*train, *val)]
+        sep = [" |" if val and i == len(train) else "" for i in range(len(widths))]
+        header = " " * len(label) + "".join(
+            f"{s}  {k:>{w}}" for k, w, s in zip((*train, *val), widths, sep, strict=True)
+        )
+        header += "      time   eta"
+        row = label + "".join(
+            f"{s}  {_number(logs[k]):>{w}}"
+            for k, w, s in zip((*train, *val), widths, sep, strict=True)
+        )
+        row += f"  {elapsed:>7.2f}s  {eta or '':>4}"
+        if len(header) > 80 or len(row) > 80:
+            return None, None
+        shown = None if self._header else header
+        self._header = True
+        return shown, row
+
     def on_epoch_end(self, epoch, logs=None):
-        line = self._line(epoch, logs)
         if self._progress is not None:
-            self._progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
-            metrics = "  ".join(
+            durations = list(self._durations)
+            header, line = self._columns(epoch, logs)
+            if line is None:  # too wide for a table: the plain line
+                self._durations = durations
+                line = self._line(epoch, logs)
+            print_ = self._progress.console.print
+            if header is not None:
+                print_(header, highlight=False, markup=False, soft_wrap=True)
+            print_(line, highlight=False, markup=False, soft_wrap=True)
+            metrics = " ".join(
                 f"{k} {v:.4f}" for k, v in (logs or {}).items() if k.startswith("val_")
-            )
+            )[:36]
             self._progress.update(self._epochs_task, completed=epoch + 1, info=metrics)
         else:
-            print(line, file=self._stream, flush=True)
+            print(self._line(epoch, logs), file=self._stream, flush=True)
 
     def on_train_end(self, logs=None):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
+    def stop(self) -> None:
+        """Stop the live display, leaving the terminal as it was (on Ctrl-C too)."""
+        self.on_train_end()
+
     def __repr__(self):
         return f"ProgressBar(live={self.live!r})"
 
 
-__all__ = ["ProgressBar"]
+def _number(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _size(nbytes: int) -> str:
+    """Bytes as a person reads them.
+
+    Examples
+    --------
+    >>> _size(512), _size(12_345_678)
+    ('512 B', '11.8 MB')
+    """
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+class LoadingSpinner:
+    """A spinner with the file's name and size while DATA is read, on a terminal only.
+
+    Examples
+    --------
+    >>> import io
+    >>> spinner = LoadingSpinner("iris", stream=io.StringIO())
+    >>> spinner.start(); spinner.stop()  # not a terminal: nothing is shown
+    """
+
+    def __init__(self, source, stream=None):
+        self.source = str(source)
+        self.stream = stream if stream is not None else sys.stdout
+        self._status = None
+
+    def start(self) -> None:
+        import os
+
+        if not getattr(self.stream, "isatty", lambda: False)():
+            return
+        try:
+            from rich.console import Console
+        except ImportError:
+            return
+        name = os.path.basename(self.source) or self.source
+        size = f" ({_size(os.path.getsize(self.source))})" if os.path.isfile(self.source) else ""
+        console = Console(file=self.stream)
+        self._status = console.status(f"Reading {name}{size} ...", spinner="dots")
+        self._status.start()
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+__all__ = ["LoadingSpinner", "ProgressBar"]

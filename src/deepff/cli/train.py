@@ -24,6 +24,7 @@ from ..runs.directory import free_run_directory, remove_if_empty
 from ..runs.options import TRAIN_OPTIONS, check_options
 from ..runs.run import CONFIG_FILE, train_run
 from .common import CommandError, add_training_options, print_metrics
+from .progress import LoadingSpinner
 
 
 def add_parser(commands, common, name="train"):
@@ -138,6 +139,24 @@ def _end_tracking(trackers, out, metrics) -> None:
             tracker.end()
 
 
+def interrupted_message(out) -> str:
+    """What Ctrl-C says: the exact command that continues the run, when it can be.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> interrupted_message(tempfile.mkdtemp()).split(";")[0]
+    'deepff: interrupted before the first epoch ended'
+    """
+    import shlex
+
+    from ..runs.run import CHECKPOINT_FILE
+
+    if (Path(out) / CHECKPOINT_FILE).exists():
+        return f"deepff: interrupted; continue with: deepff train --resume {shlex.quote(str(out))}"
+    return "deepff: interrupted before the first epoch ended; nothing to resume"
+
+
 def cmd_train(args):
     """Run ``deepff train``: train on DATA (or resume a run) and write the run directory.
 
@@ -156,17 +175,35 @@ def cmd_train(args):
     if made:
         out = free_run_directory(out)  # the default name never replaces an earlier run
     trackers = tracking_callbacks(args, source, options)
+    displays = progress_callbacks(args.quiet or args.json)
+    spinner = LoadingSpinner(source)
+    if not (args.quiet or args.json):
+        spinner.start()
+
+    def announce(run):
+        spinner.stop()
+        if not args.json:
+            announce_columns(run)
+
     try:
         result = train_run(
             source,
             options,
             out,
             resume=bool(args.resume),
-            callbacks=[*trackers, *progress_callbacks(args.quiet or args.json)],
+            callbacks=[*trackers, *displays],
             overwrite=bool(getattr(args, "overwrite", False)),
-            announce=None if args.json else announce_columns,
+            announce=announce,
         )
+    except KeyboardInterrupt:
+        spinner.stop()
+        for display in displays:
+            display.stop()  # the terminal as it was: cursor shown, no bars left
+        _end_tracking(trackers, None, None)
+        print(interrupted_message(out), file=sys.stderr, flush=True)
+        return 130
     except BaseException:
+        spinner.stop()
         _end_tracking(trackers, None, None)
         if made:  # a refused run leaves no folder of its own behind
             remove_if_empty(out)
