@@ -207,9 +207,17 @@ def test_train_json_is_the_only_output(tmp_path):
 def test_class_weight_balanced(tmp_path, capsys):
     data = write_messy(tmp_path / "messy.csv")
     status, _, err = run(
-        capsys, "train", data, "--impute", "mean", "--class-weight", "balanced",
-        "--out", tmp_path / "r", *FAST,
-    )  # fmt: skip
+        capsys,
+        "train",
+        data,
+        "--impute",
+        "mean",
+        "--class-weight",
+        "balanced",
+        "--out",
+        tmp_path / "r",
+        *FAST,
+    )
     assert status == 0, err
     config = (tmp_path / "r" / "config.toml").read_text()
     assert 'class_weight = "balanced"' in config
@@ -351,3 +359,20 @@ def test_onnx_stands_alone_on_raw_rows(tmp_path, capsys, case):
     columns = [c for c in expected[0] if c.startswith("proba_")]
     want = np.array([[float(row[c]) for c in columns] for row in expected])
     np.testing.assert_allclose(results["probabilities"], want, atol=1e-5)
+
+
+def test_info_json(tmp_path, capsys):
+    data = write_messy(tmp_path / "messy.csv")
+    options = ["--impute", "median", "--numeric", "income", "--id-column", "customer_id"]
+    run(capsys, "train", data, "--out", tmp_path / "r", *options, *FAST)
+    status, out, err = run(capsys, "info", tmp_path / "r", "--json")
+    assert status == 0, err
+    info = json.loads(out)
+    assert info["task"] == "classification" and info["classes"] == ["no", "yes"]
+    assert info["columns"] == {
+        "age": "numeric",
+        "income": "numeric",
+        "city": "one-hot",
+        "plan": "one-hot",
+    }
+    assert info["options"]["id_column"] == "customer_id"

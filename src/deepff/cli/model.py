@@ -69,6 +69,7 @@ def add_parser(commands, common, name):
             help="architecture, parameters, training config, classes, metrics",
         )
         parser.add_argument("model", metavar="MODEL")
+        parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     elif name == "export":
         parser = commands.add_parser(name, parents=[common], help="export MODEL to ONNX")
         parser.add_argument("model", metavar="MODEL")
@@ -313,6 +314,9 @@ def cmd_info(args):
     described = serialization.read_metadata(path)
     network, pre, metadata = load_model(path)
     run = metadata.get("run", {})
+    if getattr(args, "json", False):  # issue 18: what info prints, as one JSON object
+        print(json.dumps(_info_json(path, described, network, pre, metadata), default=str))
+        return 0
     out = _Printable(sys.stdout)  # the file's text is shown, never obeyed by the terminal
     print(
         f"model: {path} (deepff format {described['format_version']}, "
@@ -329,6 +333,31 @@ def cmd_info(args):
     network.summary(print_fn=lambda text: print(text, file=out))
     _print_run(run, metadata.get("metrics"), out)
     return 0
+
+
+def _info_json(path, described, network, pre, metadata) -> dict:
+    """``deepff info --json``: the model file, task, classes, layers, inputs and run."""
+    run = metadata.get("run", {})
+    task = run.get("task") or ("classification" if network.is_classifier else "regression")
+    columns = None
+    if pre is not None and pre.kind == "table":
+        columns = {name: "numeric" for name in pre.numeric}
+        columns |= {name: "one-hot" for name in pre.categories}
+        columns |= {name: "embedded" for name in pre.embedded}
+    return {
+        "model": str(path),
+        "format_version": described["format_version"],
+        "deepff_version": described["state"].get("deepff_version"),
+        "task": task,
+        "epochs_trained": network.epoch,
+        "classes": class_labels(network, run) if network.classes_ is not None else None,
+        "layers": [layer.get_config() for layer in network.layers],
+        "n_inputs": network.n_features_in_,
+        "columns": columns,
+        "data": run.get("data"),
+        "options": run.get("options"),
+        "metrics": metadata.get("metrics"),
+    }
 
 
 def _input_line(network, pre) -> str:
@@ -389,8 +418,10 @@ def cmd_export(args):
         out = Path(args.onnx)
         out.parent.mkdir(parents=True, exist_ok=True)
         names = export_table_onnx(network, pre, out)
-        kinds = [f"{n} ({'string' if n in pre.categories or n in pre.embedded else 'float'})"
-                 for n in names]
+        kinds = [
+            f"{n} ({'string' if n in pre.categories or n in pre.embedded else 'float'})"
+            for n in names
+        ]
         outputs = "label, probabilities" if network.is_classifier else "prediction"
         print(f"Wrote {out}: inputs (batch, 1) {', '.join(kinds)}; outputs {outputs}")
         return 0
