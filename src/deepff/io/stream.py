@@ -1,0 +1,739 @@
+"""Data larger than memory: one data source over arrays and files, read by chunks.
+
+A *data source* is a table of m rows and n numeric columns that is read in blocks of rows,
+never whole unless it already is in memory:
+
+| source        | how rows are read                                                      |
+|---------------|------------------------------------------------------------------------|
+| ``ArraySource`` | an array in memory; no copy of a float32 C-contiguous array          |
+| ``NpySource``   | a ``.npy`` file as a read-only memory map                            |
+| ``HDF5Source``  | an h5py dataset, sliced one block at a time                          |
+| CSV / Parquet | parsed once, by chunks, into a memory-mapped ``.npy`` cache (``cache``) |
+
+Every source has ``n_rows``, ``n_columns``, ``columns``, ``read(start, stop)`` (a float
+block) and ``take(rows)`` (rows by index), and ``check_unchanged()``, which raises a
+``DataChanged`` when the file under it changed since it was opened (each epoch asks).
+
+On top of a source, ``SourceBatches`` is a batch source of ``Network.train``
+(``deepff.batching``): it reads the target and feature columns of each batch, scales the
+features, and encodes the targets. Shuffling is ``"exact"`` (one permutation of all rows
+per epoch; rows gathered by index) or ``"windowed"`` (the chunks are permuted, then rows
+are shuffled inside a window of ``window`` chunks: reads stay sequential, memory stays
+one window; deterministic for a seed), or off. ``moments`` gives the scaling statistics in
+one streaming pass (Chan's parallel update), equal to the in-memory ones to float64
+rounding; ``fit_source`` is ``fit`` over a source, and ``predict_to_csv`` writes
+predictions as it reads.
+
+Examples
+--------
+>>> import numpy as np
+>>> source = ArraySource(np.arange(12, dtype=np.float32).reshape(6, 2), columns=["x", "y"])
+>>> source.n_rows, source.read(1, 3).tolist()
+(6, [[2.0, 3.0], [4.0, 5.0]])
+>>> stats = moments(source, chunk_rows=4)
+>>> stats.mean.tolist(), stats.count.tolist()
+([5.0, 6.0], [6, 6])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import check_int
+from .datasets import DataError
+
+#: Rows a chunk holds unless told (about 1 MiB of 64 float32 columns).
+CHUNK_ROWS = 4096
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+_HEADER_BYTES = 128  # the reserved .npy header of a cache: the shape is known only at the end
+
+
+class DataChanged(DataError):
+    """The file under a data source changed while it was read (size or modification time).
+
+    Examples
+    --------
+    >>> issubclass(DataChanged, ValueError)
+    True
+    """
+
+
+def _stat(path) -> tuple:
+    info = os.stat(path)
+    return (info.st_size, info.st_mtime_ns)
+
+
+class _Source:
+    """What every source shares: its columns, its file's identity, a row-block reader."""
+
+    path = None
+    columns: list
+
+    def _remember(self) -> None:
+        self._identity = None if self.path is None else _stat(self.path)
+
+    def check_unchanged(self) -> None:
+        """Raise ``DataChanged`` if the file changed since the source was opened."""
+        if self.path is None:
+            return
+        try:
+            now = _stat(self.path)
+        except OSError as error:
+            raise DataChanged(f"{self.path}: the data file disappeared while training") from error
+        if now != self._identity:
+            raise DataChanged(
+                f"{self.path}: the data file changed while training (size or modification "
+                "time); training stopped rather than mixing two versions of the data"
+            )
+
+    @property
+    def n_rows(self) -> int:
+        """m, the number of rows."""
+        return int(self.array.shape[0])
+
+    @property
+    def n_columns(self) -> int:
+        """The number of columns."""
+        return int(self.array.shape[1])
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as an array (a view where the source allows)."""
+        return self.array[start:stop]
+
+    def take(self, rows) -> np.ndarray:
+        """The rows of index array ``rows``, in that order."""
+        return np.take(self.array, rows, axis=0)
+
+    def column_index(self, name) -> int:
+        """The position of column ``name`` (a name, or an int position, negative allowed)."""
+        if isinstance(name, (int, np.integer)):
+            if not -self.n_columns <= name < self.n_columns:
+                raise DataError(f"column {name} is out of range ({self.n_columns} columns)")
+            return int(name) % self.n_columns
+        if name not in self.columns:
+            raise DataError(f"no column {name!r}; the columns are {self.columns[:10]}")
+        return self.columns.index(name)
+
+    def fingerprint(self) -> str:
+        """What identifies the data: shape, dtype, and the file's size and time (or a hash
+        of the first and last rows of an array in memory)."""
+        digest = hashlib.sha256(repr((self.n_rows, self.n_columns, self.columns)).encode())
+        if self.path is not None:
+            digest.update(repr(_stat(self.path)).encode())
+        else:
+            digest.update(np.ascontiguousarray(self.read(0, 8)).tobytes())
+            digest.update(np.ascontiguousarray(self.read(max(self.n_rows - 8, 0), None)).tobytes())
+        return digest.hexdigest()[:16]
+
+    def __repr__(self):
+        where = "" if self.path is None else f"{str(self.path)!r}, "
+        return f"{type(self).__name__}({where}n_rows={self.n_rows}, n_columns={self.n_columns})"
+
+
+class ArraySource(_Source):
+    """A 2-D array in memory as a data source; a float32 C-contiguous array is not copied.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((3, 2), np.float32)
+    >>> np.shares_memory(ArraySource(X).array, X)
+    True
+    """
+
+    def __init__(self, array, columns=None):
+        array = np.asarray(array)
+        if array.ndim != 2:
+            raise DataError(f"a data source is 2-D (rows, columns); got shape {array.shape}")
+        self.array = array
+        self.columns = (
+            list(columns) if columns is not None else [str(i) for i in range(array.shape[1])]
+        )
+        self._remember()
+
+
+class NpySource(_Source):
+    """A ``.npy`` file of a 2-D numeric array, opened as a read-only memory map.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> np.save(path, np.ones((4, 3), np.float32))
+    >>> NpySource(path).read(0, 2).shape
+    (2, 3)
+    """
+
+    def __init__(self, path, columns=None):
+        self.path = Path(path)
+        try:
+            self.array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise DataError(f"{self.path}: not a readable .npy file ({error})") from error
+        if self.array.ndim != 2 or self.array.dtype.kind not in "fiub":
+            raise DataError(
+                f"{self.path}: a data source is a 2-D numeric array; got shape "
+                f"{self.array.shape} of {self.array.dtype}"
+            )
+        self.columns = (
+            list(columns) if columns is not None else [str(i) for i in range(self.array.shape[1])]
+        )
+        self._remember()
+
+
+class HDF5Source(_Source):
+    """One 2-D dataset of an HDF5 file, read a block of rows at a time (h5py).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, h5py
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = f.create_dataset("X", data=np.arange(6.0).reshape(3, 2), chunks=(2, 2))
+    >>> HDF5Source(path, "X").read(1, 3).tolist()
+    [[2.0, 3.0], [4.0, 5.0]]
+    """
+
+    def __init__(self, path, dataset, columns=None):
+        import h5py
+
+        self.path = Path(path)
+        try:
+            self._file = h5py.File(self.path, "r")
+            self.array = self._file[dataset]
+        except (OSError, KeyError) as error:
+            raise DataError(f"{self.path}: no readable dataset {dataset!r} ({error})") from error
+        if self.array.ndim != 2:
+            raise DataError(f"{self.path}:{dataset}: a data source is 2-D; got {self.array.shape}")
+        self.columns = (
+            list(columns) if columns is not None else [str(i) for i in range(self.array.shape[1])]
+        )
+        self._remember()
+
+    def take(self, rows) -> np.ndarray:
+        """Rows by index: h5py reads increasing indices, so read sorted and put back."""
+        rows = np.asarray(rows)
+        order = np.argsort(rows, kind="stable")
+        block = self.array[rows[order]]
+        out = np.empty_like(block)
+        out[order] = block
+        return out
+
+
+# --- the cache of a text file -----------------------------------------------------------------
+def _npy_header(shape, dtype) -> bytes:
+    """A version-1.0 .npy header of exactly ``_HEADER_BYTES`` bytes (spaces pad it)."""
+    text = (
+        f"{{'descr': '{np.dtype(dtype).str}', 'fortran_order': False, 'shape': {tuple(shape)}, }}"
+    )
+    room = _HEADER_BYTES - 10 - 1
+    if len(text) > room:
+        raise DataError(f"a cache of shape {shape} does not fit the reserved header")
+    body = (text + " " * (room - len(text)) + "\n").encode("latin1")
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+
+def _text_chunks(path, chunk_rows):
+    """(column names, iterator of float32 blocks) of a CSV (.gz too) or Parquet file."""
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        import pyarrow.parquet as pq
+
+        handle = pq.ParquetFile(path)
+        names = list(handle.schema_arrow.names)
+
+        def blocks():
+            for batch in handle.iter_batches(batch_size=chunk_rows):
+                yield np.column_stack(
+                    [
+                        np.asarray(c.to_numpy(zero_copy_only=False), np.float32)
+                        for c in batch.columns
+                    ]
+                )
+
+        return names, blocks()
+    import pandas as pd
+
+    sep = "\t" if ".tsv" in suffixes else ","
+    names = [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
+    reader = pd.read_csv(path, dtype=np.float32, engine="c", sep=sep, chunksize=chunk_rows)
+    return names, (frame.to_numpy(np.float32) for frame in reader)
+
+
+def _cache_identity(path) -> dict:
+    path = Path(path)
+    size, mtime = _stat(path)
+    return {"data": str(path.resolve()), "size": size, "mtime_ns": mtime, "dtype": "float32"}
+
+
+def build_cache(path, cache, chunk_rows=CHUNK_ROWS) -> Path:
+    """Parse a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet file once, by chunks, into a
+    float32 ``.npy`` file ``cache`` that later epochs memory-map.
+
+    The array is written to ``cache + ".part"`` under a reserved header and renamed when
+    complete, with ``cache + ".json"`` naming the data it came from (path, size, time). An
+    existing cache of the same data is kept; a cache of other data is refused (delete it
+    or name another), so a stale cache never trains a model. Non-numeric cells are
+    refused, naming the file. Memory: one chunk.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> csv = os.path.join(folder, "d.csv")
+    >>> _ = open(csv, "w").write("a,b\\n1,2\\n3,4\\n5,6\\n")
+    >>> cache = build_cache(csv, os.path.join(folder, "d.npy"), chunk_rows=2)
+    >>> NpySource(cache).read(0, 3).tolist()
+    [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    """
+    path, cache = Path(path), Path(cache)
+    identity = _cache_identity(path)
+    sidecar = Path(str(cache) + ".json")
+    if cache.exists():
+        try:
+            known = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            known = None
+        if known is None or {k: known.get(k) for k in identity} != identity:
+            raise DataError(
+                f"{cache}: this cache was made from other data (or its record "
+                f"{sidecar.name} is missing or differs from {path}); delete it or name "
+                "another cache"
+            )
+        return cache
+    partial = Path(str(cache) + ".part")
+    try:
+        names = _write_cache(path, partial, chunk_rows)
+        identity["columns"] = names
+        sidecar.write_text(json.dumps(identity))
+        os.replace(partial, cache)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return cache
+
+
+def _write_cache(path, partial, chunk_rows) -> list:
+    rows, width = 0, None
+    try:
+        names, blocks = _text_chunks(path, chunk_rows)
+        with open(partial, "wb") as out:
+            out.write(b"\0" * _HEADER_BYTES)
+            for block in blocks:
+                if width is None:
+                    width = block.shape[1]
+                out.write(np.ascontiguousarray(block, np.float32).tobytes())
+                rows += block.shape[0]
+            out.seek(0)
+            out.write(_npy_header((rows, width or len(names)), np.float32))
+    except (ValueError, TypeError) as error:
+        raise DataError(
+            f"{path}: every cell of a streamed file must be a number "
+            f"({str(error).splitlines()[0]}); encode text columns first, or train from memory"
+        ) from error
+    return names
+
+
+def open_source(data, *, dataset=None, cache=None, columns=None, chunk_rows=CHUNK_ROWS):
+    """The data source for ``data``: an array, a ``.npy`` path, an HDF5 path (with
+    ``dataset``), or a CSV/Parquet path (parsed into ``cache``, default ``data + ".npy"``
+    beside it; the command line puts it in the run directory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> open_source(np.zeros((2, 3), np.float32))
+    ArraySource(n_rows=2, n_columns=3)
+    """
+    if isinstance(data, _Source):
+        return data
+    if not isinstance(data, (str, os.PathLike)):
+        return ArraySource(data, columns)
+    path = Path(data)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return NpySource(path, columns)
+    if suffix in (".h5", ".hdf5", ".hdf"):
+        if dataset is None:
+            raise DataError(f"{path}: name the HDF5 dataset to stream (dataset=...)")
+        return HDF5Source(path, dataset, columns)
+    cache = Path(cache) if cache is not None else path.with_name(path.name + ".npy")
+    build_cache(path, cache, chunk_rows)
+    names = json.loads(Path(str(cache) + ".json").read_text())["columns"]
+    source = NpySource(cache, columns or names)
+    source.origin, source.origin_identity = path, _stat(path)
+    return _WatchOrigin(source)
+
+
+class _WatchOrigin(NpySource):
+    """A cache that also checks the text file it came from."""
+
+    def __init__(self, source):
+        self.__dict__.update(source.__dict__)
+
+    def check_unchanged(self) -> None:
+        """Also refuse a text file that changed since its cache was made."""
+        super().check_unchanged()
+        if _stat(self.origin) != self.origin_identity:
+            raise DataChanged(f"{self.origin}: the data file changed while training")
+
+
+# --- statistics in one pass ---------------------------------------------------------------------
+@dataclass
+class Moments:
+    """Per-column count (of non-missing values), mean, variance (ddof 0), min and max.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Moments.of(np.array([[1.0], [3.0]])).var.tolist()
+    [1.0]
+    """
+
+    count: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+
+    @property
+    def var(self) -> np.ndarray:
+        """The population variance sum (x - mean)^2 / count (NaN for an empty column)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.m2 / self.count
+
+    @property
+    def std(self) -> np.ndarray:
+        """The population standard deviation."""
+        return np.sqrt(self.var)
+
+    @classmethod
+    def of(cls, block) -> Moments:
+        """The moments of one block, in float64, NaN cells left out."""
+        block = np.asarray(block, np.float64)
+        missing = np.isnan(block)
+        count = (~missing).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = np.where(missing, 0.0, block).sum(axis=0)
+            mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+            centered = np.where(missing, 0.0, block - mean)
+        m2 = np.einsum("ij,ij->j", centered, centered)
+        minimum = np.where(count > 0, np.nanmin(np.where(missing, np.inf, block), axis=0), np.nan)
+        maximum = np.where(count > 0, np.nanmax(np.where(missing, -np.inf, block), axis=0), np.nan)
+        return cls(count, mean, m2, minimum, maximum)
+
+    def combine(self, other: Moments) -> Moments:
+        """Chan, Golub and LeVeque's parallel update: the moments of both blocks together.
+
+        n = n_a + n_b; delta = mean_b - mean_a; mean = mean_a + delta n_b / n;
+        M2 = M2_a + M2_b + delta^2 n_a n_b / n.
+        """
+        n = self.count + other.count
+        safe = np.maximum(n, 1)
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / safe)
+        m2 = self.m2 + other.m2 + delta * delta * (self.count * (other.count / safe))
+        return Moments(
+            n, mean, m2, np.fmin(self.minimum, other.minimum), np.fmax(self.maximum, other.maximum)
+        )
+
+
+def moments(source, chunk_rows=CHUNK_ROWS, columns=None) -> Moments:
+    """Per-column moments of a data source in one pass over chunks of ``chunk_rows`` rows.
+
+    Exact to float64 rounding against ``np.nanmean`` / ``np.nanvar`` of the whole array
+    (tested); memory is one chunk.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(1000, 3))
+    >>> stats = moments(ArraySource(X), chunk_rows=64)
+    >>> bool(np.allclose(stats.var, X.var(axis=0), rtol=1e-12))
+    True
+    """
+    source = open_source(source)
+    chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+    total = None
+    for start in range(0, source.n_rows, chunk_rows):
+        block = source.read(start, start + chunk_rows)
+        if columns is not None:
+            block = block[:, columns]
+        part = Moments.of(block)
+        total = part if total is None else total.combine(part)
+    if total is None:
+        raise DataError(f"{source!r} has no rows")
+    return total
+
+
+def unique_values(source, column, chunk_rows=CHUNK_ROWS) -> np.ndarray:
+    """The sorted distinct values of one column (class labels), in one pass.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unique_values(ArraySource(np.array([[2.0], [0.0], [2.0]])), 0).tolist()
+    [0.0, 2.0]
+    """
+    source = open_source(source)
+    index = source.column_index(column)
+    seen = set()
+    for start in range(0, source.n_rows, chunk_rows):
+        seen.update(
+            np.unique(np.asarray(source.read(start, start + chunk_rows)[:, index])).tolist()
+        )
+    return np.array(sorted(seen))
+
+
+# --- training and prediction over a source -------------------------------------------------
+class SourceBatches:
+    """A batch source (``deepff.batching``) over a data source: each batch's rows are read,
+    split into features and target, the features scaled and the target encoded.
+
+    Parameters
+    ----------
+    source : data source
+    target : column name or position
+        The label or value column; the other columns (or ``features``) are the inputs.
+    batch_size : int or None, default 32
+    shuffle : "exact", "windowed" or "none" (or bool), default "windowed"
+    encode : callable, optional
+        Target column (m_b,) to the output's form (``Network.encode_targets``).
+    mean, scale : arrays of shape (n,), optional
+        The features become (x - mean) / scale (from ``moments``).
+    dtype : default "float32"
+    features : list of columns, optional
+    chunk_rows, window : int
+        The windowed shuffle's chunk and window (in chunks).
+    rank, size : int, default 0 and 1
+        Under MPI, the rank reads only its share of each global batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = ArraySource(np.c_[np.arange(6.0), np.arange(6.0) % 2])
+    >>> batches = SourceBatches(data, target=1, batch_size=4, shuffle="none")
+    >>> [(X.ravel().tolist(), Y.ravel().tolist()) for X, Y, _ in batches.epoch(None)]
+    [([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 0.0, 1.0]), ([4.0, 5.0], [0.0, 1.0])]
+    """
+
+    def __init__(self, source, target, batch_size=32, shuffle="windowed", encode=None,
+                 mean=None, scale=None, dtype="float32", features=None,
+                 chunk_rows=CHUNK_ROWS, window=16, rank=0, size=1):  # fmt: skip
+        from ..sharding import check_shuffle
+
+        self.source = open_source(source)
+        self.target = self.source.column_index(target)
+        if features is None:
+            self.features = [i for i in range(self.source.n_columns) if i != self.target]
+        else:
+            self.features = [self.source.column_index(f) for f in features]
+        self.batch_size = check_int("batch_size", batch_size, allow_none=True, minimum=1)
+        self.shuffle = check_shuffle(shuffle)
+        self.encode, self.dtype = encode, np.dtype(dtype)
+        self.mean = None if mean is None else np.asarray(mean, self.dtype)
+        self.scale = None if scale is None else np.asarray(scale, self.dtype)
+        self.chunk_rows, self.window, self.rank, self.size = chunk_rows, window, rank, size
+        self.global_size, self.global_weight = 0, None
+
+    @property
+    def n_examples(self) -> int:
+        """m, the number of rows."""
+        return self.source.n_rows
+
+    @property
+    def n_features(self) -> int:
+        """n, the number of input columns."""
+        return len(self.features)
+
+    def steps(self) -> int:
+        """Batches per epoch."""
+        b = self.batch_size
+        return 1 if b is None or b >= self.n_examples else math.ceil(self.n_examples / b)
+
+    def split(self, block):
+        """(X, Y) of a block of rows: the scaled features and the encoded target."""
+        X = np.asarray(block[:, self.features], dtype=self.dtype)
+        if self.mean is not None:
+            X -= self.mean
+        if self.scale is not None:
+            X /= self.scale
+        y = np.asarray(block[:, self.target])
+        Y = self.encode(y) if self.encode is not None else y.reshape(-1, 1).astype(self.dtype)
+        return np.ascontiguousarray(X), Y
+
+    def epoch(self, rng):
+        """Yield this process's ``(X_b, Y_b, None)`` of each batch of one epoch."""
+        from ..sharding import epoch_order, global_batches, share
+
+        self.source.check_unchanged()
+        m, b = self.n_examples, self.batch_size
+        full = b is None or b >= m
+        order = epoch_order(m, rng, "none" if full else self.shuffle, self.chunk_rows, self.window)
+        for batch in global_batches(order, None if full else b):
+            rows = share(batch, self.rank, self.size)
+            self.global_size = len(batch)
+            if self.shuffle == "none" or full:
+                block = self.source.read(int(rows[0]), int(rows[-1]) + 1)
+            else:
+                block = self.source.take(rows)
+            yield (*self.split(block), None)
+
+    def __repr__(self):
+        return (
+            f"SourceBatches({self.source!r}, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle!r})"
+        )
+
+
+def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="windowed",
+               scale=True, validation=None, callbacks=None, verbose=0, chunk_rows=CHUNK_ROWS,
+               window=16, comm=None):  # fmt: skip
+    """Train ``network`` on a data source that need not fit in memory: ``fit`` over a source.
+
+    One pass finds the classes of a classifier's target column, one pass the features'
+    moments (when ``scale``); then ``Network.train`` runs over ``SourceBatches``. The
+    scaling is kept in ``network.metadata["scaling"]`` (mean and scale lists), which
+    ``predict_source`` applies (save the network with ``metadata=network.metadata``).
+    With ``comm`` (``deepff.distributed``), each rank reads its share of every global
+    batch.
+
+    Returns
+    -------
+    History
+
+    Examples
+    --------
+    >>> import numpy as np, deepff as dff
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2)); table = np.c_[X, X[:, 0] > 0]
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=dff.Adam(0.05), seed=0)
+    >>> history = fit_source(net, ArraySource(table), target=2, epochs=5, batch_size=32)
+    >>> history.history["accuracy"][-1] > 0.9
+    True
+    """
+    source = open_source(source)
+    index = source.column_index(target)
+    features = [i for i in range(source.n_columns) if i != index]
+    if network.is_classifier and network.classes_ is None:
+        network.classes_ = unique_values(source, index, chunk_rows)
+    mean = std = None
+    if scale:
+        stats = moments(source, chunk_rows, features)
+        mean, std = stats.mean, np.where(stats.std > 0, stats.std, 1.0)
+        network.metadata = {
+            **(getattr(network, "metadata", None) or {}),
+            "scaling": {"mean": mean.tolist(), "scale": std.tolist()},
+        }
+    rank, size = 0, 1
+    if comm is not None:
+        from .. import distributed
+
+        if not isinstance(comm, distributed.Communicator):
+            comm = distributed.Communicator(comm)
+        rank, size = comm.rank, comm.size
+    encode = network.encode_targets if network.is_classifier else None
+    batches = SourceBatches(
+        source, index, batch_size, shuffle, encode, mean, std, network.dtype, features,
+        chunk_rows, window, rank, size,
+    )  # fmt: skip
+    if not network.built:
+        network.build(len(features))
+    if comm is not None:
+        comm.check_batches(source.n_rows, batch_size)
+        comm.bcast_parameters(network)
+        return distributed.train(network, batches, comm, epochs, validation, callbacks, verbose)
+    return network.train(
+        batches, epochs, validation=validation, callbacks=callbacks, verbose=verbose
+    )
+
+
+def _scaled(network, block):
+    scaling = (getattr(network, "metadata", None) or {}).get("scaling")
+    X = np.asarray(block, dtype=network.dtype)
+    if scaling is not None:
+        X = (X - np.asarray(scaling["mean"], network.dtype)) / np.asarray(
+            scaling["scale"], network.dtype
+        )
+    return X
+
+
+def predict_source(network, source, out, *, target=None, chunk_rows=CHUNK_ROWS) -> dict:
+    """Predict every row of a source chunk by chunk, writing ``out`` (CSV) as it goes.
+
+    The file is written under ``out + ".part"`` and renamed when complete, so a stopped
+    run leaves no half-written predictions. With ``target`` (a column of the source),
+    the target is left out of the inputs and the accuracy (classifier) or mean squared
+    error (regressor) is returned too, so this is also a streaming evaluate.
+
+    Returns
+    -------
+    dict
+        ``rows``, and ``accuracy`` or ``mse`` when ``target`` is given.
+
+    Examples
+    --------
+    >>> import numpy as np, deepff as dff, tempfile, os
+    >>> net = dff.Network([dff.Dense(1)], seed=0); _ = net.build(2)
+    >>> out = os.path.join(tempfile.mkdtemp(), "p.csv")
+    >>> predict_source(net, ArraySource(np.ones((5, 2))), out, chunk_rows=2)
+    {'rows': 5}
+    >>> len(open(out).read().splitlines())
+    6
+    """
+    source = open_source(source)
+    index = None if target is None else source.column_index(target)
+    keep = [i for i in range(source.n_columns) if i != index]
+    out = Path(out)
+    partial = Path(str(out) + ".part")
+    right = squared = 0.0
+    try:
+        with open(partial, "w", newline="\n") as handle:
+            handle.write("prediction\n")
+            for start in range(0, source.n_rows, chunk_rows):
+                block = np.asarray(source.read(start, start + chunk_rows))
+                predicted = network.predict(_scaled(network, block[:, keep]))
+                np.savetxt(handle, np.asarray(predicted).reshape(len(block), -1)[:, :1],
+                           fmt="%s" if predicted.dtype.kind in "OUS" else "%.9g")  # fmt: skip
+                if index is not None:
+                    truth = block[:, index]
+                    if network.is_classifier:
+                        right += float(np.sum(np.asarray(predicted).ravel() == truth))
+                    else:
+                        squared += float(np.sum((np.asarray(predicted).ravel() - truth) ** 2))
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    result = {"rows": source.n_rows}
+    if index is not None:
+        key = "accuracy" if network.is_classifier else "mse"
+        result[key] = (right if network.is_classifier else squared) / max(source.n_rows, 1)
+    return result
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "ArraySource",
+    "DataChanged",
+    "HDF5Source",
+    "Moments",
+    "NpySource",
+    "SourceBatches",
+    "build_cache",
+    "fit_source",
+    "moments",
+    "open_source",
+    "predict_source",
+    "unique_values",
+]

@@ -1,0 +1,58 @@
+"""Run by tests/test_distributed.py under mpiexec: one data-parallel fit, rank 0 saves."""
+
+import os
+import signal
+import sys
+
+import numpy as np
+
+import deepff as dff
+from deepff import distributed
+
+
+def main(out, mode):
+    comm = distributed.world() or distributed.Communicator(__import__("mpi4py.MPI").MPI.COMM_SELF)
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(103, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+    l1 = 1e-3 if mode == "l1" else 0.0
+    net = dff.Network(
+        [dff.Dense(8, activation="tanh", l2=0.05, l1=l1), dff.Dense(1, activation="sigmoid")],
+        optimizer=dff.Adam(0.01),
+        seed=3,
+        dtype="float64",
+    )
+    callbacks = []
+    if mode == "kill":
+
+        class Die(dff.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1 and comm.rank == 1:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        callbacks = [Die()]
+    if mode == "raise":
+
+        class Fail(dff.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1 and comm.rank == 1:
+                    raise RuntimeError("rank 1 failed on purpose")
+
+        callbacks = [Fail()]
+    batch = int(os.environ.get("BATCH", "20"))
+    history = distributed.fit(
+        net,
+        X,
+        y,
+        comm=comm,
+        epochs=4 if mode == "plain" else 400,
+        batch_size=batch,
+        callbacks=callbacks,
+    )
+    if comm.rank == 0:
+        np.save(out, net.parameters)
+        np.save(out + ".loss.npy", np.array(history.history["loss"]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
