@@ -39,13 +39,17 @@ def main(out, mode):
                     raise RuntimeError("rank 1 failed on purpose")
 
         callbacks = [Fail()]
+    if mode == "version" and comm.rank == 1:
+        distributed.__version__ = "0.0.0-other"
+    if mode == "missing" and comm.rank == 1:
+        X, y = X[:-1], y[:-1]
     batch = int(os.environ.get("BATCH", "20"))
     history = distributed.fit(
         net,
         X,
         y,
         comm=comm,
-        epochs=4 if mode == "plain" else 400,
+        epochs=400 if mode in ("kill", "raise") else 4,
         batch_size=batch,
         callbacks=callbacks,
     )

@@ -1,0 +1,86 @@
+"""Data-parallel training over MPI (issue 16, part 2): N ranks give one process's model,
+and every failure ends every rank with one message, never a hang."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mpi4py")
+
+import deepff as dff
+
+WORKER = Path(__file__).with_name("_mpi_worker.py")
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install 'deepff[mpi]')")
+
+
+def _run(n, out, mode, timeout=120, batch=20, module=False):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "BATCH": str(batch)}
+    command = [MPIEXEC, "-n", str(n), sys.executable]
+    command += ["-m", "mpi4py", str(WORKER)] if module else [str(WORKER)]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, str(out), mode], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return result, time.monotonic() - started
+
+
+def _reference(mode):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(103, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+    l1 = 1e-3 if mode == "l1" else 0.0
+    net = dff.Network(
+        [dff.Dense(8, activation="tanh", l2=0.05, l1=l1), dff.Dense(1, activation="sigmoid")],
+        optimizer=dff.Adam(0.01),
+        seed=3,
+        dtype="float64",
+    )
+    history = net.fit(X, y, epochs=4, batch_size=20, verbose=0)
+    return net.parameters, np.array(history.history["loss"])
+
+
+@pytest.mark.parametrize("mode", ["plain", "l1"])
+def test_one_two_and_three_ranks_train_the_model_of_one_process(tmp_path, mode):
+    expected, _loss = _reference(mode)  # the epoch loss: summed over ranks by the loop
+    for n in (1, 2, 3):
+        out = tmp_path / f"{mode}{n}.npy"
+        result, _ = _run(n, out, mode)
+        assert result.returncode == 0, result.stderr
+        np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-10)
+
+
+def test_a_killed_rank_stops_every_rank_with_one_message_not_a_hang(tmp_path):
+    result, seconds = _run(2, tmp_path / "k.npy", "kill", timeout=90)
+    assert result.returncode != 0 and seconds < 90
+    said = result.stdout + result.stderr
+    assert "BAD TERMINATION" in said and "signal 9" in said
+    assert not (tmp_path / "k.npy").exists()
+
+
+def test_an_error_on_one_rank_aborts_every_rank(tmp_path):
+    result, seconds = _run(2, tmp_path / "r.npy", "raise", timeout=90, module=True)
+    assert result.returncode != 0 and seconds < 90
+    assert "rank 1 failed on purpose" in result.stderr
+    assert not (tmp_path / "r.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "batch", "message"),
+    [
+        ("plain", 2, "3 ranks need at least 3 rows in every global batch"),
+        ("version", 20, "the ranks disagree on the deepff version"),
+        ("missing", 20, "the ranks disagree on the data's shape"),
+    ],
+)
+def test_bad_input_is_the_same_clear_error_on_every_rank(tmp_path, mode, batch, message):
+    result, _ = _run(3, tmp_path / "b.npy", mode, batch=batch)
+    assert result.returncode != 0
+    assert result.stderr.count(message) == 3, result.stderr[-3000:]
+    assert not (tmp_path / "b.npy").exists()
