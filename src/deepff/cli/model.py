@@ -367,6 +367,10 @@ def _input_line(network, pre) -> str:
     text = f"input: {shape} raw features -> {pre.n_features_out} inputs (scale {pre.scale}"
     if pre.categories:
         text += f"; one-hot: {', '.join(pre.categories)}"
+    if getattr(pre, "embedded", None):
+        text += f"; embedded: {', '.join(pre.embedded)}"
+    if getattr(pre, "drop", None):
+        text += f"; dropped: {', '.join(pre.drop)}"
     if pre.impute:
         text += f"; impute {pre.impute}"
     return text + ")"
