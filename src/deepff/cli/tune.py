@@ -241,7 +241,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(_outcome(result, ties), default=str))
         return 1 if result.failed_workers else 0
-    print(result.summary())
+    print(_fit_80(result.summary()))
     if ties > 1 and args.cv is None:
         import textwrap
 
@@ -254,6 +254,27 @@ def run(args) -> int:
         print("\n".join(textwrap.wrap(text, 78, subsequent_indent="  ")))
     print(f"{time.perf_counter() - started:.1f} s")
     return 1 if result.failed_workers else 0
+
+
+def _fit_80(text: str) -> str:
+    """Lines of prose longer than 80 columns broken at spaces (table rows are left whole).
+
+    Examples
+    --------
+    >>> print(_fit_80("best: " + "x = 1, " * 14))
+    best: x = 1, x = 1, x = 1, x = 1, x = 1, x = 1, x = 1, x = 1, x = 1, x = 1, x =
+      1, x = 1, x = 1, x = 1,
+    """
+    import textwrap
+
+    table, _, prose = text.partition("\n\n") if "\n\n" in text else ("", "", text)
+    lines = [*table.splitlines(), ""] if table else []
+    for line in prose.splitlines():
+        if len(line) <= 80:
+            lines.append(line)
+        else:
+            lines += textwrap.wrap(line, 78, subsequent_indent="  ", break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def space_with_flags(args):
