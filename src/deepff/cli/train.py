@@ -102,7 +102,16 @@ def progress_callbacks(quiet: bool, stream=None) -> list:
 
 
 def announce_columns(run, stream=None) -> None:
-    """Print how the run reads its table: the target, each column's treatment, warnings."""
+    """Print how the run reads its table: the target, each column's treatment, warnings.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deepff.runs.run import Run
+    >>> from deepff.io.datasets import load_data
+    >>> with load_data("iris") as data:
+    ...     announce_columns(Run(tempfile.mkdtemp(), data, "iris", {"epochs": 1}))
+    """
     from ..runs.columns import describe_columns
 
     for line in describe_columns(run.dataset, run.preprocessor, run.options):
@@ -111,7 +120,15 @@ def announce_columns(run, stream=None) -> None:
 
 def tracking_callbacks(args, source, options) -> list:
     """The ``--mlflow`` and ``--tensorboard`` callbacks of a run (their libraries checked
-    before any work)."""
+    before any work).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> args = argparse.Namespace(mlflow=None, tensorboard="tb", out=None, resume=None)
+    >>> [type(c).__name__ for c in tracking_callbacks(args, "iris", {})]
+    ['TensorBoardCallback']
+    """
     callbacks = []
     if getattr(args, "mlflow", None) is not None:
         from ..tracking.mlflow_log import MLflowCallback, _mlflow

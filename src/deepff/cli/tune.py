@@ -302,11 +302,27 @@ def space_with_flags(args):
 
 
 def result_complete(result) -> int:
+    """How many trials of ``result`` completed.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> result_complete(SimpleNamespace(trials=[{"state": "COMPLETE"}, {"state": "PRUNED"}]))
+    1
+    """
     return sum(row["state"] == "COMPLETE" for row in result.trials)
 
 
 def tied_trials(result) -> int:
-    """How many complete trials share the best validation score (to 1e-9)."""
+    """How many complete trials share the best validation score (to 1e-9).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> rows = [{"state": "COMPLETE", "value": v} for v in (1.0, 0.9, 1.0)]
+    >>> tied_trials(SimpleNamespace(trials=rows, best_value=1.0))
+    2
+    """
     if result.best_value is None:
         return 0
     return sum(
