@@ -57,6 +57,24 @@ try:
 except Exception:  # pragma: no cover
     ort = None
 
+dff0 = None  # --baseline: another deepff engine, imported as ``deepff_base``
+
+
+def import_baseline(src_dir):
+    """Import the deepff package under ``src_dir`` as ``deepff_base`` (the engine imports
+    itself relatively only), so that before and after run in the same rounds."""
+    import importlib.util
+
+    init = Path(src_dir).resolve() / "deepff" / "__init__.py"
+    module_spec = importlib.util.spec_from_file_location(
+        "deepff_base", init, submodule_search_locations=[str(init.parent)]
+    )
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["deepff_base"] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
 CAT = (12288, 20, 7, 5, 1)
 C1 = (784, 256, 128, 10)
 # name: the network, its data and its training; "m" examples, one epoch (case 4: iters steps)
@@ -131,7 +149,8 @@ def init_weights(sizes, dtype, seed=0):
 # --------------------------------------------------------------------------- deepff
 
 
-def dff_net(c, seed=0):
+def dff_net(c, seed=0, lib=None):
+    dff = lib or globals()["dff"]
     binary = c["sizes"][-1] == 1
     l2 = 1e-4 if c["reg"] else 0.0
     layers = []
@@ -150,8 +169,8 @@ def dff_net(c, seed=0):
     return dff.Network(layers, loss=loss, optimizer=opt, seed=seed, dtype=c["dtype"])
 
 
-def dff_runner(c, X, y):
-    net = dff_net(c)
+def dff_runner(c, X, y, lib=None):
+    net = dff_net(c, lib=lib)
     epochs = c["iters"] if c["batch"] is None else 1
     return lambda: net.fit(
         X, y, epochs=epochs, batch_size=c["batch"], shuffle=c["batch"] is not None, verbose=0
@@ -393,6 +412,8 @@ def train_case(key, reps, compile_cases, log):
     fns = {}
     if dff is not None:
         fns["deepff"] = dff_runner(c, X, y)
+    if dff0 is not None:
+        fns["deepff0"] = dff_runner(c, X, y, lib=dff0)
     if torch is not None:
         fns["torch"] = TorchTrainer(c, X, y).epoch
         if key in compile_cases:
@@ -407,8 +428,8 @@ def train_case(key, reps, compile_cases, log):
         (lambda: [floor.epoch() for _ in range(c["iters"])]) if c["iters"] > 1 else (floor.epoch)
     )
     log(f"  case {key}: {LABELS[key]}, {c['m']} examples, {reps} rounds: {', '.join(fns)}")
-    first = first_call_costs(fns, log)
-    times = B.interleaved(fns, reps, warmup=1)
+    first = first_call_costs(fns, log)  # also the warm-up
+    times = B.interleaved(fns, reps, warmup=0)
     return summarize(times, first)
 
 
@@ -418,11 +439,13 @@ def summarize(times, first=None):
     if first:
         res["first_call_s"] = first
         res["first_call_extra_s"] = {k: first[k] - med[k] for k in first}
-    if "deepff" in times:
-        for other in times:
-            if other != "deepff":
-                rs = [a / b for a, b in zip(times["deepff"], times[other], strict=False)]
-                res["ratio"][other] = median(rs)
+    for mine, key in (("deepff", "ratio"), ("deepff0", "ratio0")):
+        if mine in times:
+            res.setdefault(key, {})
+            for other in times:
+                if other != mine:
+                    rs = [a / b for a, b in zip(times[mine], times[other], strict=False)]
+                    res[key][other] = median(rs)
     return res
 
 
@@ -435,6 +458,10 @@ def predict_case(reps, log):
     net = dff_net(c)
     net.fit(Xtr, ytr, epochs=1, batch_size=128, verbose=0)
     pp["deepff"] = net.predict_proba
+    if dff0 is not None:
+        net0 = dff_net(c, lib=dff0)
+        net0.fit(Xtr, ytr, epochs=1, batch_size=128, verbose=0)
+        pp["deepff0"] = net0.predict_proba
     if torch is not None:
         tt = TorchTrainer(c, Xtr, ytr)
         tt.epoch()
@@ -497,9 +524,12 @@ def predict_case(reps, log):
     B.quiet_rounds(run_block, reps["lat_blocks"])
     one = {"median_s": {k: median(v) for k, v in lat.items()}, "ratio": {}, "first_call_s": first}
     one["p90_s"] = {k: float(np.percentile(v, 90)) for k, v in lat.items()}
-    for k in names:
-        if k != "deepff":
-            one["ratio"][k] = one["median_s"]["deepff"] / one["median_s"][k]
+    for mine, key in (("deepff", "ratio"), ("deepff0", "ratio0")):
+        if mine in names:
+            one.setdefault(key, {})
+            for k in names:
+                if k != mine:
+                    one[key][k] = one["median_s"][mine] / one["median_s"][k]
     log(f"  case 5 throughput: 10,000 rows x {reps['thr']} rounds")
     big = summarize(B.interleaved({k: (lambda f=f: f(Xbig)) for k, f in pp.items()}, reps["thr"]))
     return {"5-1row": one, "5-10k": big}
@@ -509,6 +539,10 @@ def estimator_case(key, reps, log):
     """deepff.estimators.DNNClassifier against MLPClassifier, the same settings: adam, one
     hidden layer of 100, batch 200, early stopping on 10% held out, at most 50 epochs."""
     from deepff.estimators import DNNClassifier
+
+    if dff0 is not None:
+        import_module = __import__("importlib").import_module
+        import_module("deepff_base.estimators")
 
     if key == "est-digits":
         from sklearn.datasets import load_digits
@@ -529,6 +563,8 @@ def estimator_case(key, reps, log):
         random_state=0,
     )
     models = {"deepff": DNNClassifier(**kw)}
+    if dff0 is not None:
+        models["deepff0"] = sys.modules["deepff_base.estimators"].DNNClassifier(**kw)
     if MLPClassifier is not None:
         models["sklearn"] = MLPClassifier(**kw)
     fns = {k: (lambda m=m: B.skl_fit(m, X, y)) for k, m in models.items()}
@@ -551,7 +587,6 @@ X = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
 y = (X[:, 0] > 0).astype(int)
 net = dff.Network([dff.Dense(16, activation="relu"), dff.Dense(2, activation="softmax")], seed=0)
 net.fit(X, y, epochs=2, batch_size=32, verbose=0)
-net.predict_proba(X[:1])
 """,
     "torch": """
 import numpy as np, torch
@@ -600,11 +635,11 @@ IMPORTS = {
 }
 
 
-def _fresh(code, env=None):
+def _fresh(code, env=None, src=None):
     """Seconds a fresh interpreter takes for ``code`` (its own clock, imports included)."""
     wrapped = "import time; _t = time.perf_counter()\n" + code
     wrapped += "\nprint(time.perf_counter() - _t)"
-    src = str(B.REPO / "src")
+    src = str(src or B.REPO / "src")
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
     out = subprocess.run(
@@ -615,7 +650,7 @@ def _fresh(code, env=None):
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def fresh_process_costs(reps, log):
+def fresh_process_costs(reps, log, baseline=None):
     """Import times, and the first fit of a tiny network (imports included) per library,
     each in a new interpreter; medians of ``reps``."""
     res = {"import_s": {}, "first_fit_s": {}}
@@ -623,9 +658,15 @@ def fresh_process_costs(reps, log):
         res["import_s"][name] = median([_fresh(f"import {mods}") for _ in range(reps)])
         log(f"    import {name}: {B.fmt_t(res['import_s'][name])}")
     runs = {**FIRST_FIT, "deepff DEEPFF_NUMBA=0": FIRST_FIT["deepff"]}
+    # the first prediction of one row after it (compiled rows load numba)
+    runs["deepff fit + 1-row predict"] = FIRST_FIT["deepff"] + "net.predict_proba(X[:1])\n"
+    if baseline:
+        runs["deepff0"] = FIRST_FIT["deepff"]
+        runs["deepff0 fit + 1-row predict"] = runs["deepff fit + 1-row predict"]
     for name, code in runs.items():
         env = {"DEEPFF_NUMBA": "0"} if "NUMBA=0" in name else None
-        res["first_fit_s"][name] = median([_fresh(code, env) for _ in range(reps)])
+        src = baseline if name.startswith("deepff0") else None
+        res["first_fit_s"][name] = median([_fresh(code, env, src) for _ in range(reps)])
         log(f"    first fit {name}: {B.fmt_t(res['first_fit_s'][name])}")
     return res
 
@@ -662,15 +703,23 @@ def report(results, fresh, peaks, info):
     for key, r in results.items():
         row = f"{LABELS[key]:<27}" + "".join(f"{B.fmt_r(r['ratio'].get(n)):>11}" for n in cols)
         print(row + "   " + goal_text(key, r))
+    if any("ratio0" in r for r in results.values()):
+        print("\nBEFORE (--baseline engine) deepff0 / peer, same rounds; df/df0 = after / before")
+        hdr = f"{'case':<27}" + "".join(f"{'df0/' + n:>11}" for n in cols) + f"{'df/df0':>9}"
+        print(hdr)
+        print("-" * len(hdr))
+        for key, r in results.items():
+            r0 = r.get("ratio0", {})
+            row = f"{LABELS[key]:<27}" + "".join(f"{B.fmt_r(r0.get(n)):>11}" for n in cols)
+            print(row + f"{B.fmt_r(r['ratio'].get('deepff0')):>9}")
     print("\nMEDIAN TIMES (training: one epoch, case 4: 100 steps; case 5: one call; est: one fit)")
-    hdr = f"{'case':<27}" + "".join(f"{n:>11}" for n in ("deepff", *cols))
+    libs = ("deepff", "deepff0", *cols)
+    hdr = f"{'case':<27}" + "".join(f"{n:>11}" for n in libs)
     print(hdr)
     print("-" * len(hdr))
     for key, r in results.items():
         med = r["median_s"]
-        print(
-            f"{LABELS[key]:<27}" + "".join(f"{B.fmt_t(med.get(n)):>11}" for n in ("deepff", *cols))
-        )
+        print(f"{LABELS[key]:<27}" + "".join(f"{B.fmt_t(med.get(n)):>11}" for n in libs))
     print("\nFIRST CALL in this process minus the steady time (compiling, loading kernels)")
     for key, r in results.items():
         extra = r.get("first_call_extra_s") or {}
@@ -720,12 +769,21 @@ def main(argv=None):
     ap.add_argument("--cases", default=",".join(all_cases), help=f"subset of {all_cases}")
     ap.add_argument("--compile", default="1,3,4-f32", help="cases that also run torch.compile")
     ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke runs)")
+    ap.add_argument("--rounds", type=int, default=0, help="timed rounds per case (default 5)")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S")
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--label", default="")
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run the deepff under DIR (a src/ folder, e.g. of `git archive COMMIT src`) as "
+        "deepff0 in the same rounds: before/after ratios from one run",
+    )
     ap.add_argument("--deepff-src", metavar="DIR", help="import deepff from DIR (see bench.py)")
     args = ap.parse_args(argv)
-    global dff
+    global dff, dff0
+    if args.baseline:
+        dff0 = import_baseline(args.baseline)
     if args.deepff_src:
         dff, err = B._import_deepff(args.deepff_src)
         B.dff = dff
@@ -737,7 +795,11 @@ def main(argv=None):
         ap.error(f"unknown cases {bad}")
     compile_cases = set(args.compile.split(","))
     q = args.quick
-    reps = {"train": 2 if q else 5, "lat_blocks": 2 if q else 5, "lat_calls": 100 if q else 400}
+    reps = {
+        "train": args.rounds or (2 if q else 5),
+        "lat_blocks": 2 if q else 5,
+        "lat_calls": 100 if q else 400,
+    }
     reps["thr"] = 3 if q else 9
 
     def log(msg):
@@ -770,9 +832,9 @@ def main(argv=None):
         elif c == "5":
             results.update(predict_case(reps, log))
         elif c.startswith("est-"):
-            results[c] = estimator_case(c, 2 if q else 4, log)
+            results[c] = estimator_case(c, args.rounds or (2 if q else 4), log)
         elif c == "fresh":
-            fresh = fresh_process_costs(2 if q else 3, log)
+            fresh = fresh_process_costs(2 if q else 3, log, args.baseline)
         external[c] = meter.external_cores()
         log(f"    outside load {external[c]:.2f} cores")
     peaks = B.combine_peaks(peaks_start, B.matmul_peak(3 if q else 7))
