@@ -35,9 +35,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -50,12 +52,12 @@ from .sharding import ShardedBatches
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(ValueError):
     """A data-parallel run that cannot go on; every rank raises the same message.
 
     Examples
     --------
-    >>> issubclass(DistributedError, RuntimeError)
+    >>> issubclass(DistributedError, ValueError)
     True
     """
 
@@ -74,6 +76,22 @@ def under_mpi(environ=None) -> bool:
         if value and value.isdigit() and int(value) > 1:
             return True
     return False
+
+
+def launcher_rank(environ=None) -> int:
+    """This process's rank as the MPI launcher set it (0 outside one), read without MPI.
+
+    Examples
+    --------
+    >>> launcher_rank({"PMI_RANK": "3"}), launcher_rank({})
+    (3, 0)
+    """
+    environ = os.environ if environ is None else environ
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        value = environ.get(name)
+        if value and value.isdigit():
+            return int(value)
+    return 0
 
 
 def world():
@@ -137,6 +155,27 @@ class Communicator:
         if failed:
             rank, message = failed[0]
             raise DistributedError(f"rank {rank} of {self.size}: {message}")
+
+    @contextlib.contextmanager
+    def abort_on_error(self):
+        """Inside, an exception on this rank alone prints one message and aborts every rank
+        (``MPI_Abort``): the others would otherwise wait in the next collective forever."""
+        try:
+            yield
+        except DistributedError:
+            raise  # raised on every rank together
+        except BaseException as error:
+            text = str(error).strip().splitlines()
+            message = f"{type(error).__name__}: {text[0] if text else ''}"
+            if isinstance(error, ValueError):
+                message = text[0] if text else type(error).__name__
+            sys.stderr.write(
+                f"deepff: error on rank {self.rank} of {self.size}: {message}; "
+                "stopping every rank\n"
+            )
+            sys.stderr.flush()
+            self.comm.Abort(1)
+            raise
 
     def check_batches(self, m, batch_size) -> None:
         """Refuse a global batch size that leaves a rank without rows in some step."""
@@ -333,4 +372,12 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
         del network._train_step
 
 
-__all__ = ["Communicator", "DistributedError", "fit", "train", "under_mpi", "world"]
+__all__ = [
+    "Communicator",
+    "DistributedError",
+    "fit",
+    "launcher_rank",
+    "train",
+    "under_mpi",
+    "world",
+]

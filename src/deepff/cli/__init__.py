@@ -126,6 +126,12 @@ def main(argv=None) -> int:
     2
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    import os
+
+    from ..distributed import launcher_rank, under_mpi
+
+    if under_mpi() and launcher_rank() != 0:  # under mpiexec, rank 0 speaks (issue 16)
+        sys.stdout = open(os.devnull, "w")  # for the life of the process
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         return _main(argv, debug="--debug" in argv)

@@ -19,10 +19,12 @@ import json
 import sys
 from pathlib import Path
 
+from ..distributed import launcher_rank, under_mpi
 from ..io.toml import read_toml
 from ..runs.directory import free_run_directory, remove_if_empty
 from ..runs.options import TRAIN_OPTIONS, check_options
-from ..runs.run import CONFIG_FILE, train_run
+from ..runs.parallel import train_run  # deepff.runs.run's, data-parallel under mpiexec
+from ..runs.run import CONFIG_FILE
 from .common import CommandError, add_training_options, print_metrics
 from .progress import LoadingSpinner
 
@@ -189,12 +191,15 @@ def cmd_train(args):
     source, options, out = run_options(args)
     made = getattr(args, "default_out", False)
     parent_existed = out.parent.exists()
+    if made and under_mpi():  # every rank would pick a free name of its own (issue 16)
+        raise CommandError("under mpiexec, name the run directory with --out")
     if made:
         out = free_run_directory(out)  # the default name never replaces an earlier run
-    trackers = tracking_callbacks(args, source, options)
-    displays = progress_callbacks(args.quiet or args.json)
+    rank = launcher_rank()  # only rank 0 shows progress and logs to trackers
+    trackers = tracking_callbacks(args, source, options) if rank == 0 else []
+    displays = progress_callbacks(args.quiet or args.json or rank != 0)
     spinner = LoadingSpinner(source)
-    if not (args.quiet or args.json):
+    if not (args.quiet or args.json or rank != 0):
         spinner.start()
 
     def announce(run):
