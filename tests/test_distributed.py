@@ -84,3 +84,66 @@ def test_bad_input_is_the_same_clear_error_on_every_rank(tmp_path, mode, batch, 
     assert result.returncode != 0
     assert result.stderr.count(message) == 3, result.stderr[-3000:]
     assert not (tmp_path / "b.npy").exists()
+
+
+DEEPFF = Path(sys.executable).with_name("deepff")
+
+
+def _table(folder):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    rows = ["a,b,c,d,e,label"]
+    rows += [
+        ",".join(f"{v!r}" for v in x) + ("," + ("yes" if x[0] + x[1] > 0 else "no")) for x in X
+    ]
+    (folder / "d.csv").write_text("\n".join(rows) + "\n")
+    return folder / "d.csv"
+
+
+def _deepff(n, *args, cwd, extra=None, timeout=180):
+    (Path(cwd) / "tmp").mkdir(exist_ok=True)  # the ranks' private folders go here
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "TMPDIR": str(Path(cwd) / "tmp")}
+    command = [MPIEXEC, "-n", str(n), str(DEEPFF), *args]
+    if extra is not None:
+        command += [":", "-n", "1", str(DEEPFF), *extra]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+
+
+def test_the_command_line_under_mpiexec_trains_and_resumes_one_process_model(tmp_path):
+    data = _table(tmp_path)
+    common = ["--batch-size", "32", "--seed", "0", "--quiet"]
+    one = subprocess.run(
+        [str(DEEPFF), "train", str(data), "--out", "one", "--epochs", "5", *common],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    two = _deepff(2, "train", str(data), "--out", "two", "--epochs", "3", *common, cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("Wrote two/") == 1  # rank 0 alone speaks and writes
+    again = _deepff(2, "train", "--resume", "two", "--epochs", "5", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    a, b = (
+        dff.load(tmp_path / "one/model.safetensors"),
+        dff.load(tmp_path / "two/model.safetensors"),
+    )
+    assert b.epoch == 5
+    X = np.random.default_rng(1).normal(size=(50, 5)).astype(np.float32)
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-5)
+    assert not list((tmp_path / "tmp").iterdir())  # rank 1's private folder is gone
+
+
+def test_data_missing_on_one_rank_is_one_error_on_every_rank_and_writes_nothing(tmp_path):
+    data = _table(tmp_path)
+    args = ["--out", "run", "--epochs", "2", "--quiet"]
+    result = _deepff(1, "train", str(data), *args, cwd=tmp_path, extra=["train", "gone.csv", *args])
+    assert result.returncode == 2
+    assert result.stderr.count("rank 1 of 2: gone.csv: no such file") == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_default_run_directory_is_refused_under_mpiexec(tmp_path):
+    result = _deepff(2, "train", str(_table(tmp_path)), "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "name the run directory with --out" in result.stderr
+    assert not (tmp_path / "runs").exists()
