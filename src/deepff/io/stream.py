@@ -563,14 +563,30 @@ class SourceBatches:
 
     def split(self, block):
         """(X, Y) of a block of rows: the scaled features and the encoded target."""
-        X = np.asarray(block[:, self.features], dtype=self.dtype)
+        columns = self._columns
         if self.mean is not None:
-            X -= self.mean
+            X = np.subtract(block[:, columns], self.mean, dtype=self.dtype)
+        else:
+            X = np.array(block[:, columns], dtype=self.dtype)
         if self.scale is not None:
-            X /= self.scale
+            X *= self._inverse_scale
         y = np.asarray(block[:, self.target])
         Y = self.encode(y) if self.encode is not None else y.reshape(-1, 1).astype(self.dtype)
-        return np.ascontiguousarray(X), Y
+        return X, Y
+
+    @property
+    def _columns(self):
+        """The feature columns as a slice when they are consecutive (a view, no gather)."""
+        f = self.features
+        if f and f == list(range(f[0], f[-1] + 1)):
+            return slice(f[0], f[-1] + 1)
+        return f
+
+    @property
+    def _inverse_scale(self):
+        if getattr(self, "_inverse", None) is None:
+            self._inverse = (1.0 / self.scale).astype(self.dtype)
+        return self._inverse
 
     def epoch(self, rng):
         """Yield this process's ``(X_b, Y_b, None)`` of each batch of one epoch."""
@@ -642,7 +658,7 @@ def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="win
         if not isinstance(comm, distributed.Communicator):
             comm = distributed.Communicator(comm)
         rank, size = comm.rank, comm.size
-    encode = network.encode_targets if network.is_classifier else None
+    encode = label_encoder(network) if network.is_classifier else None
     batches = SourceBatches(
         source, index, batch_size, shuffle, encode, mean, std, network.dtype, features,
         chunk_rows, window, rank, size,
@@ -656,6 +672,38 @@ def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="win
     return network.train(
         batches, epochs, validation=validation, callbacks=callbacks, verbose=verbose
     )
+
+
+def label_encoder(network):
+    """A per-batch encoder of numeric class labels into the output's form (0/1 column or
+    one-hot rows over ``network.classes_``) that costs one ``searchsorted`` a batch; labels
+    outside the classes are refused. Other labels go through ``network.encode_targets``.
+
+    Examples
+    --------
+    >>> import numpy as np, deepff as dff
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], dtype="float64")
+    >>> net.classes_ = np.array([1.0, 2.0, 5.0])
+    >>> label_encoder(net)(np.array([5.0, 1.0])).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    classes = np.asarray(network.classes_)
+    units = network.output_units
+    if classes.dtype.kind not in "fiub" or (units != 1 and units != len(classes)):
+        return network.encode_targets
+    eye = np.eye(len(classes), dtype=network.dtype)
+
+    def encode(y):
+        codes = np.searchsorted(classes, y)
+        np.minimum(codes, len(classes) - 1, out=codes)
+        if not np.array_equal(classes[codes], y):
+            unknown = np.setdiff1d(y, classes)[:5].tolist()
+            raise DataError(f"labels {unknown} are not among the classes {classes[:10].tolist()}")
+        if units == 1:
+            return codes.astype(network.dtype).reshape(-1, 1)
+        return eye[codes]
+
+    return encode
 
 
 def _scaled(network, block):
@@ -732,6 +780,7 @@ __all__ = [
     "SourceBatches",
     "build_cache",
     "fit_source",
+    "label_encoder",
     "moments",
     "open_source",
     "predict_source",
