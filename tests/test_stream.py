@@ -211,3 +211,24 @@ def test_predict_and_evaluate_stream_and_write_as_they_go(tmp_path):
     np.testing.assert_array_equal(np.array(lines[1:], dtype=float), expected.ravel())
     assert result["accuracy"] == pytest.approx(np.mean(expected.ravel() == table[:, -1]))
     assert not os.path.exists(str(out) + ".part")
+
+
+def test_deepff_predict_stream_writes_what_predict_writes(tmp_path):
+    from deepff.cli import main
+
+    rng = np.random.default_rng(0)
+    m = 3000
+    rows = ["id,x,colour,n,label"]
+    for i in range(m):
+        x, colour = rng.normal(), rng.choice(["red", "green", "blue"])
+        label = "yes" if (x > 0) ^ (colour == "red") else "no"
+        rows.append(f"{i},{x!r},{colour},{rng.integers(0, 5)},{label}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    run = str(tmp_path / "run")
+    common = ["--epochs", "3", "--seed", "0", "--quiet", "--id-column", "id"]
+    assert main(["train", str(tmp_path / "t.csv"), "--out", run, *common]) == 0
+    for extra in ([], ["--stream"]):
+        out = str(tmp_path / f"p{len(extra)}.csv")
+        assert main(["predict", run, str(tmp_path / "t.csv"), "--out", out, "--proba", *extra]) == 0
+    whole, streamed = (tmp_path / "p0.csv").read_text(), (tmp_path / "p1.csv").read_text()
+    assert streamed == whole and streamed.startswith("id,prediction,proba_no,proba_yes\n")

@@ -61,6 +61,12 @@ def add_parser(commands, common, name):
         parser.add_argument(
             "--proba", action="store_true", help="also write each class's probability"
         )
+        parser.add_argument(
+            "--stream",
+            action="store_true",
+            help="read a CSV DATA a chunk of rows at a time and write the predictions as they "
+            "go: memory stays one chunk, whatever the file's size",
+        )
         add_data_keys(parser)
     elif name == "info":
         parser = commands.add_parser(
@@ -198,6 +204,8 @@ def cmd_predict(args):
     to_stdout = args.out == "-"
     if not to_stdout:
         _refuse_an_input(args.out, args.model, args.data)
+    if getattr(args, "stream", False):
+        return _predict_streamed(args, network, pre, metadata)
     data = load_for_model(args.data, args, pre, metadata, require_target=False)
     out = Path(args.out)
     if not to_stdout:
@@ -220,6 +228,63 @@ def cmd_predict(args):
         file=sys.stderr if to_stdout else sys.stdout,
     )
     return 0
+
+
+def _predict_streamed(args, network, pre, metadata):
+    """``deepff predict --stream``: chunks of a CSV in, rows of predictions out (issue 16)."""
+    path = Path(args.data)
+    if pre is None or pre.kind != "table" or not path.is_file():
+        raise CommandError("--stream reads a CSV file with a model trained on a table")
+    if args.out != "-":
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    counter = [0]
+    write_csv(args.out, _streamed_rows(path, network, pre, metadata, args, counter))
+    where = "standard output" if args.out == "-" else args.out
+    print(
+        f"Wrote {counter[0]} predictions to {where}",
+        file=sys.stderr if args.out == "-" else sys.stdout,
+    )
+    return 0
+
+
+def _streamed_rows(path, network, pre, metadata, args, counter, chunk_rows=65536):
+    import pandas as pd
+
+    from ..io.tables import sniff_separator
+
+    sep = sniff_separator(path)
+    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    id_column = (metadata.get("run", {}).get("options") or {}).get("id_column")
+    id_column = id_column if id_column in header else None
+    # As load_csv reads them: numbers as float32 (the same inputs, the same predictions).
+    kinds = {c: str for c in pre.columns if c not in (pre.numeric or [])}
+    kinds.update({c: "float32" for c in pre.numeric or [] if c not in pre.as_numeric})
+    kinds = {c: kind for c, kind in kinds.items() if c in header}
+    if network.is_classifier or network.output_units == 1:
+        columns = ["prediction"]
+    else:
+        columns = [f"prediction_{j}" for j in range(network.output_units)]
+    if args.proba:
+        columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
+    yield ([id_column] if id_column else []) + columns
+    reader = pd.read_csv(path, sep=sep, dtype=kinds, chunksize=chunk_rows, engine="c")
+    for chunk in reader:
+        chunk.columns = [str(c) for c in chunk.columns]
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                X = pre.transform(chunk)
+        except ValueError as error:
+            raise CommandError(f"{path.name}: rows {counter[0] + 1}-: {error}") from None
+        predicted = network.predict(X)
+        probabilities = network.predict_proba(X) if args.proba else None
+        ids = chunk[id_column].astype(object).tolist() if id_column else None
+        for i in range(len(chunk)):
+            row = [_cell(ids[i])] if ids else []
+            row += list(map(_cell, np.atleast_1d(predicted[i])))
+            if probabilities is not None:
+                row += [f"{p:.6g}" for p in probabilities[i]]
+            yield row
+        counter[0] += len(chunk)
 
 
 def _refuse_an_input(out, *inputs) -> None:
