@@ -65,9 +65,11 @@ def test_a_killed_rank_stops_every_rank_with_one_message_not_a_hang(tmp_path):
 
 
 def test_an_error_on_one_rank_aborts_every_rank(tmp_path):
-    result, seconds = _run(2, tmp_path / "r.npy", "raise", timeout=90, module=True)
-    assert result.returncode != 0 and seconds < 90
-    assert "rank 1 failed on purpose" in result.stderr
+    for module in (False, True):  # the guard of distributed.fit, and python -m mpi4py's
+        result, seconds = _run(2, tmp_path / "r.npy", "raise", timeout=90, module=module)
+        assert result.returncode != 0 and seconds < 90
+        said = "deepff: error on rank 1 of 2: RuntimeError: rank 1 failed on purpose"
+        assert result.stderr.count(said) == 1
     assert not (tmp_path / "r.npy").exists()
 
 

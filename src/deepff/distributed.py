@@ -320,6 +320,15 @@ def fit(
         epochs = check_int("epochs", epochs, minimum=1)
         comm.check_batches(m, batch_size)
         _check_network(network)
+        if (
+            sample_weight is not None
+            and comm.size > 1
+            and not np.all(np.asarray(sample_weight) > 0)
+        ):
+            raise DistributedError(
+                "under MPI every example weight must be positive (a rank whose share of a "
+                "batch weighs nothing would skip the step the others take)"
+            )
         Y, classes = network._encode_targets(y, m)
     except Exception as caught:  # every rank learns of it, and all raise together
         error = caught
@@ -341,7 +350,8 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     """``Network.train`` over a sharded batch source (``ShardedBatches``, or
     ``deepff.io.stream.SourceBatches`` with ``rank`` and ``size``): each step is the
     data-parallel ``Communicator.train_step``. The source tells the global batch's size
-    (``global_size``, ``global_weight``). Only rank 0 prints.
+    (``global_size``, ``global_weight``). Only rank 0 prints. On more than one rank, an
+    exception on any rank prints its message and aborts every rank (``abort_on_error``).
 
     Examples
     --------
@@ -359,14 +369,16 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     network._comm = comm
     # The loop calls network._train_step; on this network, it is the data-parallel step.
     network._train_step = functools.partial(comm.train_step, network)
+    guard = comm.abort_on_error() if comm.size > 1 else contextlib.nullcontext()
     try:
-        return network.train(
-            batches,
-            epochs,
-            validation=validation,
-            callbacks=loop.check_callbacks(callbacks),
-            verbose=verbose if comm.rank == 0 else 0,
-        )
+        with guard:  # an error on one rank must not leave the others in an Allreduce
+            return network.train(
+                batches,
+                epochs,
+                validation=validation,
+                callbacks=loop.check_callbacks(callbacks),
+                verbose=verbose if comm.rank == 0 else 0,
+            )
     finally:
         network._comm = None
         del network._train_step
