@@ -10,18 +10,22 @@ import deepff as dff
 from deepff import distributed
 
 
+def network(mode):
+    """The network of a mode: L2 always, L1 or batch normalization on request."""
+    l1 = 1e-3 if mode == "l1" else 0.0
+    layers = [dff.Dense(8, activation="tanh", l2=0.05, l1=l1, batch_norm=mode == "bn")]
+    if mode == "bn":
+        layers.append(dff.BatchNorm())
+    layers.append(dff.Dense(1, activation="sigmoid"))
+    return dff.Network(layers, optimizer=dff.Adam(0.01), seed=3, dtype="float64")
+
+
 def main(out, mode):
     comm = distributed.world() or distributed.Communicator(__import__("mpi4py.MPI").MPI.COMM_SELF)
     rng = np.random.default_rng(7)
     X = rng.normal(size=(103, 5))
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
-    l1 = 1e-3 if mode == "l1" else 0.0
-    net = dff.Network(
-        [dff.Dense(8, activation="tanh", l2=0.05, l1=l1), dff.Dense(1, activation="sigmoid")],
-        optimizer=dff.Adam(0.01),
-        seed=3,
-        dtype="float64",
-    )
+    net = network(mode)
     callbacks = []
     if mode == "kill":
 

@@ -15,6 +15,9 @@ pytest.importorskip("mpi4py")
 
 import deepff as dff
 
+sys.path.insert(0, str(Path(__file__).parent))
+import _mpi_worker  # the networks the ranks train
+
 WORKER = Path(__file__).with_name("_mpi_worker.py")
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install 'deepff[mpi]')")
@@ -35,18 +38,12 @@ def _reference(mode):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(103, 5))
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
-    l1 = 1e-3 if mode == "l1" else 0.0
-    net = dff.Network(
-        [dff.Dense(8, activation="tanh", l2=0.05, l1=l1), dff.Dense(1, activation="sigmoid")],
-        optimizer=dff.Adam(0.01),
-        seed=3,
-        dtype="float64",
-    )
+    net = _mpi_worker.network(mode)
     history = net.fit(X, y, epochs=4, batch_size=20, verbose=0)
     return net.parameters, np.array(history.history["loss"])
 
 
-@pytest.mark.parametrize("mode", ["plain", "l1"])
+@pytest.mark.parametrize("mode", ["plain", "l1", "bn"])
 def test_one_two_and_three_ranks_train_the_model_of_one_process(tmp_path, mode):
     expected, _loss = _reference(mode)  # the epoch loss: summed over ranks by the loop
     for n in (1, 2, 3):

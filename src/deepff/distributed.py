@@ -21,7 +21,8 @@ the first gradient), so all ranks stop together.
 
 With dropout, each rank draws its masks from its own generator, seeded by (seed, rank):
 N ranks are then not bitwise one process, as with any data-parallel dropout. Batch
-normalization needs statistics synchronized across ranks and is refused under MPI for now.
+normalization is synchronized: its mean and variance are those of the global batch (two
+small Allreduces forward, one backward, per layer), so it too gives one process's model.
 
 ``Communicator`` wraps an mpi4py communicator; ``world()`` is ``MPI.COMM_WORLD`` when the
 process runs under ``mpiexec``/``srun`` (or None); ``fit`` is ``Network.fit`` over
@@ -247,13 +248,75 @@ class Communicator:
         return array.tolist()
 
 
-def _check_network(network) -> None:
+def _norms(network):
     for layer in network.layers:
-        if isinstance(layer, BatchNorm) or (isinstance(layer, Dense) and layer.batch_norm):
-            raise DistributedError(
-                "batch normalization under MPI needs statistics synchronized across ranks, "
-                "which deepff does not do yet; train it in one process"
-            )
+        if isinstance(layer, BatchNorm):
+            yield layer
+        elif isinstance(layer, Dense) and layer.batch_norm:
+            yield layer.normalization
+
+
+def _sync_batch_norm(norm, comm) -> None:
+    """Give one BatchNorm layer statistics over the global batch (for this training only).
+
+    Forward: mean and biased variance over the M rows of all ranks (two Allreduces of n
+    values). Backward: rank r's dA is its rows' (1/m_r) share, and the step later scales
+    every gradient by m_r / M before summing; so the global sums of dA and dA Z_norm come
+    from one Allreduce of the 2n scaled local sums, and dZ is written in the local scale:
+    gamma / sigma (dA - (Z_norm sum(dA Z_norm) + sum(dA)) / m_r). The same as one process
+    over the global batch, to summation order.
+    """
+    from mpi4py import MPI
+
+    def total(*arrays):
+        flat = np.concatenate(arrays).astype(np.float64)
+        comm.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        return np.split(flat, len(arrays))
+
+    def forward(Z, training=False):
+        if not training:
+            return type(norm).forward(norm, Z, training=False)
+        gamma, beta = norm.params["gamma"], norm.params["beta"]
+        m, n = Z.shape
+        M = comm.batches.global_size
+        (sums,) = total(Z.sum(axis=0))
+        mean = (sums / M).astype(Z.dtype)
+        Z_norm = np.subtract(Z, mean, out=norm._space("Z_norm", m, n))
+        (squares,) = total(np.einsum("ij,ij->j", Z_norm, Z_norm))
+        variance = (squares / M).astype(Z.dtype)
+        inverse_std = 1.0 / np.sqrt(variance + norm.eps)
+        Z_norm *= inverse_std
+        norm._Z_norm, norm._inverse_std = Z_norm, inverse_std
+        if norm.update_statistics:
+            unbiased = variance * (M / (M - 1)) if M > 1 else variance
+            running_mean, running_var = norm.buffers["running_mean"], norm.buffers["running_var"]
+            running_mean *= 1.0 - norm.momentum
+            running_mean += norm.momentum * mean
+            running_var *= 1.0 - norm.momentum
+            running_var += norm.momentum * unbiased
+        out = np.multiply(Z_norm, gamma, out=norm._space("out", m, n))
+        out += beta
+        return out
+
+    def backward(dA):
+        Z_norm, gamma = norm._Z_norm, norm.params["gamma"]
+        m, n = dA.shape
+        share = m / comm.batches.global_size
+        np.einsum("ij,ij->j", dA, Z_norm, out=norm.grads["gamma"])
+        dA.sum(axis=0, out=norm.grads["beta"])
+        sum_gamma, sum_beta = total(norm.grads["gamma"] * share, norm.grads["beta"] * share)
+        dZ = np.multiply(Z_norm, sum_gamma.astype(dA.dtype), out=norm._space("dZ", m, n))
+        dZ += sum_beta.astype(dA.dtype)
+        dZ *= -1.0 / m
+        dZ += dA
+        dZ *= gamma * norm._inverse_std
+        return dZ
+
+    norm.forward, norm.backward = forward, backward
+
+
+def _check_network(network) -> None:
+    """Nothing to refuse today: kept as the place for what a data-parallel run cannot do."""
 
 
 def _rank_generators(network, rank) -> None:
@@ -369,6 +432,9 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     network._comm = comm
     # The loop calls network._train_step; on this network, it is the data-parallel step.
     network._train_step = functools.partial(comm.train_step, network)
+    norms = list(_norms(network)) if comm.size > 1 else []
+    for norm in norms:
+        _sync_batch_norm(norm, comm)
     guard = comm.abort_on_error() if comm.size > 1 else contextlib.nullcontext()
     try:
         with guard:  # an error on one rank must not leave the others in an Allreduce
@@ -382,6 +448,8 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     finally:
         network._comm = None
         del network._train_step
+        for norm in norms:
+            del norm.forward, norm.backward  # the class's methods again
 
 
 __all__ = [
