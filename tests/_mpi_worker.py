@@ -48,6 +48,17 @@ def main(out, mode):
     if mode == "missing" and comm.rank == 1:
         X, y = X[:-1], y[:-1]
     batch = int(os.environ.get("BATCH", "20"))
+    if mode == "source":  # a data source, windowed shuffle, each rank reading its rows
+        from deepff.io.stream import ArraySource, fit_source
+
+        history = fit_source(
+            net, ArraySource(np.c_[X, y]), -1, epochs=4, batch_size=batch, chunk_rows=16,
+            window=2, comm=comm,
+        )  # fmt: skip
+        if comm.rank == 0:
+            np.save(out, net.parameters)
+            np.save(out + ".loss.npy", np.array(history.history["loss"]))
+        return
     history = distributed.fit(
         net,
         X,

@@ -53,6 +53,20 @@ def test_one_two_and_three_ranks_train_the_model_of_one_process(tmp_path, mode):
         np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-10)
 
 
+def test_a_source_streamed_by_ranks_trains_the_model_of_one_process(tmp_path):
+    from deepff.io.stream import ArraySource, fit_source
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(103, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+    net = _mpi_worker.network("source")
+    fit_source(net, ArraySource(np.c_[X, y]), -1, epochs=4, batch_size=20, chunk_rows=16, window=2)
+    for n in (2, 3):
+        result, _ = _run(n, tmp_path / f"s{n}.npy", "source")
+        assert result.returncode == 0, result.stderr
+        np.testing.assert_allclose(np.load(tmp_path / f"s{n}.npy"), net.parameters, atol=1e-10)
+
+
 def test_a_killed_rank_stops_every_rank_with_one_message_not_a_hang(tmp_path):
     result, seconds = _run(2, tmp_path / "k.npy", "kill", timeout=90)
     assert result.returncode != 0 and seconds < 90
