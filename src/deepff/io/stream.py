@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ from .datasets import DataError
 #: Rows a chunk holds unless told (about 1 MiB of 64 float32 columns).
 CHUNK_ROWS = 4096
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+#: A memory-mapped source lets go of its pages after about this many bytes are read.
+RELEASE_BYTES = 64 << 20
 _HEADER_BYTES = 128  # the reserved .npy header of a cache: the shape is known only at the end
 
 
@@ -110,6 +113,18 @@ class _Source:
     def take(self, rows) -> np.ndarray:
         """The rows of index array ``rows``, in that order."""
         return np.take(self.array, rows, axis=0)
+
+    def release(self) -> None:
+        """Let go of the pages read so far (a memory map's; nothing for other sources)."""
+        handle = getattr(self.array, "_mmap", None)
+        if handle is not None and hasattr(handle, "madvise"):
+            # The file's pages stay in the page cache; they stop counting as this process's.
+            handle.madvise(mmap.MADV_DONTNEED)
+
+    def _every(self) -> int:
+        """Rows between two ``release`` calls: about ``RELEASE_BYTES`` of the file."""
+        row = max(int(np.prod(self.array.shape[1:])) * self.array.dtype.itemsize, 1)
+        return max(RELEASE_BYTES // row, 1)
 
     def column_index(self, name) -> int:
         """The position of column ``name`` (a name, or an int position, negative allowed)."""
@@ -465,12 +480,17 @@ def moments(source, chunk_rows=CHUNK_ROWS, columns=None) -> Moments:
     source = open_source(source)
     chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
     total = None
+    every, read = source._every(), 0
     for start in range(0, source.n_rows, chunk_rows):
         block = source.read(start, start + chunk_rows)
         if columns is not None:
             block = block[:, columns]
         part = Moments.of(block)
         total = part if total is None else total.combine(part)
+        read += len(block)
+        if read >= every:
+            source.release()
+            read = 0
     if total is None:
         raise DataError(f"{source!r} has no rows")
     return total
@@ -488,10 +508,14 @@ def unique_values(source, column, chunk_rows=CHUNK_ROWS) -> np.ndarray:
     source = open_source(source)
     index = source.column_index(column)
     seen = set()
+    every, read = source._every(), 0
     for start in range(0, source.n_rows, chunk_rows):
-        seen.update(
-            np.unique(np.asarray(source.read(start, start + chunk_rows)[:, index])).tolist()
-        )
+        block = source.read(start, start + chunk_rows)
+        seen.update(np.unique(np.asarray(block[:, index])).tolist())
+        read += len(block)
+        if read >= every:
+            source.release()
+            read = 0
     return np.array(sorted(seen))
 
 
@@ -596,9 +620,16 @@ class SourceBatches:
         m, b = self.n_examples, self.batch_size
         full = b is None or b >= m
         order = epoch_order(m, rng, "none" if full else self.shuffle, self.chunk_rows, self.window)
+        every, read = self.source._every(), 0
+        if self.shuffle == "exact":  # rows from anywhere: each may touch a page of its own
+            every = max(RELEASE_BYTES // mmap.PAGESIZE, 1)
         for batch in global_batches(order, None if full else b):
             rows = share(batch, self.rank, self.size)
             self.global_size = len(batch)
+            read += len(rows)
+            if read >= every:
+                self.source.release()
+                read = 0
             if self.shuffle == "none" or full:
                 block = self.source.read(int(rows[0]), int(rows[-1]) + 1)
             else:
@@ -749,7 +780,9 @@ def predict_source(network, source, out, *, target=None, chunk_rows=CHUNK_ROWS) 
         with open(partial, "w", newline="\n") as handle:
             handle.write("prediction\n")
             for start in range(0, source.n_rows, chunk_rows):
-                block = np.asarray(source.read(start, start + chunk_rows))
+                block = np.array(source.read(start, start + chunk_rows))
+                if start % source._every() < chunk_rows:
+                    source.release()
                 predicted = network.predict(_scaled(network, block[:, keep]))
                 np.savetxt(handle, np.asarray(predicted).reshape(len(block), -1)[:, :1],
                            fmt="%s" if predicted.dtype.kind in "OUS" else "%.9g")  # fmt: skip
