@@ -233,7 +233,7 @@ def cmd_train(args):
                 remove_if_empty(out.parent)
         raise
     stream = sys.stdout
-    if getattr(args, "report", False):
+    if getattr(args, "report", False) and rank == 0:  # rank 0 alone writes the run
         from ..runs.report import write_report
 
         write_report(out)
