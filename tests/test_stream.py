@@ -232,3 +232,21 @@ def test_deepff_predict_stream_writes_what_predict_writes(tmp_path):
         assert main(["predict", run, str(tmp_path / "t.csv"), "--out", out, "--proba", *extra]) == 0
     whole, streamed = (tmp_path / "p0.csv").read_text(), (tmp_path / "p1.csv").read_text()
     assert streamed == whole and streamed.startswith("id,prediction,proba_no,proba_yes\n")
+
+
+def test_the_estimators_train_on_a_cached_csv_by_partial_fit(tmp_path):
+    pytest.importorskip("sklearn")
+    from deepff.estimators import DNNClassifier
+    from deepff.io.stream import partial_fit_source
+
+    table = _table(2000)
+    table[:, :-1] = (table[:, :-1] - table[:, :-1].mean(axis=0)) / table[:, :-1].std(axis=0)
+    source = open_source(_csv(tmp_path / "d.csv", table), cache=tmp_path / "d.npy")
+    model = DNNClassifier((16,), random_state=0, learning_rate_init=0.01)
+    calls = []
+    original = model.partial_fit
+    model.partial_fit = lambda X, y, **kw: calls.append(len(X)) or original(X, y, **kw)
+    partial_fit_source(model, source, "label", epochs=3, chunk_rows=256)
+    assert sum(calls) == 3 * 2000 and max(calls) == 256  # every row, every epoch, by chunks
+    assert model.classes_.tolist() == [0.0, 1.0]
+    assert model.score(table[:, :-1], table[:, -1]) > 0.9

@@ -705,6 +705,50 @@ def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="win
     )
 
 
+def partial_fit_source(estimator, source, target, *, epochs=1, chunk_rows=CHUNK_ROWS * 4,
+                       shuffle="windowed", window=16, seed=0, classes=None):  # fmt: skip
+    """Train a scikit-learn estimator with ``partial_fit`` on a source, one chunk at a time.
+
+    Each epoch reads the rows in the order of ``shuffle`` (fixed by ``seed``) in blocks of
+    ``chunk_rows`` and calls ``estimator.partial_fit(X_block, y_block, classes=...)``; the
+    classes of a classifier come from one pass over the target column. The features are
+    passed as stored: scale them beforehand (or put the scaling in the data).
+
+    Returns
+    -------
+    estimator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepff.estimators import DNNClassifier
+    >>> X = np.random.default_rng(0).normal(size=(400, 2)); table = np.c_[X, X[:, 0] > 0]
+    >>> model = partial_fit_source(DNNClassifier((8,), random_state=0, learning_rate_init=0.05),
+    ...                            ArraySource(table), target=2, epochs=5, chunk_rows=50)
+    >>> float(model.score(X, X[:, 0] > 0)) > 0.9
+    True
+    """
+    source = open_source(source)
+    index = source.column_index(target)
+    from sklearn.base import is_classifier as classifies
+
+    is_classifier = classifies(estimator)
+    if is_classifier and classes is None:
+        classes = unique_values(source, index)
+    batches = SourceBatches(
+        source, index, chunk_rows, shuffle, encode=np.asarray, dtype=np.float32,
+        chunk_rows=min(chunk_rows, CHUNK_ROWS), window=window,
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    for _ in range(check_int("epochs", epochs, minimum=1)):
+        for X, y, _ in batches.epoch(rng):
+            if is_classifier:
+                estimator.partial_fit(X, y, classes=classes)
+            else:
+                estimator.partial_fit(X, y)
+    return estimator
+
+
 def label_encoder(network):
     """A per-batch encoder of numeric class labels into the output's form (0/1 column or
     one-hot rows over ``network.classes_``) that costs one ``searchsorted`` a batch; labels
@@ -816,6 +860,7 @@ __all__ = [
     "label_encoder",
     "moments",
     "open_source",
+    "partial_fit_source",
     "predict_source",
     "unique_values",
 ]
