@@ -293,11 +293,12 @@ def build_cache(path, cache, chunk_rows=CHUNK_ROWS) -> Path:
     """Parse a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet file once, by chunks, into a
     float32 ``.npy`` file ``cache`` that later epochs memory-map.
 
-    The array is written to ``cache + ".part"`` under a reserved header and renamed when
-    complete, with ``cache + ".json"`` naming the data it came from (path, size, time). An
-    existing cache of the same data is kept; a cache of other data is refused (delete it
-    or name another), so a stale cache never trains a model. Non-numeric cells are
-    refused, naming the file. Memory: one chunk.
+    The array is written to ``cache + ".<pid>.part"`` under a reserved header and renamed
+    when complete (processes building the same cache at once do not collide), with
+    ``cache + ".json"`` naming the data it came from (path, size, time). An existing cache
+    of the same data is kept; a cache of other data is refused (delete it or name
+    another), so a stale cache never trains a model. Non-numeric cells are refused,
+    naming the file. Memory: one chunk.
 
     Examples
     --------
@@ -324,11 +325,13 @@ def build_cache(path, cache, chunk_rows=CHUNK_ROWS) -> Path:
                 "another cache"
             )
         return cache
-    partial = Path(str(cache) + ".part")
+    partial = Path(f"{cache}.{os.getpid()}.part")  # one per process: ranks may race
     try:
         names = _write_cache(path, partial, chunk_rows)
         identity["columns"] = names
-        sidecar.write_text(json.dumps(identity))
+        record = Path(f"{sidecar}.{os.getpid()}.part")
+        record.write_text(json.dumps(identity))
+        os.replace(record, sidecar)
         os.replace(partial, cache)
     except BaseException:
         partial.unlink(missing_ok=True)
