@@ -466,8 +466,36 @@ class Moments:
         )
 
 
-def moments(source, chunk_rows=CHUNK_ROWS, columns=None) -> Moments:
-    """Per-column moments of a data source in one pass over chunks of ``chunk_rows`` rows.
+def blocks(source, chunk_rows=CHUNK_ROWS, rows=None):
+    """Yield a source's rows in blocks of ``chunk_rows`` (only ``rows``, in their order, when
+    given), letting go of a memory map's pages as it goes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = ArraySource(np.arange(5.0)[:, None])
+    >>> [b.ravel().tolist() for b in blocks(source, 2, rows=[4, 0, 2])]
+    [[4.0, 0.0], [2.0]]
+    """
+    source = open_source(source)
+    chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+    m = source.n_rows if rows is None else len(rows)
+    every, read = source._every(), 0
+    for start in range(0, m, chunk_rows):
+        if rows is None:
+            block = source.read(start, start + chunk_rows)
+        else:
+            block = source.take(np.asarray(rows[start : start + chunk_rows]))
+        yield block
+        read += len(block)
+        if read >= every:
+            source.release()
+            read = 0
+
+
+def moments(source, chunk_rows=CHUNK_ROWS, columns=None, rows=None) -> Moments:
+    """Per-column moments of a data source (its ``rows`` when given) in one pass over
+    chunks of ``chunk_rows`` rows.
 
     Exact to float64 rounding against ``np.nanmean`` / ``np.nanvar`` of the whole array
     (tested); memory is one chunk.
@@ -480,45 +508,36 @@ def moments(source, chunk_rows=CHUNK_ROWS, columns=None) -> Moments:
     >>> bool(np.allclose(stats.var, X.var(axis=0), rtol=1e-12))
     True
     """
-    source = open_source(source)
-    chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
     total = None
-    every, read = source._every(), 0
-    for start in range(0, source.n_rows, chunk_rows):
-        block = source.read(start, start + chunk_rows)
+    for block in blocks(source, chunk_rows, rows):
         if columns is not None:
             block = block[:, columns]
         part = Moments.of(block)
         total = part if total is None else total.combine(part)
-        read += len(block)
-        if read >= every:
-            source.release()
-            read = 0
     if total is None:
         raise DataError(f"{source!r} has no rows")
     return total
 
 
-def unique_values(source, column, chunk_rows=CHUNK_ROWS) -> np.ndarray:
-    """The sorted distinct values of one column (class labels), in one pass.
+def unique_values(source, column, chunk_rows=CHUNK_ROWS, limit=None):
+    """The sorted distinct values of one column (class labels), in one pass; None as soon
+    as there are more than ``limit`` of them (a regression target).
 
     Examples
     --------
     >>> import numpy as np
     >>> unique_values(ArraySource(np.array([[2.0], [0.0], [2.0]])), 0).tolist()
     [0.0, 2.0]
+    >>> unique_values(ArraySource(np.arange(10.0)[:, None]), 0, limit=5) is None
+    True
     """
     source = open_source(source)
     index = source.column_index(column)
     seen = set()
-    every, read = source._every(), 0
-    for start in range(0, source.n_rows, chunk_rows):
-        block = source.read(start, start + chunk_rows)
+    for block in blocks(source, chunk_rows):
         seen.update(np.unique(np.asarray(block[:, index])).tolist())
-        read += len(block)
-        if read >= every:
-            source.release()
-            read = 0
+        if limit is not None and len(seen) > limit:
+            return None
     return np.array(sorted(seen))
 
 
@@ -544,6 +563,9 @@ class SourceBatches:
         The windowed shuffle's chunk and window (in chunks).
     rank, size : int, default 0 and 1
         Under MPI, the rank reads only its share of each global batch.
+    rows : array of int, optional
+        The rows that are examples (a training split), in increasing order; the epoch's
+        order runs over them.
 
     Examples
     --------
@@ -556,8 +578,10 @@ class SourceBatches:
 
     def __init__(self, source, target, batch_size=32, shuffle="windowed", encode=None,
                  mean=None, scale=None, dtype="float32", features=None,
-                 chunk_rows=CHUNK_ROWS, window=16, rank=0, size=1):  # fmt: skip
+                 chunk_rows=CHUNK_ROWS, window=16, rank=0, size=1, rows=None):  # fmt: skip
         from ..sharding import check_shuffle
+
+        self.rows = None if rows is None else np.asarray(rows)
 
         self.source = open_source(source)
         self.target = self.source.column_index(target)
@@ -575,8 +599,8 @@ class SourceBatches:
 
     @property
     def n_examples(self) -> int:
-        """m, the number of rows."""
-        return self.source.n_rows
+        """m, the number of rows (of ``rows``, when given)."""
+        return self.source.n_rows if self.rows is None else len(self.rows)
 
     @property
     def n_features(self) -> int:
@@ -633,7 +657,9 @@ class SourceBatches:
             if read >= every:
                 self.source.release()
                 read = 0
-            if self.shuffle == "none" or full:
+            if self.rows is not None:
+                block = self.source.take(self.rows[rows])
+            elif self.shuffle == "none" or full:
                 block = self.source.read(int(rows[0]), int(rows[-1]) + 1)
             else:
                 block = self.source.take(rows)
@@ -858,6 +884,7 @@ __all__ = [
     "Moments",
     "NpySource",
     "SourceBatches",
+    "blocks",
     "build_cache",
     "fit_source",
     "label_encoder",
