@@ -2,6 +2,7 @@
 training and prediction over a source."""
 
 import gzip
+import json
 import os
 
 import numpy as np
@@ -250,3 +251,46 @@ def test_the_estimators_train_on_a_cached_csv_by_partial_fit(tmp_path):
     assert sum(calls) == 3 * 2000 and max(calls) == 256  # every row, every epoch, by chunks
     assert model.classes_.tolist() == [0.0, 1.0]
     assert model.score(table[:, :-1], table[:, -1]) > 0.9
+
+
+def test_deepff_train_shuffle_windowed_streams_a_csv_and_writes_a_run(tmp_path, capsys):
+    from deepff.cli import main
+    from deepff.runs.run import load_model
+
+    csv = _csv(tmp_path / "d.csv", _table(3000))
+    run = tmp_path / "run"
+    args = ["train", str(csv), "--shuffle", "windowed", "--out", str(run), "--epochs", "4"]
+    assert main([*args, "--seed", "1", "--quiet"]) == 0
+    assert {"model.safetensors", "config.toml", "history.csv", "metrics.json", "data.npy"} <= {
+        p.name for p in run.iterdir()
+    }
+    network, _, metadata = load_model(run)
+    assert metadata["run"]["data"]["streamed"] and network.epoch == 4
+    assert metadata["metrics"]["test"]["accuracy"] > 0.9
+    examples = metadata["run"]["data"]["examples"]
+    assert sum(examples.values()) == 3000 and examples["test"] > examples["val"] > 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(csv), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.9
+    # the same data and seed give the same run; a cache of other data is refused
+    again = tmp_path / "again"
+    assert main([*args[:5], str(again), *args[6:], "--seed", "1", "--quiet"]) == 0
+    assert dff.load(again / "model.safetensors").parameters.tolist() == network.parameters.tolist()
+    other = _csv(tmp_path / "other.csv", _table(100, seed=3))
+    refused = ["train", str(other), "--shuffle", "windowed", "--cache", str(run / "data.npy")]
+    assert main([*refused, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "made from other data" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "model.safetensors").exists()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert "do not resume yet" in capsys.readouterr().err
+
+
+def test_a_streamed_run_refuses_text_cells_clearly(tmp_path, capsys):
+    from deepff.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,colour,label\n1,red,0\n2,blue,1\n")
+    out = tmp_path / "run"
+    assert main(["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]) == 2
+    assert "every cell of a streamed file must be a number" in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists() and not (out / "data.npy").exists()

@@ -204,7 +204,7 @@ def cmd_train(args):
 
     def announce(run):
         spinner.stop()
-        if not args.json:
+        if not args.json and run is not None:  # None: a streamed run (issue 16)
             announce_columns(run)
 
     try:

@@ -307,6 +307,24 @@ OPTIONS = (
         metavar="N",
     ),
     Option("dtype", "float32", _SPLIT, "({default})", choices=DTYPES),
+    # issue 16: data beyond memory (deepff.runs.streamed)
+    Option(
+        "shuffle",
+        "exact",
+        _SPLIT,
+        "exact: DATA in memory, one permutation of the rows per epoch; windowed: numeric "
+        "DATA streamed from disk (.npy, or CSV/Parquet parsed once into --cache), chunks "
+        "permuted and rows shuffled within a window ({default})",
+        choices=("exact", "windowed"),
+    ),
+    Option(
+        "cache",
+        None,
+        _SPLIT,
+        "where --shuffle windowed keeps the parsed copy of a CSV/Parquet DATA "
+        "(default: DIR/data.npy)",
+        metavar="FILE.npy",
+    ),
 )
 
 #: The options by name.

@@ -36,7 +36,7 @@ from .. import distributed
 from .._version import __version__
 from .directory import check_data_not_destination, check_run_directory
 from .options import check_options
-from .run import CHECKPOINT_FILE, HISTORY_FILE, TRACE_FILE, Run, class_weights
+from .run import CHECKPOINT_FILE, HISTORY_FILE, TRACE_FILE, Run, RunError, class_weights
 from .run import train_run as train_run_here
 
 
@@ -85,6 +85,15 @@ def train_run(
         ``Run.finish()``'s summary on rank 0; on the other ranks the same keys, with the
         metrics and no figures.
     """
+    if check_options(options)["shuffle"] == "windowed":  # data beyond memory (one process)
+        from .streamed import train_streamed
+
+        if resume:
+            raise RunError("--shuffle windowed runs do not resume yet: start the run again")
+        if distributed.under_mpi():
+            raise RunError("--shuffle windowed runs train in one process; under mpiexec, "
+                           "train from memory (--shuffle exact)")  # fmt: skip
+        return train_streamed(source, options, out, callbacks, overwrite, announce)
     comm = distributed.world()
     if comm is None or comm.size == 1:
         return train_run_here(source, options, out, resume, callbacks, overwrite, announce)
