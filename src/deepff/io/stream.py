@@ -54,7 +54,7 @@ from .datasets import DataError
 CHUNK_ROWS = 4096
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 #: A memory-mapped source lets go of its pages after about this many bytes are read.
-RELEASE_BYTES = 64 << 20
+RELEASE_BYTES = 32 << 20
 _HEADER_BYTES = 128  # the reserved .npy header of a cache: the shape is known only at the end
 
 
@@ -481,6 +481,8 @@ def blocks(source, chunk_rows=CHUNK_ROWS, rows=None):
     chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
     m = source.n_rows if rows is None else len(rows)
     every, read = source._every(), 0
+    if rows is not None:  # rows apart from each other: each may touch a page of its own
+        every = min(every, max(RELEASE_BYTES // mmap.PAGESIZE, 1))
     for start in range(0, m, chunk_rows):
         if rows is None:
             block = source.read(start, start + chunk_rows)

@@ -59,7 +59,7 @@ from .run import (
 )
 
 #: Validation rows held in memory for the per-epoch scores (the first ones of the split).
-VALIDATION_ROWS = 200_000
+VALIDATION_ROWS = 50_000
 
 
 def _split(m, options):
@@ -68,7 +68,9 @@ def _split(m, options):
     draw = rng.integers(0, 1 << 16, size=m, dtype=np.uint16)
     test_cut = round(options["test_split"] * (1 << 16))
     val_cut = test_cut + round(options["val_split"] * (1 << 16))
-    kind = np.where(draw < test_cut, 2, np.where(draw < val_cut, 1, 0)).astype(np.uint8)
+    kind = np.zeros(m, np.uint8)
+    kind[draw < val_cut] = 1
+    kind[draw < test_cut] = 2
     del draw
     index = np.int32 if m < 2**31 else np.int64
     return tuple(np.flatnonzero(kind == part).astype(index) for part in (0, 1, 2))
@@ -152,7 +154,8 @@ def _train(source, options, out, callbacks, announce):
     validation = None
     if len(val):
         kept = val[:VALIDATION_ROWS]
-        block = np.asarray(data.take(kept))
+        block = np.concatenate(list(stream.blocks(data, 16384, kept)))
+        data.release()
         validation = (inputs(block), _targets(block, target, encode, network))
         if options["early_stopping"] is not None:
             own.insert(0, ResumableEarlyStopping(options["early_stopping"], "val_loss"))
