@@ -1,6 +1,7 @@
 """Data-parallel training over MPI (issue 16, part 2): N ranks give one process's model,
 and every failure ends every rank with one message, never a hang."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -107,7 +108,7 @@ def _table(folder):
     X = rng.normal(size=(600, 5))
     rows = ["a,b,c,d,e,label"]
     rows += [
-        ",".join(f"{v!r}" for v in x) + ("," + ("yes" if x[0] + x[1] > 0 else "no")) for x in X
+        ",".join(f"{v:.17g}" for v in x) + ("," + ("yes" if x[0] + x[1] > 0 else "no")) for x in X
     ]
     (folder / "d.csv").write_text("\n".join(rows) + "\n")
     return folder / "d.csv"
@@ -160,3 +161,29 @@ def test_the_default_run_directory_is_refused_under_mpiexec(tmp_path):
     result = _deepff(2, "train", str(_table(tmp_path)), "--epochs", "1", cwd=tmp_path)
     assert result.returncode == 2 and "name the run directory with --out" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_streamed_run_under_mpiexec_reads_shares_and_trains_one_process_model(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(900, 4))
+    rows = ["a,b,c,d,label"] + [
+        ",".join(f"{v:.17g}" for v in x) + f",{int(x[0] - x[1] > 0)}" for x in X
+    ]
+    (tmp_path / "n.csv").write_text("\n".join(rows) + "\n")
+    common = ["--shuffle", "windowed", "--epochs", "3", "--batch-size", "30", "--quiet"]
+    one = subprocess.run(
+        [str(DEEPFF), "train", "n.csv", "--out", "one", *common],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    two = _deepff(2, "train", "n.csv", "--out", "two", *common, cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    a, b = (
+        dff.load(tmp_path / "one/model.safetensors"),
+        dff.load(tmp_path / "two/model.safetensors"),
+    )
+    X32 = X[:50].astype(np.float32)
+    np.testing.assert_allclose(b.predict_proba(X32), a.predict_proba(X32), atol=1e-5)
+    metrics = [json.loads((tmp_path / f"{r}/metrics.json").read_text()) for r in ("one", "two")]
+    assert metrics[0]["test"]["examples"] == metrics[1]["test"]["examples"]
+    assert abs(metrics[0]["test"]["loss"] - metrics[1]["test"]["loss"]) < 1e-5

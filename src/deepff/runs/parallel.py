@@ -90,10 +90,10 @@ def train_run(
 
         if resume:
             raise RunError("--shuffle windowed runs do not resume yet: start the run again")
-        if distributed.under_mpi():
-            raise RunError("--shuffle windowed runs train in one process; under mpiexec, "
-                           "train from memory (--shuffle exact)")  # fmt: skip
-        return train_streamed(source, options, out, callbacks, overwrite, announce)
+        comm = distributed.world()
+        if comm is not None:
+            comm.agree("the deepff version", __version__)
+        return train_streamed(source, options, out, callbacks, overwrite, announce, comm)
     comm = distributed.world()
     if comm is None or comm.size == 1:
         return train_run_here(source, options, out, resume, callbacks, overwrite, announce)

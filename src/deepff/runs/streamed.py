@@ -14,9 +14,10 @@ once into a float32 ``.npy`` cache (``--cache``, default ``DIR/data.npy``;
    on up to ``VALIDATION_ROWS`` validation rows held in memory;
 4. the metrics of each part, streamed, and the model file, metrics.json and config.toml.
 
-What a streamed run does not do yet: checkpoints and ``--resume``, the figures, text
-columns, MPI (``mpiexec`` runs train from memory). Peak memory is about one window of
-chunks plus the validation rows.
+Under ``mpiexec`` every rank reads only its share of each global batch (and of the rows
+scored at the end) from the same cache, and rank 0 alone writes the run. What a streamed
+run does not do yet: checkpoints and ``--resume``, the figures, text columns. Peak memory
+is about one window of chunks plus the validation rows.
 
 Examples
 --------
@@ -38,8 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import distributed
+from ..callbacks import Callback
 from ..io import stream
 from ..io.toml import write_toml
+from ..sharding import share
 from .build import build_network
 from .directory import RunLock, check_data_not_destination, check_run_directory, write_marker
 from .options import check_options
@@ -97,8 +101,14 @@ def _task(source, target, options):
     return task, classes
 
 
-def train_streamed(source, options: dict, out, callbacks=(), overwrite=False, announce=None):
+def train_streamed(
+    source, options: dict, out, callbacks=(), overwrite=False, announce=None, comm=None
+):
     """Train a run from a data source (see the module); return ``Run.finish``'s summary.
+
+    With ``comm`` (``deepff.distributed.Communicator``, under ``mpiexec``) every rank opens
+    the same cache (rank 0 makes it first), draws the same split, and reads only its share
+    of each global batch and of the rows scored at the end; rank 0 alone writes the run.
 
     Returns
     -------
@@ -107,14 +117,26 @@ def train_streamed(source, options: dict, out, callbacks=(), overwrite=False, an
     """
     options = check_options(options)
     out = Path(out)
-    check_run_directory(out, overwrite)
-    check_data_not_destination(source, out)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(out)
+    rank = 0 if comm is None else comm.rank
+    lock = error = None
     try:
-        return _train(source, options, out, callbacks, announce)
+        if rank == 0:
+            check_run_directory(out, overwrite)
+            check_data_not_destination(source, out)
+            out.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(out)
+            _open(source, options, out)  # the cache, made once
+    except Exception as caught:
+        if comm is None:
+            raise
+        error = caught
+    if comm is not None:
+        comm.check_ok(error)
+    try:
+        return _train(source, options, out, callbacks, announce, comm)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _open(source, options, out):
@@ -127,47 +149,61 @@ def _open(source, options, out):
     return data, target
 
 
-def _train(source, options, out, callbacks, announce):
+def _setup(source, options, out, comm):
+    """Everything before training: the data, split, task, preprocessing and network."""
     data, target = _open(source, options, out)
     features = [i for i in range(data.n_columns) if i != target]
     names = [data.columns[i] for i in features]
-    train, val, test = _split(data.n_rows, options)
+    parts = _split(data.n_rows, options)
     task, classes = _task(data, target, options)
-    pre = _preprocessor(data, features, names, train, options)
+    pre = _preprocessor(data, features, names, parts[0], options)
     n_outputs = len(classes) if task == "classification" else 1
     network = build_network(options, len(features), task, n_outputs)
     if task == "classification":
         network.classes_ = classes
-    info = _describe(source, data, target, names, options, task, (train, val, test))
-    write_marker(out)
-    write_toml(out / CONFIG_FILE, {"data": str(source), **options}, "deepff train (streamed)")
-    if announce is not None:
+    if comm is not None:
+        comm.check_batches(len(parts[0]), options["batch_size"])
+        comm.bcast_parameters(network)
+    info = _describe(source, data, target, names, options, task, parts)
+    return data, target, features, parts, task, pre, network, info
+
+
+def _train(source, options, out, callbacks, announce, comm):
+    rank, size = (0, 1) if comm is None else (comm.rank, comm.size)
+    data, target, features, parts, task, pre, network, info = _setup(source, options, out, comm)
+    train, val, test = parts
+    if rank == 0:
+        write_marker(out)
+        write_toml(out / CONFIG_FILE, {"data": str(source), **options}, "deepff train (streamed)")
+    if announce is not None and rank == 0:
         announce(None)  # no table in memory to describe: the display only stops waiting
     inputs = _inputs(pre, network, data, features)
     encode = stream.label_encoder(network) if task == "classification" else None
     batches = stream.SourceBatches(
         data, target, options["batch_size"], "windowed", encode=encode, mean=pre.offset,
         scale=1.0 / pre.multiplier, dtype=network.dtype, features=features, rows=train,
+        rank=rank, size=size,
     )  # fmt: skip
-    history = HistoryLog(out / HISTORY_FILE)
-    own = [history]
-    validation = None
+    own, validation = _callbacks(options, out, rank), None
     if len(val):
-        kept = val[:VALIDATION_ROWS]
-        block = np.concatenate(list(stream.blocks(data, 16384, kept)))
+        block = np.concatenate(list(stream.blocks(data, 16384, val[:VALIDATION_ROWS])))
         data.release()
         validation = (inputs(block), _targets(block, target, encode, network))
-        if options["early_stopping"] is not None:
-            own.insert(0, ResumableEarlyStopping(options["early_stopping"], "val_loss"))
-    network.train(batches, options["epochs"], validation=validation, callbacks=[*own, *callbacks])
+    callbacks = [*own, *(callbacks if rank == 0 else ())]
+    if comm is None:
+        network.train(batches, options["epochs"], validation=validation, callbacks=callbacks)
+    else:
+        distributed.train(network, batches, comm, options["epochs"], validation, callbacks)
     metrics = {
-        name: _scores(network, data, rows, inputs, target, encode)
+        name: _scores(network, data, rows, inputs, target, encode, comm)
         for name, rows in (("train", train), ("val", val), ("test", test))
     }
+    stopper = own[0] if isinstance(own[0], ResumableEarlyStopping) else None
     info["epochs_trained"] = int(network.epoch)
-    info["stopped_early"] = bool(own[0] is not history and own[0].stopped_epoch is not None)
-    save_model(out / MODEL_FILE, network, pre, info, metrics)
-    write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    info["stopped_early"] = bool(stopper is not None and stopper.stopped_epoch is not None)
+    if rank == 0:
+        save_model(out / MODEL_FILE, network, pre, info, metrics)
+        write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return {
         "network": network,
         "metrics": metrics,
@@ -176,6 +212,14 @@ def _train(source, options, out, callbacks, announce):
         "figures": [],
         "prepared": None,
     }
+
+
+def _callbacks(options, out, rank) -> list:
+    """Early stopping (on the validation rows) and history.csv (rank 0's alone)."""
+    own = [HistoryLog(out / HISTORY_FILE)] if rank == 0 else []
+    if options["early_stopping"] is not None and options["val_split"] > 0:
+        own.insert(0, ResumableEarlyStopping(options["early_stopping"], "val_loss"))
+    return own or [Callback()]
 
 
 def _inputs(pre, network, data, features):
@@ -196,11 +240,14 @@ def _targets(block, target, encode, network):
     return encode(y) if encode is not None else y.reshape(-1, 1).astype(network.dtype)
 
 
-def _scores(network, data, rows, inputs, target, encode, chunk_rows=65536):
-    """Loss (and accuracy) over some rows, streamed: the weighted mean of chunk scores."""
+def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=65536):
+    """Loss (and accuracy) over some rows, streamed: the weighted mean of chunk scores
+    (under MPI each rank scores its share and the sums are reduced)."""
     if not len(rows):
         return None
     totals, count = {}, 0
+    if comm is not None:
+        rows = share(rows, comm.rank, comm.size)
     for block in stream.blocks(data, chunk_rows, rows):
         block = np.asarray(block)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -210,7 +257,11 @@ def _scores(network, data, rows, inputs, target, encode, chunk_rows=65536):
         for key, value in scores.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(block)
         count += len(block)
-    result = {key: finite_or_none(value / count) for key, value in totals.items()}
+    keys = ["loss", "accuracy"] if network.is_classifier else ["loss"]
+    if comm is not None:
+        *sums, count = comm.sum_logs(*(totals.get(k, 0.0) for k in keys), count)
+        totals = dict(zip(keys, sums, strict=True))
+    result = {key: finite_or_none(totals[key] / count) for key in keys}
     result["examples"] = int(count)
     return result
 
