@@ -194,7 +194,13 @@ class Space:
         """
         from ..runs.options import check_options
 
-        return check_options(self.raw_options(sampled))
+        options = check_options(self.raw_options(sampled))
+        if options["shuffle"] == "windowed":  # issue 16: said, not silently trained in memory
+            raise ValueError(
+                "shuffle = 'windowed' streams the data of deepff train; tuning trains each "
+                "trial from memory (leave shuffle out of the space)"
+            )
+        return options
 
     def grid(self) -> dict:
         """The search space of Optuna's GridSampler: name -> list of (encoded) values.
