@@ -955,3 +955,18 @@ def test_fit_verbose_prints_one_plain_line_per_epoch(capsys):
         line.startswith(f"Epoch {i + 1}/3 - ") for i, line in enumerate(lines)
     )
     assert "\x1b" not in "".join(lines)
+
+
+def test_weights_too_large_to_compute_with_are_divergence_too():
+    # Found by hypothesis: after the last step the weights were finite (about 1e30 in
+    # float32) but the next product overflowed, so predict gave NaN with no warning.
+    net = dff.Network(
+        [dff.Dense(2, activation="gelu"), dff.Dense(2, activation="gelu"), dff.Dense(1)],
+        loss="huber",
+        optimizer=dff.AdamW(1e30, weight_decay=0.0),
+        seed=0,
+    )
+    X, y = np.ones((2, 1)), np.zeros((2, 1))
+    with pytest.warns(DivergenceWarning, match="non-finite outputs"):
+        net.fit(X, y, epochs=1, batch_size=2, verbose=0)
+    assert np.all(np.isfinite(net.predict(X))) and net.epoch == 0

@@ -24,10 +24,11 @@ another order; the cost is summed in float64).
 
 Loading the kernels costs about 0.5 s in a new process (numba's import and its cache), more
 than a small fit takes in all. ``Network.train`` and the predictions therefore run inside
-``sized(work)``: below ``MIN_WORK`` multiply-adds (examples x parameters, times the epochs of a
-training call) the NumPy path runs and numba is not even imported. The rule depends on the
-call alone, never on what the process did before, so the same call always takes the same path
-and gives the same bits. Outside such a block (the optimizers or activations called directly,
+``sized(work)``: below ``MIN_WORK`` multiply-adds (examples x parameters: one epoch of a
+training call, one prediction) the NumPy path runs and numba is not even imported. The rule
+depends on the data and the network alone, never on what the process did before nor on the
+number of epochs, so the same training takes the same path however it is cut into calls (a
+run resumed with another --epochs stays bit-identical) and gives the same bits. Outside such a block (the optimizers or activations called directly,
 ``cost_and_gradients``) the kernels run whenever numba is there, as before.
 """
 

@@ -12,7 +12,8 @@
    validation metrics;
 4. ``on_epoch_end(e, logs)``; training stops when a callback set ``network.stop_training``.
 
-A non-finite batch cost or non-finite weights put back theta_e (or theta_{e-1} when the
+A non-finite batch cost, non-finite weights, or (after the last epoch of a call) weights
+whose outputs on the last batch are not finite put back theta_e (or theta_{e-1} when the
 first batch of the epoch already diverged: the weights that gave its cost are not worth
 keeping) and stop training with a ``DivergenceWarning`` that points at the user's call.
 
@@ -203,7 +204,7 @@ def _train(network, batches, epochs, validation, callbacks, verbose) -> History:
     for callback in callbacks:
         callback.on_train_begin()
     # Small calls keep to NumPy: loading the compiled kernels would cost more than they win.
-    previous = _fused.sized(_work(network, batches, epochs))
+    previous = _fused.sized(_work(network, batches))
     try:
         _run_epochs(network, batches, epochs, validation, callbacks)
     finally:
@@ -214,12 +215,13 @@ def _train(network, batches, epochs, validation, callbacks, verbose) -> History:
     return history
 
 
-def _work(network, batches, epochs) -> float:
-    """Multiply-adds of the call, roughly: epochs x examples x parameters (infinite when the
-    network is not built yet, which ``fit`` never leaves to the loop)."""
+def _work(network, batches) -> float:
+    """Multiply-adds of one epoch, roughly: examples x parameters (infinite when the network
+    is not built yet, which ``fit`` never leaves to the loop). Not times the epochs: a run
+    cut into several calls (a resume) must take one path throughout, for the same bits."""
     if not network.built:
         return math.inf
-    return float(epochs) * batches.n_examples * network.parameters.size
+    return float(batches.n_examples) * network.parameters.size
 
 
 def _run_epochs(network, batches, epochs, validation, callbacks) -> None:
@@ -227,11 +229,12 @@ def _run_epochs(network, batches, epochs, validation, callbacks) -> None:
     # Per-step work stays flat: only callbacks that look at batches are called per batch.
     batch_callbacks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
     snapshots = _Snapshots(network)
+    last = network.epoch + epochs - 1
     for epoch in range(network.epoch, network.epoch + epochs):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         snapshots.take()
-        logs = _run_epoch(network, batches, epoch, snapshots, batch_callbacks)
+        logs = _run_epoch(network, batches, epoch, snapshots, batch_callbacks, epoch == last)
         if logs is None:
             break
         if validation is not None:
@@ -254,8 +257,14 @@ def _run_epochs(network, batches, epochs, validation, callbacks) -> None:
             break
 
 
-def _run_epoch(network, batches, epoch, snapshots, batch_callbacks):
-    """One epoch's steps; returns its logs, or None when training stopped inside it."""
+def _run_epoch(network, batches, epoch, snapshots, batch_callbacks, final=False):
+    """One epoch's steps; returns its logs, or None when training stopped inside it.
+
+    On the ``final`` epoch of a call the updated weights also predict the last batch once:
+    weights can be finite and still too large to compute with (|W| near 1e30 in float32
+    overflows in the next product), and no later cost would reveal it.
+    """
+    X_batch = None
     total_cost, total_weight, correct, seen, counted = 0.0, 0.0, 0, 0, 0
     classifier, loss = network.is_classifier, network.loss
     for batch, (X_batch, Y_batch, w_batch) in enumerate(batches.epoch(network.rng)):
@@ -285,8 +294,17 @@ def _run_epoch(network, batches, epoch, snapshots, batch_callbacks):
     if not network.stop_training and not _all_finite(network.parameters):
         snapshots.diverged(f"epoch {epoch}: the weights became non-finite")
         return None
+    if final and not network.stop_training and X_batch is not None:
+        if not _all_finite(network._output(X_batch)):
+            snapshots.diverged(f"epoch {epoch}: the weights give non-finite outputs")
+            return None
     if network.stop_training and seen < batches.n_examples:
         return None
+    comm = getattr(network, "_comm", None)
+    if comm is not None:  # data-parallel (deepff.distributed): the logs of all ranks' shares
+        total_cost, total_weight, correct, counted = comm.sum_logs(
+            total_cost, total_weight, correct, counted
+        )
     logs = {"loss": total_cost / total_weight}
     if classifier:
         logs["accuracy"] = correct / counted
