@@ -46,12 +46,14 @@ def _reference(mode):
 
 @pytest.mark.parametrize("mode", ["plain", "l1", "bn"])
 def test_one_two_and_three_ranks_train_the_model_of_one_process(tmp_path, mode):
-    expected, _loss = _reference(mode)  # the epoch loss: summed over ranks by the loop
+    expected, loss = _reference(mode)
     for n in (1, 2, 3):
         out = tmp_path / f"{mode}{n}.npy"
         result, _ = _run(n, out, mode)
         assert result.returncode == 0, result.stderr
         np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-10)
+        # the epoch's loss is summed over ranks: one process's history too
+        np.testing.assert_allclose(np.load(str(out) + ".loss.npy"), loss, rtol=1e-10)
 
 
 def test_a_source_streamed_by_ranks_trains_the_model_of_one_process(tmp_path):
