@@ -294,13 +294,16 @@ def _run_epoch(network, batches, epoch, snapshots, batch_callbacks, final=False)
     if not network.stop_training and not _all_finite(network.parameters):
         snapshots.diverged(f"epoch {epoch}: the weights became non-finite")
         return None
+    comm = getattr(network, "_comm", None)
     if final and not network.stop_training and X_batch is not None:
-        if not _all_finite(network._output(X_batch)):
+        finite = _all_finite(network._output(X_batch))
+        if comm is not None:  # each rank's last batch is its own: all stop, or none does
+            finite = comm.sum_logs(float(not finite))[0] == 0
+        if not finite:
             snapshots.diverged(f"epoch {epoch}: the weights give non-finite outputs")
             return None
     if network.stop_training and seen < batches.n_examples:
         return None
-    comm = getattr(network, "_comm", None)
     if comm is not None:  # data-parallel (deepff.distributed): the logs of all ranks' shares
         total_cost, total_weight, correct, counted = comm.sum_logs(
             total_cost, total_weight, correct, counted
