@@ -678,9 +678,9 @@ def test_bad_input_after_fit(call, exception, match):
             r"unknown loss 'cross_entropy_loss'",
         ),
         (
-            lambda: dff.Network([dff.Dense(1)], optimizer="lbfgs"),
+            lambda: dff.Network([dff.Dense(1)], optimizer="bfgs"),
             ValueError,
-            r"unknown optimizer 'lbfgs'",
+            r"unknown optimizer 'bfgs'",
         ),
         (lambda: dff.Network([dff.Dense(1)], optimizer=3), TypeError, r"optimizer must be"),
         (lambda: dff.Network([dff.Dense(0)]), ValueError, r"units must be >= 1; got 0"),

@@ -239,8 +239,8 @@ def test_config_round_trip(optimizer):
 
 
 def test_unknown_optimizer_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'") as error:
-        optimizers.get("lbfgs")
+    with pytest.raises(ValueError, match="unknown optimizer 'bfgs'") as error:
+        optimizers.get("bfgs")
     for name in ("sgd", "momentum", "rmsprop", "adam"):
         assert name in str(error.value)
 
@@ -290,3 +290,33 @@ def test_learning_rate_of_the_wrong_type(learning_rate):
 def test_constant_schedule_from_number():
     assert optimizers.schedule(0.5) == Constant(0.5)
     assert SGD(0.5).get_config()["learning_rate"] == 0.5
+
+
+def test_lbfgs_is_an_engine_optimizer_fit_and_load_know():
+    # Full-batch L-BFGS (issue 14) from the Python API: fit runs it over all the examples,
+    # and the file of a network trained with it loads like any other.
+    import deepff as dff
+
+    X = np.linspace(-1.0, 1.0, 40).reshape(-1, 1)
+    y = (X[:, 0] > 0.1).astype(int)
+    net = dff.Network(
+        [dff.Dense(4, activation="tanh"), dff.Dense(1, activation="sigmoid")],
+        optimizer=dff.LBFGS(max_iter=50),
+        seed=0,
+        dtype="float64",
+    )
+    net.fit(X, y, verbose=0)
+    assert net.evaluate(X, y)["accuracy"] == 1.0
+    assert net.optimizer.result_.nit <= 50
+    with pytest.raises(ValueError, match="dropout"):
+        dff.Network(
+            [dff.Dense(4), dff.Dropout(0.5), dff.Dense(1, activation="sigmoid")], optimizer="lbfgs"
+        ).fit(X, y, verbose=0)
+    import os
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "lbfgs.safetensors")
+    net.save(path)
+    loaded = dff.load(path)
+    assert type(loaded.optimizer) is dff.LBFGS and loaded.optimizer.max_iter == 50
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))

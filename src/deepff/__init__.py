@@ -37,6 +37,7 @@ from .gradcheck import gradient_check
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .network import DivergenceWarning, Network, NotFittedError, load
 from .optimizers import (
+    LBFGS,
     SGD,
     Adagrad,
     Adam,
@@ -56,6 +57,7 @@ from .schedules import (
 from .serialization import save
 
 __all__ = [
+    "LBFGS",
     "SGD",
     "Adagrad",
     "Adam",

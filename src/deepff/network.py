@@ -447,7 +447,9 @@ class Network:
     ) -> History:
         """Train the network by mini-batch gradient descent with the chosen optimizer.
 
-        Checks and encodes the arguments, then runs ``train`` over ``ArrayBatches``.
+        Checks and encodes the arguments, then runs ``train`` over ``ArrayBatches`` (with a
+        full-batch optimizer such as ``LBFGS``, over its own source: each epoch is one
+        L-BFGS minimization over all the examples, and ``batch_size`` is not used).
 
         Parameters
         ----------
@@ -504,7 +506,10 @@ class Network:
         if not self.built:
             self.build(X.shape[1])
         self.classes_ = classes
-        batches = ArrayBatches(X, Y, batch_size=batch_size, shuffle=shuffle, sample_weight=weights)
+        if hasattr(self.optimizer, "batches"):  # a full-batch method (LBFGS): its own source
+            batches = self.optimizer.batches(self, X, Y, weights)
+        else:
+            batches = ArrayBatches(X, Y, batch_size, shuffle=shuffle, sample_weight=weights)
         return self.train(
             batches, epochs, validation=validation, callbacks=callbacks, verbose=verbose
         )

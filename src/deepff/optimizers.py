@@ -750,7 +750,168 @@ class Adagrad(Optimizer):
         params -= step
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, RMSProp, Adam, AdamW, NAdam, Adagrad)}
+class _NoStep(Schedule):
+    """A learning rate of 0: the loop's L1 step after ``LBFGS`` is no step."""
+
+    name = "no_step"
+
+    def __call__(self, epoch):
+        return 0.0
+
+
+class LBFGS(Optimizer):
+    """Full-batch L-BFGS over the flat parameter buffer (scipy's L-BFGS-B, no bounds).
+
+    One ``update`` runs the whole minimization: up to ``max_iter`` iterations and
+    ``max_fun`` evaluations of the cost and gradient of all the examples, stopping when the
+    largest gradient component is at most ``tol`` (scipy's ``gtol``) or the cost stops
+    decreasing (``ftol``). Train with the source ``LBFGS.batches`` and ``epochs=1``; the
+    result of scipy is ``optimizer.result_`` afterwards. Dropout is refused (the cost must be
+    a deterministic function of the parameters); batch normalization is trained on the
+    statistics of all the examples, which become its running estimates at the end.
+
+    Parameters
+    ----------
+    max_iter : int, default 200
+    max_fun : int, default 15000
+    tol : float, default 1e-4
+    history : int, default 10
+        Corrections kept (scipy's ``maxcor``).
+    cost_scale, cost_offset : float, default 1.0, 0.0
+        The objective handed to scipy is cost_scale times the engine's cost plus cost_offset
+        (the estimators give 1 / s and, for Poisson, the constant term of the deviance, so
+        that it is scikit-learn's loss and its stopping tests see the same numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.linspace(-1.0, 1.0, 20).reshape(-1, 1); Y = (X > 0).astype(float)
+    >>> lbfgs = LBFGS(max_iter=100)
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=lbfgs, seed=0,
+    ...                   dtype="float64")
+    >>> _ = net.fit(X, Y, verbose=0)  # fit trains over LBFGS.batches: one full batch
+    >>> bool(lbfgs.result_.fun < 0.1), net.evaluate(X, Y)["accuracy"]
+    (True, 1.0)
+    """
+
+    name = "lbfgs"
+
+    def __init__(self, max_iter=200, max_fun=15000, tol=1e-4, history=10, cost_scale=1.0,
+                 cost_offset=0.0):  # fmt: skip
+        super().__init__(1.0)
+        self.learning_rate = _NoStep()
+        self.max_iter = int(max_iter)
+        self.max_fun = int(max_fun)
+        self.tol = float(tol)
+        self.history = int(history)
+        self.cost_scale = float(cost_scale)
+        self.cost_offset = float(cost_offset)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            **{k: v for k, v in vars(self).items() if k in _LBFGS_CONFIG},
+        }
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_bound", None)  # the training data: not part of a fitted model
+        return state
+
+    def batches(self, network, X, Y, sample_weight=None):
+        """The batch source of an L-BFGS training: all of X, Y (and weights) as one batch.
+
+        Raises ``ValueError`` when the network has dropout.
+        """
+        from .layers import Dropout  # the layers need no optimizers: no circle
+
+        rates = [layer.rate for layer in network.layers if isinstance(layer, Dropout)]
+        if any(rate > 0 for rate in rates):
+            raise ValueError(
+                "L-BFGS needs a deterministic cost: the network has dropout "
+                f"(rates {rates}); remove it or use a stochastic optimizer"
+            )
+        return _FullBatch(self, network, X, Y, sample_weight)
+
+    def update(self, params, grads, state, epoch=0, scratch=None):
+        import scipy.optimize
+
+        bound = getattr(self, "_bound", None)
+        if bound is None:
+            raise RuntimeError("LBFGS trains over the source LBFGS.batches(network, X, Y)")
+        network, X, Y, weights = bound
+        state["step"] += 1
+        scale, offset, dtype = self.cost_scale, self.cost_offset, params.dtype
+        self.loss_curve_ = []
+
+        def objective(theta):
+            params[...] = theta.astype(dtype, copy=False)
+            cost, _ = network.cost_and_gradients(X, Y, weights)
+            return cost * scale + offset, network.gradients.astype(np.float64) * scale
+
+        def record(intermediate_result):
+            self.loss_curve_.append(float(intermediate_result.fun))
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                   "maxcor": self.history}  # fmt: skip
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = scipy.optimize.minimize(
+                objective,
+                params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options=options,
+                callback=record,
+            )
+        params[...] = result.x
+        self.result_ = result
+        _set_running_statistics(network, X)
+        self._bound = None  # the data is the source's, not the optimizer's
+
+    def finish(self):
+        """Drop the reference to the training data (after training)."""
+        self._bound = None
+
+
+_LBFGS_CONFIG = ("max_iter", "max_fun", "tol", "history", "cost_scale", "cost_offset")
+
+
+def _set_running_statistics(network, X):
+    """Make each BatchNorm's running estimates the statistics of all of X."""
+    norms = list(network._batch_norms())
+    if not norms:
+        return
+    saved = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = 1.0
+    try:
+        network.forward(X, training=True)
+    finally:
+        for norm, momentum in zip(norms, saved, strict=True):
+            norm.momentum = momentum
+
+
+class _FullBatch:
+    """One batch of all the examples; hands the data to its LBFGS when an epoch starts."""
+
+    def __init__(self, optimizer, network, X, Y, sample_weight):
+        self.optimizer, self.network = optimizer, network
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+
+    @property
+    def n_examples(self):
+        return self.X.shape[0]
+
+    def steps(self):
+        return 1
+
+    def epoch(self, rng):
+        self.optimizer._bound = (self.network, self.X, self.Y, self.sample_weight)
+        yield self.X, self.Y, self.sample_weight
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, RMSProp, Adam, AdamW, NAdam, Adagrad, LBFGS)}
 OPTIMIZERS["gd"] = SGD
 
 

@@ -330,6 +330,10 @@ OPTIONS = (
 #: The options by name.
 OPTION = {option.name: option for option in OPTIONS}
 
+#: The optimizers a run can name: every stepping one (full-batch L-BFGS has no learning rate
+#: or epochs to speak of; it is in the Python API, ``deepff.LBFGS``, and the estimators).
+STEP_OPTIMIZERS = sorted(name for name in optimizers.OPTIMIZERS if name != "lbfgs")
+
 #: Every option of ``deepff train`` and its default. ``None`` means "the natural default":
 #: the optimizer's own learning rate and betas, no early stopping, all columns but the target.
 TRAIN_OPTIONS: dict = {option.name: option.default for option in OPTIONS}
@@ -474,8 +478,8 @@ def _check_names(out: dict) -> None:
         _fail("init", init, "'auto' or one of " + ", ".join(sorted(initializers.INITIALIZERS)))
     out["init"] = init.lower()
     opt = out["optimizer"]
-    if not isinstance(opt, str) or opt.lower() not in optimizers.OPTIMIZERS:
-        _fail("optimizer", opt, "one of " + ", ".join(sorted(optimizers.OPTIMIZERS)))
+    if not isinstance(opt, str) or opt.lower() not in STEP_OPTIMIZERS:
+        _fail("optimizer", opt, "one of " + ", ".join(STEP_OPTIMIZERS))
     out["optimizer"] = opt.lower()
 
 
