@@ -28,8 +28,9 @@ than a small fit takes in all. ``Network.train`` and the predictions therefore r
 training call, one prediction) the NumPy path runs and numba is not even imported. The rule
 depends on the data and the network alone, never on what the process did before nor on the
 number of epochs, so the same training takes the same path however it is cut into calls (a
-run resumed with another --epochs stays bit-identical) and gives the same bits. Outside such a block (the optimizers or activations called directly,
-``cost_and_gradients``) the kernels run whenever numba is there, as before.
+run resumed with another --epochs stays bit-identical). Outside such a block (the optimizers
+or activations called directly, ``cost_and_gradients``) the kernels run whenever numba is
+there, as before.
 """
 
 from __future__ import annotations
@@ -42,50 +43,46 @@ import numpy as np
 
 _KERNELS = None
 #: Read once, when deepff is imported: ``kernel`` is called several times per batch. Setting
-#: it (tests do) turns the kernels on or off everywhere; ``sized`` sets it to False for a while.
+#: it (tests do) turns the kernels on or off everywhere; ``sized`` turns them off in one thread.
 ENABLED = os.environ.get("DEEPFF_NUMBA", "1") != "0"
 #: Work (multiply-adds) below which a ``sized`` block keeps to NumPy: 2**25, about a tenth
 #: of a second of NumPy training, a fifth of the cost of loading the kernels in a new process.
 MIN_WORK = 2**25
-_LOCK = threading.Lock()
-_small_blocks, _saved = 0, None
+#: Small blocks are per thread: one thread's fit never changes the path (the bits) of another's.
+_LOCAL = threading.local()
+
+
+def enabled() -> bool:
+    """Whether the kernels run here: ``ENABLED``, and this thread is not in a small block."""
+    return ENABLED and not getattr(_LOCAL, "small", 0)
 
 
 def sized(work) -> bool:
     """Enter a block of ``work`` multiply-adds; below ``MIN_WORK`` the kernels are off in it.
 
     Returns the token for ``restore`` (a ``try``/``finally`` pair, cheaper than a context
-    manager on a one-row prediction). ``ENABLED`` itself is switched, so the kernels of
-    ``_fused_act`` and ``_fused_optim`` follow; while a small block runs in one thread they
-    are off in every thread (deepff trains one network per thread at a time as a rule).
+    manager on a one-row prediction). The block is this thread's alone: ``enabled()`` is
+    False in it, here, and the kernels of ``_fused_act`` and ``_fused_optim`` follow, while
+    other threads keep their own path (the same call gives the same bits in any thread).
 
     Examples
     --------
     >>> import numpy as np
     >>> token = sized(10)
-    >>> kernel("adam", np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)) is None
-    True
+    >>> enabled(), kernel("adam", np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)) is None
+    (False, True)
     >>> restore(token)
     """
-    global ENABLED, _small_blocks, _saved
     if work >= MIN_WORK:
         return False
-    with _LOCK:
-        if _small_blocks == 0:
-            _saved, ENABLED = ENABLED, False
-        _small_blocks += 1
+    _LOCAL.small = getattr(_LOCAL, "small", 0) + 1
     return True
 
 
 def restore(token: bool) -> None:
     """Leave a ``sized`` block, given the token it returned."""
-    global ENABLED, _small_blocks
-    if not token:
-        return
-    with _LOCK:
-        _small_blocks -= 1
-        if _small_blocks == 0:
-            ENABLED = _saved
+    if token:
+        _LOCAL.small -= 1
 
 
 def _compile():
@@ -287,7 +284,7 @@ def _row_kernels(jit):
 def rows_kernel():
     """``dense_rows`` (loading the kernels), or None without numba or when not ``ENABLED``."""
     global _KERNELS
-    if not ENABLED:
+    if not enabled():
         return None
     if _KERNELS is None:
         try:
@@ -308,7 +305,7 @@ def kernel(name: str, *arrays):
     is compiled.
     """
     global _KERNELS
-    if not ENABLED:
+    if not enabled():
         return None
     first = arrays[0]
     flat = name in ("momentum", "rmsprop", "adam")

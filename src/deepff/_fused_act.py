@@ -104,7 +104,7 @@ def _compile():
 def kernel(name: str, Z, A, S):
     """Return the kernel ``name`` (gelu, silu or mish) for these arrays, or None (module docs)."""
     global _KERNELS
-    if not _fused.ENABLED or Z.dtype.kind != "f" or Z.size == 0:
+    if not _fused.enabled() or Z.dtype.kind != "f" or Z.size == 0:
         return None
     for array in (Z, A, S):
         if array.dtype != Z.dtype or array.shape != Z.shape or not array.flags.c_contiguous:

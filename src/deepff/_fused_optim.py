@@ -73,7 +73,7 @@ def _compile():
 def kernel(name: str, *arrays):
     """Return the kernel ``name`` for these flat arrays, or None (see the module docs)."""
     global _KERNELS
-    if not _fused.ENABLED:
+    if not _fused.enabled():
         return None
     first = arrays[0]
     if first.dtype.kind != "f" or first.ndim != 1 or first.size == 0:

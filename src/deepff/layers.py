@@ -415,7 +415,7 @@ class Dense(Layer):
         them once per batch size and while the kernels stay on or off; the answer is kept
         with the buffers (a few microseconds per batch on small layers).
         """
-        key = (name, Z.shape[0], _fused.ENABLED)
+        key = (name, Z.shape[0], _fused.enabled())
         cache = self._workspace
         if key not in cache:
             slope = None if self.keep_preactivation else self._slope

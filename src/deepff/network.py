@@ -718,7 +718,7 @@ class Network:
     # --- prediction --------------------------------------------------------------------
     def _output(self, X):
         """A[L] in inference mode, computed in chunks; allocates its own arrays."""
-        if X.shape[0] <= _rows.ROWS and _fused.ENABLED:  # a few rows: one compiled call
+        if X.shape[0] <= _rows.ROWS and _fused.enabled():  # a few rows: one compiled call
             A = _rows.output(self, X)
             if A is not None:
                 return A
