@@ -94,6 +94,8 @@ def cmd_demo(args):
         f"{deepff} plot {out}",
         f"{deepff} plot activations --out {out}/activations.png",
         f"{deepff} export {model} --onnx {out}/model.onnx",
+        f"{deepff} report {out}                # {out}/report.html: all of it on one page",
+        f"{deepff} explain                     # the paper's worked example, computed",
     ):
         print(f"  {command}")
     for figure in result["figures"]:
