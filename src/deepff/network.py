@@ -506,13 +506,16 @@ class Network:
         if not self.built:
             self.build(X.shape[1])
         self.classes_ = classes
-        if hasattr(self.optimizer, "batches"):  # a full-batch method (LBFGS): its own source
-            batches = self.optimizer.batches(self, X, Y, weights)
-        else:
-            batches = ArrayBatches(X, Y, batch_size, shuffle=shuffle, sample_weight=weights)
+        batches = self._batches_for(X, Y, weights, batch_size, shuffle)
         return self.train(
             batches, epochs, validation=validation, callbacks=callbacks, verbose=verbose
         )
+
+    def _batches_for(self, X, Y, weights, batch_size, shuffle):
+        """``fit``'s batch source: ``ArrayBatches``, or a full-batch optimizer's own (LBFGS)."""
+        if hasattr(self.optimizer, "batches"):
+            return self.optimizer.batches(self, X, Y, weights)
+        return ArrayBatches(X, Y, batch_size, shuffle=shuffle, sample_weight=weights)
 
     def _encode_validation(self, validation_data, n_features, classes):
         """(X_val, Y_val in the output's form) from fit's ``validation_data``."""

@@ -1,5 +1,13 @@
 """``tune``: a study of ``deepff train`` configurations, from the space to the outputs.
 
+Trials are scored on validation data, never the training cost: the validation split, or with
+``cv`` K folds of the training and validation rows (stratified for classifiers). Grid search
+stops when the grid is exhausted. With ``n_jobs`` > 1 the workers are processes that share
+the storage; by default each gets ``cores // n_jobs`` BLAS threads (``threads`` sets it: small
+networks train fastest with 1 thread and parallel trials). A running trial beats every
+``heartbeat`` seconds; one silent for three times as long is marked FAILED and queued once
+for a retry.
+
 Examples
 --------
 >>> tune({"params": {"units": {"values": [8]}}}, "iris", sampler="grid", n_jobs=0)
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 from .._checks import describe, is_int
 from .data import load_dataset, prepare_data
@@ -59,44 +68,27 @@ def tune(
     space : str, Path, dict or Space
         The space file (TOML; see the module docs) or a dict of the same shape.
     data : str, Path, Dataset or (X, y)
-        A built-in data set name or a path (``deepff.io.datasets.load_data``), a loaded
-        ``Dataset``, or arrays.
+        A data set name or path (``deepff.io.datasets.load_data``), a Dataset, or arrays.
     sampler : {"random", "grid", "bayes", "gp"}
     n_trials : int, optional
-        Trials to run in this call, added to those already in the study. Default: the rest
-        of the grid for grid search, 20 otherwise. Grid search stops when the grid is
-        exhausted.
+        Trials added to the study by this call; default the rest of the grid, or 20.
     cv : int, optional
-        Score each trial by K-fold cross-validation over the training and validation rows
-        (stratified for classifiers) instead of the validation split.
+        Score by K-fold cross-validation over the training and validation rows.
     metric : {"accuracy", "r2", "loss", "mse", "mae"}, optional
-        The validation score; default accuracy (classifiers) or r2 (regressors), maximized;
-        loss, mse and mae are minimized.
-    storage : str, optional
-        An Optuna storage URL (``sqlite:///path.db``, ``postgresql://user@host/db``) or a
-        path to an SQLite file. Default: ``out/study.db``, or memory when ``out`` is None.
-    study_name : str, optional
-        Default ``"deepff"``. Studies persist in the storage; the same name continues one.
-    n_jobs : int, default 1
-        Worker processes on this machine (each opens the storage).
+        Default accuracy (classifiers) or r2 (regressors).
+    storage, study_name : str, optional
+        An Optuna storage URL or SQLite path (default ``out/study.db``, or memory without
+        ``out``) and the study's name (default "deepff"); the same name continues a study.
+    n_jobs : int, default 1 (worker processes on this machine)
     pruner : {"median", "halving", "none"}
     seed : int, optional
         Seeds the samplers and, unless the space fixes ``seed``, the split and the networks.
     out : str or Path, optional
-        Folder for trials.csv, best_params.toml, model.safetensors, the plots and (by
-        default) the study database. None writes nothing.
-    heartbeat : int, default 10
-        Seconds between a running trial's heartbeats; a trial silent for three times as long
-        is marked FAILED (and queued once for a retry).
-    threads : int, optional
-        BLAS threads per worker (threadpoolctl). Default: all cores with ``n_jobs=1``,
-        ``cores // n_jobs`` with several workers. Small networks train fastest with 1 (a
-        thread pool costs more than it saves on small matrices) and parallel trials.
-    refit : bool, default True
-        Retrain the best configuration on the training and validation rows and score it on
-        the test rows.
-    plots : bool, default True
-        Save Optuna's plots into ``out``.
+        Folder for trials.csv, best_params.toml, model.safetensors and the plots.
+    heartbeat, threads : int, optional
+        Seconds between a trial's heartbeats (10); BLAS threads per worker.
+    refit, plots : bool, default True
+        Retrain the best on the train + validation rows, score it on test; save the plots.
     verbose : int, default 0
         1 prints a line per finished trial.
 
@@ -106,24 +98,32 @@ def tune(
 
     Examples
     --------
-    The space and the options are checked before any trial runs (a real search, which trains
-    networks, is in the module's example):
-
-    >>> import tempfile
+    >>> import tempfile  # the space and options are checked before any trial runs
     >>> tune({"params": {"units": {"low": 8, "high": 32}}}, "iris", sampler="grid",
     ...      out=tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
     ValueError: space: [params] units: grid search takes only lists of values ...
     """
+    call = SimpleNamespace(**locals())  # the arguments as one record, for the steps below
+    _check_arguments(sampler, pruner, n_trials, cv, n_jobs, seed, threads, heartbeat)
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _check_arguments(sampler, pruner, n_trials, cv, n_jobs, seed, threads, heartbeat)
-    space = _seeded(load_space(space, sampler), seed)
-    source = _source(data)
-    prepared = prepare_data(load_dataset(data, space.fixed), space, cv, source)
-    metric = _check_metric(metric, prepared.task)
-    study_name = study_name or "deepff"
+    call.space = _seeded(load_space(space, sampler), seed)
+    call.source = _source(data)
+    prepared = prepare_data(load_dataset(data, call.space.fixed), call.space, cv, call.source)
+    call.metric, call.study_name = _check_metric(metric, prepared.task), study_name or "deepff"
+    call.out, call.url = _storage(storage, out, n_jobs)
+    study, result = _search(call, prepared)
+    if refit and result.best_trial is not None:
+        refit_best(result, prepared, study.best_trial.user_attrs.get("epochs"))
+    if call.out is not None:
+        write_outputs(result, study, call.space, prepared, call.source, plots, pruner != "none")
+    return result
+
+
+def _storage(storage, out, n_jobs) -> tuple:
+    """(the output folder, made; the study's storage URL): workers need a shared one."""
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -132,45 +132,44 @@ def tune(
         raise ValueError(
             "n_jobs > 1 needs a storage the worker processes share: give storage or out"
         )
-    study = open_study(url, heartbeat, study_name, metric)
-    settings = {"metric": metric, "seed": space.options({})["seed"], "task": prepared.task}
-    check_settings(study, {**settings, "cv": cv})
+    return out, url
+
+
+def _search(call, prepared) -> tuple:
+    """Open the study, check it scores as this call does, run the trials; (study, result)."""
+    study = open_study(call.url, call.heartbeat, call.study_name, call.metric)
+    seed = call.space.options({})["seed"]
+    check_settings(
+        study, {"metric": call.metric, "seed": seed, "task": prepared.task, "cv": call.cv}
+    )
     existing = study.get_trials(deepcopy=False)
-    count, grid_exhausted = trials_to_run(study, space, sampler, n_trials)
+    count, grid_exhausted = trials_to_run(study, call.space, call.sampler, call.n_trials)
     job = Job(
-        space,
+        call.space,
         prepared,
-        sampler,
-        pruner,
-        metric,
-        url,
-        study_name,
-        seed,
+        call.sampler,
+        call.pruner,
+        call.metric,
+        call.url,
+        call.study_name,
+        call.seed,
         len(existing),
-        heartbeat,
-        verbose,
+        call.heartbeat,
+        call.verbose,
     )
-    failed_workers = run_trials(job, count, n_jobs, threads, study)
-    result = collect(
-        study,
-        space,
-        {
-            "study_name": study_name,
-            "url": url,
-            "metric": metric,
-            "direction": "maximize" if METRICS[metric] else "minimize",
-            "sampler": sampler,
-            "out": out,
-            "failed_workers": failed_workers,
-            "grid_exhausted": grid_exhausted,
-        },
-        sum(t.state.is_finished() for t in existing),
-    )
-    if refit and result.best_trial is not None:
-        refit_best(result, prepared, study.best_trial.user_attrs.get("epochs"))
-    if out is not None:
-        write_outputs(result, study, space, prepared, source, plots, pruner != "none")
-    return result
+    failed_workers = run_trials(job, count, call.n_jobs, call.threads, study)
+    outcome = {
+        "study_name": call.study_name,
+        "url": call.url,
+        "metric": call.metric,
+        "direction": "maximize" if METRICS[call.metric] else "minimize",
+        "sampler": call.sampler,
+        "out": call.out,
+        "failed_workers": failed_workers,
+        "grid_exhausted": grid_exhausted,
+    }
+    finished = sum(t.state.is_finished() for t in existing)
+    return study, collect(study, call.space, outcome, finished)
 
 
 def _check_arguments(sampler, pruner, n_trials, cv, n_jobs, seed, threads, heartbeat) -> None:
