@@ -139,6 +139,7 @@ class ArrayBatches:
         order = rng.permutation(m)
         X_batch = np.empty((batch_size, X.shape[1]), X.dtype)
         Y_batch = np.empty((batch_size, Y.shape[1]), Y.dtype)
+        W_batch = None if weights is None else np.empty(batch_size, weights.dtype)
         for start in range(0, m, batch_size):
             rows = order[start : start + batch_size]
             n = len(rows)
@@ -146,7 +147,7 @@ class ArrayBatches:
             yield (  # the methods, not np.take: its Python wrapper cost ~1 us a batch
                 X.take(rows, axis=0, out=X_batch[:n], mode="wrap"),
                 Y.take(rows, axis=0, out=Y_batch[:n], mode="wrap"),
-                None if weights is None else weights[rows],
+                None if weights is None else weights.take(rows, out=W_batch[:n], mode="wrap"),
             )
 
     def __repr__(self):

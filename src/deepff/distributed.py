@@ -44,7 +44,7 @@ import sys
 
 import numpy as np
 
-from . import loop, regularizers
+from . import loop
 from ._checks import check_int
 from ._version import __version__
 from .layers import BatchNorm, Dense, Dropout
@@ -195,8 +195,11 @@ class Communicator:
         self.comm.Bcast(network.parameters, root=0)
 
     # --- the step ----------------------------------------------------------------------------
-    def train_step(self, network, X, Y, epoch, weights=None) -> float:
+    def train_step(self, network, X, Y, epoch, weights=None, m=None) -> float:
         """One data-parallel step: this rank's gradient, one ``Allreduce``, the update.
+
+        ``Network._train_step``'s signature; ``m``, this rank's rows or weight, is the loop's
+        sum of the same weights.
 
         Returns a cost c with c * (this rank's rows or weights) summing, over ranks, to the
         global batch's cost times its rows (so the epoch loss, summed by ``sum_logs``, is
@@ -205,11 +208,11 @@ class Communicator:
         from mpi4py import MPI
 
         batches = self.batches
-        local = X.shape[0] if weights is None else float(weights.sum())
+        local = m if m is not None else X.shape[0] if weights is None else float(weights.sum())
         total = batches.global_size if weights is None else batches.global_weight
         network._propagate(X, network._training_modes)
         cost = network._cost(Y, local, weights, penalized=())
-        network.backward(Y, weights)
+        network.backward(Y, weights, weight_sum=None if weights is None else local)
         gradients = network.gradients
         gradients *= local / total
         l2_layers = [layer for layer in network.layers if isinstance(layer, Dense) and layer.l2]
@@ -225,18 +228,7 @@ class Communicator:
         penalty = sum(
             layer.regularization_cost(total) for layer in network._penalized if layer.params
         )
-        network.optimizer.update(
-            network.parameters,
-            gradients,
-            network.optimizer_state,
-            epoch=epoch,
-            scratch=network._scratch,
-        )
-        if network._l1_layers:
-            rate = network.optimizer.rate(network.optimizer_state, epoch)
-            for layer in network._l1_layers:
-                W = layer.params["W"]
-                regularizers.soft_threshold(W, rate * layer.l1 / total, out=W)
+        network._update(epoch, total)  # the step and L1's, as in one process, over the global batch
         return (cost * local + penalty * total / self.size) / local
 
     def sum_logs(self, *values) -> list:

@@ -276,7 +276,7 @@ def _run_epoch(network, batches, epoch, snapshots, batch_callbacks, final=False)
         if not weight > 0:  # every weight of this batch is zero: nothing to learn
             seen += n
             continue
-        cost = network._train_step(X_batch, Y_batch, epoch, w_batch)
+        cost = network._train_step(X_batch, Y_batch, epoch, w_batch, weight)
         if not math.isfinite(cost):
             snapshots.diverged(f"epoch {epoch}, batch {batch}: the cost became {cost}", batch == 0)
             break

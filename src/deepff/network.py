@@ -243,15 +243,16 @@ class Network:
             A = layer.forward(A, training=False)
         return A
 
-    def backward(self, Y, sample_weight=None) -> None:
+    def backward(self, Y, sample_weight=None, weight_sum=None) -> None:
         """Backpropagate the loss for targets Y through the last training-mode ``forward``.
 
         Fills every layer's ``grads`` (eq. 13-15), including the L2 term; Y is in the
         output's form, shape (m, k). With ``sample_weight`` (shape (m,), checked by the
         caller) the gradients are those of the weighted cost (see ``fit``): row i of dA[L]
         is scaled by w_i, and all gradients by m / sum(w) at the end, which also turns the
-        L2 term's lambda/m into lambda/sum(w). A layer that the pass ran in inference mode
-        (a dropout layer in ``cost_and_gradients``) passes dA through.
+        L2 term's lambda/m into lambda/sum(w) (``weight_sum``: that sum, when the caller has
+        it already). A layer that the pass ran in inference mode (a dropout layer in
+        ``cost_and_gradients``) passes dA through.
         """
         modes = getattr(self, "_pass_modes", None)
         if modes is None:
@@ -279,7 +280,8 @@ class Network:
             if training:
                 dA = layer.backward(dA)
         if sample_weight is not None:
-            self.gradients *= Y.shape[0] / float(sample_weight.sum())
+            total = float(sample_weight.sum()) if weight_sum is None else weight_sum
+            self.gradients *= Y.shape[0] / total
 
     def _cost(self, Y, m, sample_weight=None, penalized=None) -> float:
         """The cost of the last training-mode forward pass, penalties included (eq. 16, 28-29).
@@ -618,12 +620,22 @@ class Network:
             )
         ]
 
-    def _train_step(self, X, Y, epoch, weights=None) -> float:
-        """One forward pass, backward pass and update on a batch; returns its cost."""
+    def _train_step(self, X, Y, epoch, weights=None, m=None) -> float:
+        """One forward pass, backward pass and update on a batch; returns its cost.
+
+        ``m`` is the batch's size, or the sum of its weights (the loop has it already).
+        """
         self._propagate(X, self._training_modes)
-        m = X.shape[0] if weights is None else float(weights.sum())
+        if m is None:
+            m = X.shape[0] if weights is None else float(weights.sum())
         cost = self._cost(Y, m, weights, self._penalized)
-        self.backward(Y, weights)
+        self.backward(Y, weights, weight_sum=None if weights is None else m)
+        self._update(epoch, m)
+        return cost
+
+    def _update(self, epoch, m) -> None:
+        """The optimizer's step over the flat buffers, then L1's proximal step (eq. 29) with
+        lambda/m: what every training step ends with, in one process or over MPI ranks."""
         self.optimizer.update(
             self.parameters,
             self.gradients,
@@ -634,10 +646,8 @@ class Network:
         # The rate this update applied (a step-counting schedule's, too), not lr(epoch).
         rate = self.optimizer.rate(self.optimizer_state, epoch) if self._l1_layers else 0.0
         for layer in self._l1_layers:
-            threshold = rate * layer.l1 / m
             W = layer.params["W"]
-            regularizers.soft_threshold(W, threshold, out=W)
-        return cost
+            regularizers.soft_threshold(W, rate * layer.l1 / m, out=W)
 
     # --- state ---------------------------------------------------------------------------
     def __setstate__(self, state):
