@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_int
+from ..serialization import write_atomically
 from .datasets import DataError
 
 #: Rows a chunk holds unless told (about 1 MiB of 64 float32 columns).
@@ -578,9 +579,23 @@ class SourceBatches:
     [([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 0.0, 1.0]), ([4.0, 5.0], [0.0, 1.0])]
     """
 
-    def __init__(self, source, target, batch_size=32, shuffle="windowed", encode=None,
-                 mean=None, scale=None, dtype="float32", features=None,
-                 chunk_rows=CHUNK_ROWS, window=16, rank=0, size=1, rows=None):  # fmt: skip
+    def __init__(
+        self,
+        source,
+        target,
+        batch_size=32,
+        shuffle="windowed",
+        encode=None,
+        mean=None,
+        scale=None,
+        dtype="float32",
+        features=None,
+        chunk_rows=CHUNK_ROWS,
+        window=16,
+        rank=0,
+        size=1,
+        rows=None,
+    ):
         from ..sharding import check_shuffle
 
         self.rows = None if rows is None else np.asarray(rows)
@@ -674,9 +689,44 @@ class SourceBatches:
         )
 
 
-def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="windowed",
-               scale=True, validation=None, callbacks=None, verbose=0, chunk_rows=CHUNK_ROWS,
-               window=16, comm=None):  # fmt: skip
+def _scaling(network, source, features, chunk_rows):
+    """The features' (mean, scale) in one streaming pass, kept in ``network.metadata``."""
+    stats = moments(source, chunk_rows, features)
+    mean, std = stats.mean, np.where(stats.std > 0, stats.std, 1.0)
+    network.metadata = {
+        **(getattr(network, "metadata", None) or {}),
+        "scaling": {"mean": mean.tolist(), "scale": std.tolist()},
+    }
+    return mean, std
+
+
+def _communicator(comm):
+    """(comm as a ``deepff.distributed.Communicator``, this rank, the ranks); (None, 0, 1)."""
+    if comm is None:
+        return None, 0, 1
+    from .. import distributed
+
+    if not isinstance(comm, distributed.Communicator):
+        comm = distributed.Communicator(comm)
+    return comm, comm.rank, comm.size
+
+
+def fit_source(
+    network,
+    source,
+    target,
+    *,
+    epochs=1,
+    batch_size=32,
+    shuffle="windowed",
+    scale=True,
+    validation=None,
+    callbacks=None,
+    verbose=0,
+    chunk_rows=CHUNK_ROWS,
+    window=16,
+    comm=None,
+):
     """Train ``network`` on a data source that need not fit in memory: ``fit`` over a source.
 
     One pass finds the classes of a classifier's target column, one pass the features'
@@ -705,29 +755,29 @@ def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="win
     features = [i for i in range(source.n_columns) if i != index]
     if network.is_classifier and network.classes_ is None:
         network.classes_ = unique_values(source, index, chunk_rows)
-    mean = std = None
-    if scale:
-        stats = moments(source, chunk_rows, features)
-        mean, std = stats.mean, np.where(stats.std > 0, stats.std, 1.0)
-        network.metadata = {
-            **(getattr(network, "metadata", None) or {}),
-            "scaling": {"mean": mean.tolist(), "scale": std.tolist()},
-        }
-    rank, size = 0, 1
-    if comm is not None:
-        from .. import distributed
-
-        if not isinstance(comm, distributed.Communicator):
-            comm = distributed.Communicator(comm)
-        rank, size = comm.rank, comm.size
+    mean, std = _scaling(network, source, features, chunk_rows) if scale else (None, None)
+    comm, rank, size = _communicator(comm)
     encode = label_encoder(network) if network.is_classifier else None
     batches = SourceBatches(
-        source, index, batch_size, shuffle, encode, mean, std, network.dtype, features,
-        chunk_rows, window, rank, size,
-    )  # fmt: skip
+        source,
+        index,
+        batch_size,
+        shuffle,
+        encode,
+        mean,
+        std,
+        network.dtype,
+        features,
+        chunk_rows,
+        window,
+        rank,
+        size,
+    )
     if not network.built:
         network.build(len(features))
     if comm is not None:
+        from .. import distributed
+
         comm.check_batches(source.n_rows, batch_size)
         comm.bcast_parameters(network)
         return distributed.train(network, batches, comm, epochs, validation, callbacks, verbose)
@@ -736,8 +786,18 @@ def fit_source(network, source, target, *, epochs=1, batch_size=32, shuffle="win
     )
 
 
-def partial_fit_source(estimator, source, target, *, epochs=1, chunk_rows=CHUNK_ROWS * 4,
-                       shuffle="windowed", window=16, seed=0, classes=None):  # fmt: skip
+def partial_fit_source(
+    estimator,
+    source,
+    target,
+    *,
+    epochs=1,
+    chunk_rows=CHUNK_ROWS * 4,
+    shuffle="windowed",
+    window=16,
+    seed=0,
+    classes=None,
+):
     """Train a scikit-learn estimator with ``partial_fit`` on a source, one chunk at a time.
 
     Each epoch reads the rows in the order of ``shuffle`` (fixed by ``seed``) in blocks of
@@ -767,9 +827,15 @@ def partial_fit_source(estimator, source, target, *, epochs=1, chunk_rows=CHUNK_
     if is_classifier and classes is None:
         classes = unique_values(source, index)
     batches = SourceBatches(
-        source, index, chunk_rows, shuffle, encode=np.asarray, dtype=np.float32,
-        chunk_rows=min(chunk_rows, CHUNK_ROWS), window=window,
-    )  # fmt: skip
+        source,
+        index,
+        chunk_rows,
+        shuffle,
+        encode=np.asarray,
+        dtype=np.float32,
+        chunk_rows=min(chunk_rows, CHUNK_ROWS),
+        window=window,
+    )
     rng = np.random.default_rng(seed)
     for _ in range(check_int("epochs", epochs, minimum=1)):
         for X, y, _ in batches.epoch(rng):
@@ -822,6 +888,25 @@ def _scaled(network, block):
     return X
 
 
+def _write_predictions(handle, network, source, keep, index, chunk_rows, totals) -> None:
+    """Predictions of ``source`` a chunk of rows at a time into ``handle``; ``totals`` gains
+    the right answers (classifiers) or squared errors against the target column ``index``."""
+    handle.write("prediction\n")
+    for start in range(0, source.n_rows, chunk_rows):
+        block = np.array(source.read(start, start + chunk_rows))
+        if start % source._every() < chunk_rows:
+            source.release()
+        predicted = network.predict(_scaled(network, block[:, keep]))
+        fmt = "%s" if predicted.dtype.kind in "OUS" else "%.9g"
+        np.savetxt(handle, np.asarray(predicted).reshape(len(block), -1)[:, :1], fmt=fmt)
+        if index is not None:
+            truth, flat = block[:, index], np.asarray(predicted).ravel()
+            if network.is_classifier:
+                totals["right"] += float(np.sum(flat == truth))
+            else:
+                totals["squared"] += float(np.sum((flat - truth) ** 2))
+
+
 def predict_source(network, source, out, *, target=None, chunk_rows=CHUNK_ROWS) -> dict:
     """Predict every row of a source chunk by chunk, writing ``out`` (CSV) as it goes.
 
@@ -848,29 +933,16 @@ def predict_source(network, source, out, *, target=None, chunk_rows=CHUNK_ROWS) 
     source = open_source(source)
     index = None if target is None else source.column_index(target)
     keep = [i for i in range(source.n_columns) if i != index]
-    out = Path(out)
-    partial = Path(str(out) + ".part")
-    right = squared = 0.0
-    try:
-        with open(partial, "w", newline="\n") as handle:
-            handle.write("prediction\n")
-            for start in range(0, source.n_rows, chunk_rows):
-                block = np.array(source.read(start, start + chunk_rows))
-                if start % source._every() < chunk_rows:
-                    source.release()
-                predicted = network.predict(_scaled(network, block[:, keep]))
-                np.savetxt(handle, np.asarray(predicted).reshape(len(block), -1)[:, :1],
-                           fmt="%s" if predicted.dtype.kind in "OUS" else "%.9g")  # fmt: skip
-                if index is not None:
-                    truth = block[:, index]
-                    if network.is_classifier:
-                        right += float(np.sum(np.asarray(predicted).ravel() == truth))
-                    else:
-                        squared += float(np.sum((np.asarray(predicted).ravel() - truth) ** 2))
-        os.replace(partial, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    totals = {"right": 0.0, "squared": 0.0}
+
+    def write(temporary):
+        with open(temporary, "w", newline="\n") as handle:
+            _write_predictions(handle, network, source, keep, index, chunk_rows, totals)
+
+    # The shared atomic writer: a unique temporary beside ``out`` (no user's ``.part`` is
+    # touched), links, FIFOs and devices refused, renamed into place when complete.
+    write_atomically(Path(out), write)
+    right, squared = totals["right"], totals["squared"]
     result = {"rows": source.n_rows}
     if index is not None:
         key = "accuracy" if network.is_classifier else "mse"
