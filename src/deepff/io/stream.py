@@ -37,7 +37,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import mmap
@@ -136,17 +135,6 @@ class _Source:
         if name not in self.columns:
             raise DataError(f"no column {name!r}; the columns are {self.columns[:10]}")
         return self.columns.index(name)
-
-    def fingerprint(self) -> str:
-        """What identifies the data: shape, dtype, and the file's size and time (or a hash
-        of the first and last rows of an array in memory)."""
-        digest = hashlib.sha256(repr((self.n_rows, self.n_columns, self.columns)).encode())
-        if self.path is not None:
-            digest.update(repr(_stat(self.path)).encode())
-        else:
-            digest.update(np.ascontiguousarray(self.read(0, 8)).tobytes())
-            digest.update(np.ascontiguousarray(self.read(max(self.n_rows - 8, 0), None)).tobytes())
-        return digest.hexdigest()[:16]
 
     def __repr__(self):
         where = "" if self.path is None else f"{str(self.path)!r}, "

@@ -156,9 +156,7 @@ class Preprocessor:
                     stat = kept.mean() if self.impute == "mean" else np.median(kept)
                 self.fill[name] = float(stat)
                 values[missing] = stat
-            accumulator = _Moments(1)
-            accumulator.add(values.reshape(-1, 1))
-            moments.append(accumulator.result())
+            moments.append(_moments(values.reshape(-1, 1)))
         self.numeric = numeric
         if moments:
             self._set_scaling(*(np.concatenate(parts) for parts in zip(*moments, strict=True)))
@@ -639,6 +637,7 @@ class _Moments:
 
 
 def _moments(values):
+    """(mean, std, minimum, maximum) of each column of ``values``, in one chunked pass."""
     accumulator = _Moments(values.shape[1])
     accumulator.add(values)
     return accumulator.result()

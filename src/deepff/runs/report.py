@@ -123,19 +123,19 @@ def _number(text):
 
 def _model_section(folder: Path) -> tuple[str, dict]:
     """The model summary and the run's metadata, when the folder holds a model file."""
-    path = folder / "model.safetensors"
+    from .run import MODEL_FILE, load_model  # the one reader of a run's model file
+
+    path = folder / MODEL_FILE
     if not path.is_file():
         return "", {}
-    from ..network import load
-
     try:
-        network = load(path)
+        network, _, metadata = load_model(path)
     except (OSError, ValueError) as error:
         return f'<p class="muted">The model file could not be read: {_escape(error)}</p>', {}
     lines = []
     network.summary(print_fn=lines.append)
     section = f"<h2>Model</h2><pre>{_escape(chr(10).join(lines))}</pre>"
-    return section, dict(getattr(network, "metadata", None) or {})
+    return section, dict(metadata or {})
 
 
 def _options_section(folder: Path) -> str:
@@ -232,10 +232,12 @@ def _evaluation_section(folder: Path) -> str:
 
 
 def _history_section(folder: Path) -> str:
-    rows = _read_csv(folder / "history.csv")
-    if len(rows) < 2:
+    from .run import HISTORY_FILE, HistoryLog  # complete rows only, regular files only
+
+    rows = HistoryLog(folder / HISTORY_FILE).rows()
+    if not rows:
         return ""
-    header, body = rows[0], rows[1:]
+    header, body = list(rows[0]), [list(row.values()) for row in rows]
     shown = body if len(body) <= 12 else [*body[:5], ["..."] * len(header), *body[-5:]]
     table = html_table(header, [[_number(v) for v in row] for row in shown])
     return "<h2>Training</h2>" + _timings(folder) + table
