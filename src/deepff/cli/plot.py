@@ -15,9 +15,14 @@ import sys
 from pathlib import Path
 
 from ..io import plots
-from ..io.datasets import load_data
-from ..runs.prepare import prepare
-from ..runs.run import HISTORY_FILE, MODEL_FILE, HistoryLog, draw_figures, load_model
+from ..runs.prepare import load_run_data, prepare
+from ..runs.run import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    HistoryLog,
+    draw_figures,
+    load_model,
+)
 from .common import PROG, CommandError, one_line
 
 
@@ -97,14 +102,7 @@ def _redraw(target: Path, out: Path, model_path: Path) -> list:
     prepared = data = None
     try:
         info, options = run["data"], run["options"]
-        data = load_data(
-            info["source"],
-            target=options["target"],
-            x_key=options["x_key"],
-            y_key=options["y_key"],
-            impute=options["impute"],
-            require_target=True,
-        )
+        data = load_run_data(info["source"], options)
         prepared = prepare(data, options)
     except (ValueError, OSError) as error:
         print(f"{PROG}: note: {one_line(error)}; drawing the learning curves only", file=sys.stderr)

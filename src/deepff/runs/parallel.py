@@ -36,7 +36,15 @@ from .. import distributed
 from .._version import __version__
 from .directory import check_data_not_destination, check_run_directory
 from .options import check_options
-from .run import CHECKPOINT_FILE, HISTORY_FILE, TRACE_FILE, Run, RunError, class_weights
+from .run import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    TRACE_FILE,
+    Run,
+    RunError,
+    class_weights,
+    load_run_data,
+)
 from .run import train_run as train_run_here
 
 
@@ -100,19 +108,6 @@ def train_run(
     return _train_run_mpi(comm, source, options, out, resume, callbacks, overwrite, announce)
 
 
-def _load(source, options):
-    from ..io.datasets import load_data
-
-    return load_data(
-        source,
-        target=options["target"],
-        x_key=options["x_key"],
-        y_key=options["y_key"],
-        impute=options["impute"],
-        require_target=True,
-    )
-
-
 def _mirror(out, resume) -> Path:
     """A private folder for a rank other than 0, with the run's checkpoint and history
     when resuming."""
@@ -132,7 +127,7 @@ def _train_run_mpi(comm, source, options, out, resume, callbacks, overwrite, ann
         if comm.rank == 0 and not resume:
             check_run_directory(out, overwrite)
         check_data_not_destination(source, out)
-        data = _load(source, options)
+        data = load_run_data(source, options)
     except Exception as caught:  # data missing on one rank: every rank says so
         error = caught
     comm.check_ok(error)

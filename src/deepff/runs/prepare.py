@@ -369,11 +369,34 @@ def _check_labels(dataset, y) -> None:
         raise DataError(f"{dataset.name}: labels must be numbers or text; got dtype {y.dtype}")
 
 
+def load_run_data(source, options: dict):
+    """The data set of a run's options (its target and keys, imputation), target required:
+    what ``deepff train``, ``deepff plot`` and the MPI ranks load.
+
+    Examples
+    --------
+    >>> with load_run_data("iris", check_options({})) as data:
+    ...     data.X.shape
+    (150, 4)
+    """
+    from ..io.datasets import load_data
+
+    return load_data(
+        source,
+        target=options["target"],
+        x_key=options["x_key"],
+        y_key=options["y_key"],
+        impute=options["impute"],
+        require_target=True,
+    )
+
+
 __all__ = [
     "Prepared",
     "Split",
     "infer_task",
     "kfold",
+    "load_run_data",
     "plan_split",
     "prepare",
     "prepare_rows",

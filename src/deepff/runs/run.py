@@ -55,7 +55,7 @@ from .directory import (
     write_marker,
 )
 from .options import check_options
-from .prepare import prepare
+from .prepare import load_run_data, prepare
 from .preprocessing import Preprocessor
 
 MODEL_FILE = "model.safetensors"
@@ -626,21 +626,13 @@ def train_run(
     >>> result["network"].epoch, result["task"]
     (2, 'classification')
     """
-    from ..io.datasets import load_data
-
     options = check_options(options)
     if not resume:  # before the data is loaded: a folder of the user's own is refused at once
         check_run_directory(out, overwrite)
     check_data_not_destination(source, out)
-    data = load_data(
-        source,
-        target=options["target"],
-        x_key=options["x_key"],
-        y_key=options["y_key"],
-        impute=options["impute"],
-        require_target=True,
-    )
-    with data:  # an HDF5 file stays open (read lazily) until the figures are drawn
+    with load_run_data(
+        source, options
+    ) as data:  # an HDF5 file stays open (read lazily) until the figures are drawn
         run = Run(out, data, source, options, resume=resume, overwrite=overwrite)
         try:
             if announce is not None:
