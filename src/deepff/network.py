@@ -621,10 +621,7 @@ class Network:
         ]
 
     def _train_step(self, X, Y, epoch, weights=None, m=None) -> float:
-        """One forward pass, backward pass and update on a batch; returns its cost.
-
-        ``m`` is the batch's size, or the sum of its weights (the loop has it already).
-        """
+        """One forward, backward and update on a batch (m: its size or weight); its cost."""
         self._propagate(X, self._training_modes)
         if m is None:
             m = X.shape[0] if weights is None else float(weights.sum())
@@ -634,8 +631,7 @@ class Network:
         return cost
 
     def _update(self, epoch, m) -> None:
-        """The optimizer's step over the flat buffers, then L1's proximal step (eq. 29) with
-        lambda/m: what every training step ends with, in one process or over MPI ranks."""
+        """The optimizer's step, then L1's proximal step (eq. 29): every step's end, MPI's too."""
         self.optimizer.update(
             self.parameters,
             self.gradients,
