@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 
-from ..runs.run import class_labels, load_model
+from ..runs.run import MODEL_FILE, class_labels, load_model
 
 _LOCK = threading.Lock()
 _MODELS: dict = {}
@@ -49,7 +49,7 @@ def cached_model(path):
     True
     """
     real = os.path.realpath(path)
-    target = os.path.join(real, "model.safetensors") if os.path.isdir(real) else real
+    target = os.path.join(real, MODEL_FILE) if os.path.isdir(real) else real
     info = os.stat(target)
     key = (real, info.st_size, info.st_mtime_ns)
     with _LOCK:

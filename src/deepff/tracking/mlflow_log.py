@@ -25,12 +25,14 @@ from pathlib import Path
 
 from .._version import __version__
 from ..callbacks import Callback
+from ..runs.report import REPORT_FILE
+from ..runs.run import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 
 #: Where runs go without a URI: a database and the artifacts in ./mlruns.
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 #: The files of a run directory logged as artifacts (the figures too: ``*.png``).
-ARTIFACTS = ("model.safetensors", "config.toml", "metrics.json", "history.csv", "report.html")
+ARTIFACTS = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, REPORT_FILE)
 
 
 def _mlflow():
@@ -157,7 +159,7 @@ def log_run_directory(out, metrics=None) -> None:
     mlflow.pyfunc.log_model(
         name="model",
         python_model=DeepffModel(),
-        artifacts={"model": str(out / "model.safetensors")},
+        artifacts={"model": str(out / MODEL_FILE)},
         pip_requirements=[f"deepff=={__version__}", "pandas"],
     )
 
