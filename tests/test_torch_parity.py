@@ -474,11 +474,12 @@ def _run_fit_and_torch(spec, optimizer, torch_optimizer_factory):
     net, X, Y = build_deepff(spec, optimizer=optimizer)
     twin = TorchTwin(spec, net)
     torch_opt = torch_optimizer_factory(list(twin.parameters()))
-    torch_costs = []
+    torch_costs, roundoff = [], set()
     for _ in range(STEPS):
         torch_opt.zero_grad()
         cost = twin.cost(X, Y)
         cost.backward()
+        roundoff |= {id(p) for p in twin.parameters() if _is_roundoff(p.grad)}
         torch_costs.append(float(cost.detach()))
         torch_opt.step()
     history = net.fit(
@@ -489,13 +490,26 @@ def _run_fit_and_torch(spec, optimizer, torch_optimizer_factory):
     )
     for i, (layer, names) in enumerate(zip(net.layers, twin.param_map(), strict=True)):
         for name, p in names.items():
+            # An exact-zero gradient seen as roundoff moves each library by its own noise:
+            # up to lr per step for RMSProp and Adam, which divide by the gradient's size.
+            noisy = id(p) in roundoff
             np.testing.assert_allclose(
                 layer.params[name],
                 p.detach().numpy(),
-                rtol=RTOL,
-                atol=ATOL,
+                rtol=0 if noisy else RTOL,
+                atol=STEPS * optimizer.learning_rate(epoch=0) if noisy else ATOL,
                 err_msg=f"layers.{i}.{name} after {STEPS} steps; spec={spec}",
             )
+
+
+def _is_roundoff(gradient):
+    """True for a gradient at the size of roundoff: zero in exact arithmetic.
+
+    Found by hypothesis: a dead ReLU makes the next layer's output constant over the batch,
+    a following BatchNorm cancels any constant, and the exact gradients behind it are 0
+    while each library computes its own noise of about 1e-14 (or an exact 0).
+    """
+    return float(gradient.abs().max()) <= ATOL_GRAD
 
 
 PIECEWISE_LINEAR = ("linear", "relu", "leaky_relu")
