@@ -345,6 +345,15 @@ def test_one_example(dtype):
     np.testing.assert_allclose(clf.predict_proba(X_GOOD[:1]).sum(), 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("labels", [["a"], [5]])
+def test_one_class_that_is_not_an_index_is_refused_with_the_rule(labels):
+    """Integer labels 0..k-1 are class indices; a string, or 5 with 2 units, names a class."""
+    clf = dff.Network([dff.Dense(3), dff.Dense(2, activation="softmax")], seed=0)
+    with pytest.raises(ValueError, match=r"y has 1 classes .* integer labels 0\.\.1 are read"):
+        clf.fit(X_GOOD[:1], labels, epochs=1, verbose=0)
+    assert clf.epoch == 0 and getattr(clf, "classes_", None) is None  # nothing was fitted
+
+
 # Constructors with a value out of range: (id, exception, pattern naming argument and value).
 OUT_OF_RANGE = [
     ("SGD rate 0", lambda: dff.SGD(0.0), ValueError, r"learning_rate must be > 0.0; got 0.0"),

@@ -211,10 +211,11 @@ def classes_for(y, k: int, name: str = "y"):
     integral = numeric and np.all(np.mod(classes, 1) == 0)
     if integral and classes.min() >= 0 and classes.max() < k:
         return np.arange(k, dtype=y.dtype)
-    if len(classes) != k:
+    if len(classes) != k:  # labels that are not class indices must name all k classes
         raise ValueError(
             f"{name} has {len(classes)} classes {describe(classes.tolist())}, but the "
-            f"output layer has {k} units"
+            f"output layer has {k} units; integer labels 0..{k - 1} are read as class "
+            f"indices, any other labels must show all {k} classes"
         )
     return classes
 
