@@ -535,15 +535,30 @@ class ProgressLog(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        parts = [f"Epoch {epoch + 1}/{self._total}", f"{now - self._epoch_start:.2f}s"]
-        parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
         done, remaining = epoch + 1 - self._first, self._total - epoch - 1
+        eta = None
         if remaining > 0 and done > 0:
-            parts.append(f"eta {_duration((now - self._train_start) / done * remaining)}")
-        print(" - ".join(parts), file=self._stream, flush=True)
+            eta = _duration((now - self._train_start) / done * remaining)
+        line = epoch_line(epoch, self._total, now - self._epoch_start, logs, eta)
+        print(line, file=self._stream, flush=True)
 
     def __repr__(self):
         return "ProgressLog()"
+
+
+def epoch_line(epoch: int, total: int, seconds: float, logs, eta: str | None) -> str:
+    """The plain line of one finished epoch: ``Epoch e/E - t - name: value - ... - eta r``.
+
+    Examples
+    --------
+    >>> epoch_line(0, 3, 0.5, {"loss": 0.25}, "1s")
+    'Epoch 1/3 - 0.50s - loss: 0.2500 - eta 1s'
+    """
+    parts = [f"Epoch {epoch + 1}/{total}", f"{seconds:.2f}s"]
+    parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
+    if eta is not None:
+        parts.append(f"eta {eta}")
+    return " - ".join(parts)
 
 
 def _duration(seconds: float) -> str:

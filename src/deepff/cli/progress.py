@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..callbacks import Callback, _duration
+from ..callbacks import Callback, _duration, epoch_line
 
 
 class ProgressBar(Callback):
@@ -145,12 +145,7 @@ class ProgressBar(Callback):
 
     def _line(self, epoch, logs):
         elapsed = time.perf_counter() - self._epoch_start
-        eta = self._eta(epoch)
-        parts = [f"Epoch {epoch + 1}/{self._total}", f"{elapsed:.2f}s"]
-        parts += [f"{key}: {value:.4f}" for key, value in (logs or {}).items()]
-        if eta is not None:
-            parts.append(f"eta {eta}")
-        return " - ".join(parts)
+        return epoch_line(epoch, self._total, elapsed, logs, self._eta(epoch))
 
     def _columns(self, epoch, logs):
         """(header or None, row): the epoch as a table row, train and validation columns
