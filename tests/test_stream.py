@@ -281,8 +281,9 @@ def test_deepff_train_shuffle_windowed_streams_a_csv_and_writes_a_run(tmp_path, 
     assert main([*refused, "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "made from other data" in capsys.readouterr().err
     assert not (tmp_path / "x" / "model.safetensors").exists()
-    assert main(["train", "--resume", str(run), "--quiet"]) == 2
-    assert "do not resume yet" in capsys.readouterr().err
+    # a finished run goes on for more epochs (tests/test_stream_runs.py: the checkpoints)
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == 0
+    assert dff.load(run / "model.safetensors").epoch == 5
 
 
 def test_a_streamed_run_refuses_text_cells_clearly(tmp_path, capsys):

@@ -41,7 +41,6 @@ from .run import (
     HISTORY_FILE,
     TRACE_FILE,
     Run,
-    RunError,
     class_weights,
     load_run_data,
 )
@@ -96,12 +95,12 @@ def train_run(
     if check_options(options)["shuffle"] == "windowed":  # data beyond memory (one process)
         from .streamed import train_streamed
 
-        if resume:
-            raise RunError("--shuffle windowed runs do not resume yet: start the run again")
         comm = distributed.world()
         if comm is not None:
             comm.agree("the deepff version", __version__)
-        return train_streamed(source, options, out, callbacks, overwrite, announce, comm)
+        return train_streamed(
+            source, options, out, callbacks, overwrite, announce, comm, resume=resume
+        )
     comm = distributed.world()
     if comm is None or comm.size == 1:
         return train_run_here(source, options, out, resume, callbacks, overwrite, announce)

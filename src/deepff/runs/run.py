@@ -333,6 +333,40 @@ def _quiet_overflow():
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
+def resume_checkpoint(out, options: dict, fingerprint, source, monitor) -> tuple:
+    """(network, early stopping or None) of the checkpoint in ``out``, made with these
+    ``options`` (but ``epochs``) from data of this ``fingerprint``: ``Run``'s and streamed runs'.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> try:
+    ...     resume_checkpoint(tempfile.mkdtemp(), {}, None, "iris", "loss")
+    ... except RunError as error:
+    ...     print(str(error).split(": ")[1])
+    no checkpoint.safetensors to resume from
+    """
+    path = Path(out) / CHECKPOINT_FILE
+    if not path.exists():
+        raise RunError(f"{out}: no {CHECKPOINT_FILE} to resume from")
+    network = _read_network(path)
+    saved = network.metadata or {}
+    saved_options = {**(saved.get("run", {}).get("options") or {}), "epochs": options["epochs"]}
+    if saved_options != options:
+        raise RunError(f"{path}: the checkpoint was made with other options")
+    before = (saved.get("run", {}).get("data") or {}).get("fingerprint")
+    if before is not None and before != fingerprint:
+        raise RunError(
+            f"{source}: the data changed since the run in {out} began (its "
+            f"fingerprint was {before[:19]}..., now {fingerprint[:19]}...); --resume continues "
+            "only on the same data: put it back, or start a new run"
+        )
+    if options["early_stopping"] is None:
+        return network, None
+    best, state = _unprefixed(_EARLY_STOPPING, network.extra_arrays), saved.get("early_stopping")
+    return network, ResumableEarlyStopping(options["early_stopping"], monitor, state, best)
+
+
 class Run:
     """One training run and its directory: created (or resumed), checkpointed, finished.
 
@@ -460,28 +494,10 @@ class Run:
             stale.unlink(missing_ok=True)
 
     def _resume(self) -> None:
-        path = self.out / CHECKPOINT_FILE
-        if not path.exists():
-            raise RunError(f"{self.out}: no {CHECKPOINT_FILE} to resume from")
-        self.network = _read_network(path)
-        saved = self.network.metadata or {}
-        saved_options = dict(saved.get("run", {}).get("options") or {})
-        saved_options["epochs"] = self.options["epochs"]
-        if saved_options != self.options:
-            raise RunError(f"{path}: the checkpoint was made with other options")
-        saved_data = saved.get("run", {}).get("data") or {}
-        before, now = saved_data.get("fingerprint"), self.info["data"]["fingerprint"]
-        if before is not None and before != now:
-            raise RunError(
-                f"{self.source}: the data changed since the run in {self.out} began (its "
-                f"fingerprint was {before[:19]}..., now {now[:19]}...); --resume continues "
-                "only on the same data: put it back, or start a new run"
-            )
-        if self.options["early_stopping"] is not None:
-            best = _unprefixed(_EARLY_STOPPING, self.network.extra_arrays)
-            self.stopper = ResumableEarlyStopping(
-                self.options["early_stopping"], self.monitor, saved.get("early_stopping"), best
-            )
+        found = resume_checkpoint(
+            self.out, self.options, self.info["data"]["fingerprint"], self.source, self.monitor
+        )
+        self.network, self.stopper = found
         (self.out / f"{HISTORY_FILE}.part").unlink(missing_ok=True)  # left by deepff < 0.2
         self.history.keep(self.network.epoch)
         self.trace.keep(self.network.epoch)
@@ -977,6 +993,7 @@ __all__ = [
     "draw_figures",
     "finite_or_none",
     "load_model",
+    "resume_checkpoint",
     "save_model",
     "train_run",
     "write_text",

@@ -10,14 +10,29 @@ once into a float32 ``.npy`` cache (``--cache``, default ``DIR/data.npy``;
    says) and the training rows' moments, one streamed pass each; the preprocessing is the
    run's usual table ``Preprocessor`` (so ``deepff predict`` and ``evaluate`` read raw
    rows), its scaling taken from the streamed moments;
-3. training over ``SourceBatches`` (windowed shuffle), with history.csv and early stopping
-   on up to ``VALIDATION_ROWS`` validation rows held in memory;
-4. the metrics of each part, streamed, and the model file, metrics.json and config.toml.
+3. training over ``SourceBatches`` (windowed shuffle, its order drawn from the network's
+   generator, which each checkpoint saves), with the ordinary run's bookkeeping
+   (``deepff.runs.run``): history.csv, trace.csv, early stopping on a random sample of up
+   to ``VALIDATION_ROWS`` validation rows held in memory, checkpoint.safetensors after
+   every epoch;
+4. the metrics of each part, streamed; the model file, metrics.json, config.toml, and the
+   figures of ``draw_figures``: the learning curves and norms, and the evaluation figures
+   (confusion matrix, ROC and precision-recall, calibration, or residuals; the decision
+   boundary for two features) over a random sample of up to ``FIGURE_ROWS`` rows of the
+   test part (else validation, else training), each figure's title giving its count.
+
+``resume=True`` (``deepff train --resume DIR``) continues from the last checkpoint: the
+options must be the run's (but ``--epochs``) and the data the same bytes
+(``deepff.runs.directory.data_fingerprint``, checked before the cache is opened); the
+weights, optimizer state, generator (so every later epoch's order) and early-stopping
+progress are the checkpoint's, so an interrupted run resumed ends with the weights of a
+run never interrupted (tested bit for bit).
 
 Under ``mpiexec`` every rank reads only its share of each global batch (and of the rows
 scored at the end) from the same cache, and rank 0 alone writes the run. What a streamed
-run does not do yet: checkpoints and ``--resume``, the figures, text columns. Peak memory
-is about one window of chunks plus the validation rows.
+run does not do: text columns (refused, naming the file: encode them first, or train from
+memory), ``--class-weight``'s balancing. Peak memory is about one window of chunks plus
+the validation and figure samples.
 
 Examples
 --------
@@ -30,40 +45,57 @@ Examples
 >>> result = train_streamed(os.path.join(folder, "d.npy"), options, os.path.join(folder, "run"))
 >>> result["task"], result["metrics"]["test"]["examples"] > 0
 ('classification', True)
+>>> sorted(path.name for path in result["figures"])[:2]
+['calibration.png', 'confusion_matrix.png']
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from .. import distributed
-from ..callbacks import Callback
 from ..io import stream
 from ..io.toml import write_toml
 from ..sharding import share
 from .build import build_network
-from .directory import RunLock, check_data_not_destination, check_run_directory, write_marker
+from .directory import (
+    RunLock,
+    check_data_not_destination,
+    check_run_directory,
+    data_fingerprint,
+    write_marker,
+)
 from .options import check_options
 from .prepare import infer_task
 from .preprocessing import Preprocessor
 from .run import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    RUN_FILES,
+    TRACE_FILE,
     HistoryLog,
     ResumableEarlyStopping,
+    RunCheckpoint,
     RunError,
+    TraceLog,
+    draw_figures,
     finite_or_none,
+    resume_checkpoint,
     save_model,
     write_text,
 )
 
-#: Validation rows held in memory for the per-epoch scores (the first ones of the split).
+#: Validation rows held in memory for the per-epoch scores (a random sample of the split).
 VALIDATION_ROWS = 50_000
+#: Rows of the evaluation figures (a random sample of the test part, else validation, ...).
+FIGURE_ROWS = 50_000
 
 
 def _split(m, options):
@@ -80,6 +112,15 @@ def _split(m, options):
     return tuple(np.flatnonzero(kind == part).astype(index) for part in (0, 1, 2))
 
 
+def _sample(rows, limit, seed, salt):
+    """Up to ``limit`` of ``rows``, drawn at random from the seed, in increasing order (a file
+    sorted by time or label gives no biased sample, and reads stay in file order)."""
+    if len(rows) <= limit:
+        return rows
+    chosen = np.random.default_rng([seed, 16, salt]).choice(len(rows), limit, replace=False)
+    return rows[np.sort(chosen)]
+
+
 def _preprocessor(source, features, names, train, options):
     """The run's table Preprocessor of numeric columns, scaled by streamed moments."""
     import pandas as pd
@@ -93,6 +134,8 @@ def _preprocessor(source, features, names, train, options):
 
 def _task(source, target, options):
     classes = stream.unique_values(source, target, limit=10)
+    if classes is not None and np.array_equal(classes, np.round(classes)):
+        classes = classes.astype(np.int64)  # labels 0 and 1, as a CSV read in memory has them
     task = options["task"]
     if task == "auto":
         task = "regression" if classes is None else infer_task(classes)
@@ -102,41 +145,78 @@ def _task(source, target, options):
 
 
 def train_streamed(
-    source, options: dict, out, callbacks=(), overwrite=False, announce=None, comm=None
+    source,
+    options: dict,
+    out,
+    callbacks=(),
+    overwrite=False,
+    announce=None,
+    comm=None,
+    *,
+    resume=False,
 ):
     """Train a run from a data source (see the module); return ``Run.finish``'s summary.
 
     With ``comm`` (``deepff.distributed.Communicator``, under ``mpiexec``) every rank opens
     the same cache (rank 0 makes it first), draws the same split, and reads only its share
     of each global batch and of the rows scored at the end; rank 0 alone writes the run.
+    ``resume=True`` continues the interrupted run in ``out`` from its checkpoint.
 
     Returns
     -------
     dict
-        ``network``, ``metrics``, ``out``, ``task``, ``figures`` (none), ``prepared`` (None).
+        ``network``, ``metrics``, ``out``, ``task``, ``figures`` (the paths written; none
+        on ranks but 0), ``prepared`` (None: no data is held in memory).
     """
     options = check_options(options)
     out = Path(out)
     rank = 0 if comm is None else comm.rank
-    lock = error = None
+    lock = error = fingerprint = None
     try:
         if rank == 0:
-            check_run_directory(out, overwrite)
-            check_data_not_destination(source, out)
-            out.mkdir(parents=True, exist_ok=True)
-            lock = RunLock(out)
-            _open(source, options, out)  # the cache, made once
+            lock, fingerprint = _claim(source, options, out, overwrite, resume)
     except Exception as caught:
+        if lock is not None:
+            lock.release()
         if comm is None:
             raise
         error = caught
     if comm is not None:
         comm.check_ok(error)
+        fingerprint = comm.comm.bcast(fingerprint, root=0)
     try:
-        return _train(source, options, out, callbacks, announce, comm)
+        run = _StreamedRun(source, options, out, comm, resume, fingerprint)
+        return run.train(callbacks, announce)
     finally:
         if lock is not None:
             lock.release()
+
+
+def _claim(source, options, out, overwrite, resume):
+    """Rank 0's checks before any work; return (the lock, the data's fingerprint).
+
+    A resumed run's checkpoint and data are checked before the cache is opened, so data
+    that changed is said as such (rather than as a cache of other data)."""
+    if options["class_weight"] is not None:
+        raise RunError("--shuffle windowed: --class-weight is not supported; leave it out")
+    if not resume:
+        check_run_directory(out, overwrite)
+    elif not (out / CHECKPOINT_FILE).exists():
+        raise RunError(f"{out}: no {CHECKPOINT_FILE} to resume from")
+    check_data_not_destination(source, out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)  # a second process is refused, naming this one
+    try:
+        if not resume:
+            check_run_directory(out, overwrite)  # again, now that no one else writes
+        fingerprint = data_fingerprint(source) if Path(str(source)).is_file() else None
+        if resume:
+            resume_checkpoint(out, options, fingerprint, source, "loss")
+        _open(source, options, out)  # the cache, made once
+    except BaseException:
+        lock.release()
+        raise
+    return lock, fingerprint
 
 
 def _open(source, options, out):
@@ -149,80 +229,160 @@ def _open(source, options, out):
     return data, target
 
 
-def _setup(source, options, out, comm):
-    """Everything before training: the data, split, task, preprocessing and network."""
-    data, target = _open(source, options, out)
-    features = [i for i in range(data.n_columns) if i != target]
-    names = [data.columns[i] for i in features]
-    parts = _split(data.n_rows, options)
-    task, classes = _task(data, target, options)
-    pre = _preprocessor(data, features, names, parts[0], options)
-    n_outputs = len(classes) if task == "classification" else 1
-    network = build_network(options, len(features), task, n_outputs)
-    if task == "classification":
-        network.classes_ = classes
-    if comm is not None:
-        comm.check_batches(len(parts[0]), options["batch_size"])
-        comm.bcast_parameters(network)
-    info = _describe(source, data, target, names, options, task, parts)
-    return data, target, features, parts, task, pre, network, info
+class _StreamedRun:
+    """A streamed run's state: what ``RunCheckpoint`` reads (``out``, ``info``,
+    ``preprocessor``, ``stopper``) and what training and scoring need."""
+
+    def __init__(self, source, options, out, comm, resume, fingerprint):
+        self.options, self.out, self.comm = options, out, comm
+        self.rank, self.size = (0, 1) if comm is None else (comm.rank, comm.size)
+        self.data, self.target = data, target = _open(source, options, out)
+        self.features = [i for i in range(data.n_columns) if i != target]
+        names = [data.columns[i] for i in self.features]
+        self.parts = _split(data.n_rows, options)
+        self.task, classes = _task(data, target, options)
+        self.preprocessor = _preprocessor(data, self.features, names, self.parts[0], options)
+        self.info = _describe(source, data, target, names, options, self.task, self.parts)
+        self.info["data"]["fingerprint"] = fingerprint
+        self.monitor = "val_loss" if len(self.parts[1]) else "loss"
+        self.history, self.trace = HistoryLog(out / HISTORY_FILE), TraceLog(out / TRACE_FILE)
+        if resume:
+            self.network, self.stopper = resume_checkpoint(
+                out, options, fingerprint, source, self.monitor
+            )
+            if self.rank == 0:
+                self.history.keep(self.network.epoch)
+                self.trace.keep(self.network.epoch)
+        else:
+            self._create(classes)
+        if comm is not None:
+            comm.check_batches(len(self.parts[0]), options["batch_size"])
+            comm.bcast_parameters(self.network)
+        self.inputs = _inputs(self.preprocessor, self.network, self.features)
+        self.encode = stream.label_encoder(self.network) if self.task == "classification" else None
+
+    def _create(self, classes) -> None:
+        options = self.options
+        n_outputs = len(classes) if self.task == "classification" else 1
+        # Built first: options the network refuses must leave an earlier run in DIR intact.
+        self.network = build_network(options, len(self.features), self.task, n_outputs)
+        if self.task == "classification":
+            self.network.classes_ = classes
+        if self.rank == 0:
+            for name in (*RUN_FILES, CHECKPOINT_FILE):
+                (self.out / name).unlink(missing_ok=True)
+        self.stopper = None
+        if options["early_stopping"] is not None:
+            self.stopper = ResumableEarlyStopping(options["early_stopping"], self.monitor)
+
+    def callbacks(self) -> list:
+        """The ordinary run's, in its order: early stopping, history, trace, checkpoint (the
+        files rank 0's alone)."""
+        own = [] if self.stopper is None else [self.stopper]
+        if self.rank == 0:
+            own += [self.history, self.trace, RunCheckpoint(self)]
+        return own
+
+    def _write_config(self, source) -> None:
+        out = self.out
+        write_toml(
+            out / CONFIG_FILE,
+            {"data": str(source), **self.options},
+            f"deepff train (streamed): this run's options. Rerun: deepff train --config "
+            f"{out}/{CONFIG_FILE}\nResume: deepff train --resume {out}",
+        )
+
+    def _read(self, rows, limit, salt):
+        """(inputs, encoded targets, raw rows) of a random sample of ``rows``."""
+        rows = _sample(rows, limit, self.options["seed"], salt)
+        block = np.concatenate(list(stream.blocks(self.data, 16384, rows)))
+        self.data.release()
+        return self.inputs(block), _targets(block, self.target, self.encode, self.network), block
+
+    def train(self, callbacks, announce) -> dict:
+        """Train the epochs left, then score, save and draw; return the run's summary."""
+        options, network, stopper = self.options, self.network, self.stopper
+        train, val, test = self.parts
+        if self.rank == 0:
+            write_marker(self.out)
+            self._write_config(self.info["data"]["source"])
+        if announce is not None and self.rank == 0:
+            announce(None)  # no table in memory to describe: the display only stops waiting
+        remaining = options["epochs"] - network.epoch
+        if remaining > 0 and not (stopper is not None and stopper.stopped_epoch is not None):
+            self._fit(remaining, callbacks)
+        elif stopper is not None:
+            stopper.set_network(network)
+            stopper.on_train_end()  # put back the best weights
+        metrics = {
+            name: _scores(
+                network, self.data, rows, self.inputs, self.target, self.encode, self.comm
+            )
+            for name, rows in (("train", train), ("val", val), ("test", test))
+        }
+        self.info["epochs_trained"] = int(network.epoch)
+        self.info["stopped_early"] = bool(stopper is not None and stopper.stopped_epoch is not None)
+        figures = []
+        if self.rank == 0:
+            save_model(self.out / MODEL_FILE, network, self.preprocessor, self.info, metrics)
+            write_text(self.out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+            figures = self.figures()
+        return {
+            "network": network,
+            "metrics": metrics,
+            "out": self.out,
+            "task": self.task,
+            "figures": figures,
+            "prepared": None,
+        }
+
+    def _fit(self, epochs, callbacks) -> None:
+        batches = stream.SourceBatches(
+            self.data, self.target, self.options["batch_size"], "windowed", encode=self.encode,
+            mean=self.preprocessor.offset, scale=1.0 / self.preprocessor.multiplier,
+            dtype=self.network.dtype, features=self.features, rows=self.parts[0],
+            rank=self.rank, size=self.size,
+        )  # fmt: skip
+        validation = None
+        if len(self.parts[1]):
+            validation = self._read(self.parts[1], VALIDATION_ROWS, 1)[:2]
+        every = [*self.callbacks(), *(callbacks if self.rank == 0 else ())]
+        if self.comm is None:
+            self.network.train(batches, epochs, validation=validation, callbacks=every)
+        else:
+            distributed.train(self.network, batches, self.comm, epochs, validation, every)
+
+    def figures(self) -> list:
+        """``draw_figures`` over a random sample of the evaluation part (and, for two
+        features, of the training rows for the decision boundary)."""
+        parts = dict(zip(("train", "val", "test"), self.parts, strict=True))
+        name = next((n for n in ("test", "val", "train") if len(parts[n])), None)
+        prepared = SimpleNamespace(indices=None)
+        for part in parts:
+            setattr(prepared, f"X_{part}", None)
+            setattr(prepared, f"y_{part}", None)
+        data = None
+        if name is not None:
+            X, _, block = self._read(parts[name], FIGURE_ROWS, 2)
+            setattr(prepared, f"X_{name}", X)
+            setattr(prepared, f"y_{name}", _labels(block[:, self.target], self.network))
+            if len(self.features) == 2 and len(self.parts[0]):
+                _, _, raw = self._read(self.parts[0], FIGURE_ROWS, 3)
+                data = SimpleNamespace(X=raw[:, self.features], y=raw[:, self.target])
+                prepared.indices = (np.arange(len(raw)),)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return draw_figures(
+                self.out, self.network, prepared, self.preprocessor, self.info, data
+            )
 
 
-def _train(source, options, out, callbacks, announce, comm):
-    rank, size = (0, 1) if comm is None else (comm.rank, comm.size)
-    data, target, features, parts, task, pre, network, info = _setup(source, options, out, comm)
-    train, val, test = parts
-    if rank == 0:
-        write_marker(out)
-        write_toml(out / CONFIG_FILE, {"data": str(source), **options}, "deepff train (streamed)")
-    if announce is not None and rank == 0:
-        announce(None)  # no table in memory to describe: the display only stops waiting
-    inputs = _inputs(pre, network, data, features)
-    encode = stream.label_encoder(network) if task == "classification" else None
-    batches = stream.SourceBatches(
-        data, target, options["batch_size"], "windowed", encode=encode, mean=pre.offset,
-        scale=1.0 / pre.multiplier, dtype=network.dtype, features=features, rows=train,
-        rank=rank, size=size,
-    )  # fmt: skip
-    own, validation = _callbacks(options, out, rank), None
-    if len(val):
-        block = np.concatenate(list(stream.blocks(data, 16384, val[:VALIDATION_ROWS])))
-        data.release()
-        validation = (inputs(block), _targets(block, target, encode, network))
-    callbacks = [*own, *(callbacks if rank == 0 else ())]
-    if comm is None:
-        network.train(batches, options["epochs"], validation=validation, callbacks=callbacks)
-    else:
-        distributed.train(network, batches, comm, options["epochs"], validation, callbacks)
-    metrics = {
-        name: _scores(network, data, rows, inputs, target, encode, comm)
-        for name, rows in (("train", train), ("val", val), ("test", test))
-    }
-    stopper = own[0] if isinstance(own[0], ResumableEarlyStopping) else None
-    info["epochs_trained"] = int(network.epoch)
-    info["stopped_early"] = bool(stopper is not None and stopper.stopped_epoch is not None)
-    if rank == 0:
-        save_model(out / MODEL_FILE, network, pre, info, metrics)
-        write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
-    return {
-        "network": network,
-        "metrics": metrics,
-        "out": out,
-        "task": task,
-        "figures": [],
-        "prepared": None,
-    }
+def _labels(values, network):
+    """A target column as the labels ``draw_figures`` compares with ``network.classes_``."""
+    values = np.asarray(values)
+    return values.astype(np.float64) if network.is_classifier else values
 
 
-def _callbacks(options, out, rank) -> list:
-    """Early stopping (on the validation rows) and history.csv (rank 0's alone)."""
-    own = [HistoryLog(out / HISTORY_FILE)] if rank == 0 else []
-    if options["early_stopping"] is not None and options["val_split"] > 0:
-        own.insert(0, ResumableEarlyStopping(options["early_stopping"], "val_loss"))
-    return own or [Callback()]
-
-
-def _inputs(pre, network, data, features):
+def _inputs(pre, network, features):
     """Rows of the source to the network's inputs: the features, scaled by ``pre``."""
     offset = pre.offset.astype(network.dtype)
     multiplier = pre.multiplier.astype(network.dtype)
@@ -240,9 +400,16 @@ def _targets(block, target, encode, network):
     return encode(y) if encode is not None else y.reshape(-1, 1).astype(network.dtype)
 
 
+def _penalty(network, m) -> float:
+    """The regularization term of a cost over m rows (lambda / (2 m) ||W||^2 and L1's)."""
+    return float(sum(layer.regularization_cost(m) for layer in network.layers if layer.params))
+
+
 def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=65536):
     """Loss (and accuracy) over some rows, streamed: the weighted mean of chunk scores
-    (under MPI each rank scores its share and the sums are reduced)."""
+    (under MPI each rank scores its share and the sums are reduced). The penalty, which
+    a chunk's cost divides by the chunk's rows, is added once over all rows, as the
+    in-memory score has it."""
     if not len(rows):
         return None
     totals, count = {}, 0
@@ -254,6 +421,7 @@ def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=6
             scores = network._evaluate_encoded(
                 inputs(block), _targets(block, target, encode, network)
             )
+        scores["loss"] -= _penalty(network, len(block))
         for key, value in scores.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(block)
         count += len(block)
@@ -261,7 +429,9 @@ def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=6
     if comm is not None:
         *sums, count = comm.sum_logs(*(totals.get(k, 0.0) for k in keys), count)
         totals = dict(zip(keys, sums, strict=True))
-    result = {key: finite_or_none(totals[key] / count) for key in keys}
+    result = {key: totals[key] / count for key in keys}
+    result["loss"] += _penalty(network, count)
+    result = {key: finite_or_none(value) for key, value in result.items()}
     result["examples"] = int(count)
     return result
 
@@ -286,4 +456,4 @@ def _describe(source, data, target, names, options, task, parts) -> dict:
     }
 
 
-__all__ = ["VALIDATION_ROWS", "train_streamed"]
+__all__ = ["FIGURE_ROWS", "VALIDATION_ROWS", "train_streamed"]
