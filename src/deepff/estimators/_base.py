@@ -18,10 +18,10 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.model_selection._split import _validate_shuffle_split
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import activations as activations_module
 from .. import initializers as initializers_module
@@ -375,19 +375,11 @@ class _BaseDNN(BaseEstimator):
         return X, y
 
     @staticmethod
-    def _check_weights(sample_weight, n_samples):
+    def _check_weights(sample_weight, X):
         if sample_weight is None:
             return None
-        if isinstance(sample_weight, Real):
-            return np.full(n_samples, float(sample_weight))
-        weights = check_array(
-            sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight"
-        )
-        if weights.ndim != 1 or weights.shape[0] != n_samples:
-            raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},)!")
-        if np.any(weights < 0):
-            raise ValueError("Negative values in data passed to `sample_weight`")
-        return weights
+        # scikit-learn's own check: its messages, and its refusal of negative or all-zero weights
+        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
 
     def _check_solver(self):
         """partial_fit exists for the stochastic solvers only, as in scikit-learn."""
@@ -422,7 +414,7 @@ class _BaseDNN(BaseEstimator):
                     "The validation set is too small. Increase 'validation_fraction' or the "
                     "size of your dataset."
                 )
-        sample_weight = self._check_weights(sample_weight, X.shape[0])
+        sample_weight = self._check_weights(sample_weight, X)
         y, Y, weights = self._encode(y, sample_weight, first, incremental, classes)
         if weights is not None and not weights.sum() > 0:
             raise ValueError("sample_weight must have a positive sum; got all zeros")
