@@ -28,6 +28,7 @@ import pytest
 import deepff as dff
 from deepff import serialization
 from deepff.cli import main
+from deepff.estimators import DNNClassifier, DNNRegressor
 from deepff.io import csvfile, datasets
 from deepff.runs.directory import LOCK_FILE, MARKER_FILE
 
@@ -708,6 +709,10 @@ def test_overflowing_sample_weights_a_lone_callback_and_an_infinite_validation_l
         net.fit(X, y, sample_weight=np.full(20, 1e38), verbose=0)
     with pytest.raises(ValueError, match=r"sample_weight .*1e\+308"):
         net.fit(X, y, sample_weight=np.full(20, 1e308), verbose=0)
+    for estimator in (DNNClassifier(max_iter=2), DNNRegressor(max_iter=2)):
+        with pytest.raises(ValueError, match=r"sample_weight sums to inf, too large .*scale the weights"):
+            estimator.fit(X, y, sample_weight=np.full(20, 1e308))
+        assert not hasattr(estimator, "n_iter_")
     with pytest.raises(
         TypeError,
         match=r"a list of Callback objects; got one EarlyStopping \(pass \[EarlyStopping",

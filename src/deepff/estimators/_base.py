@@ -26,7 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import activations as activations_module
 from .. import initializers as initializers_module
 from .. import optimizers
-from .._checks import DivergenceWarning
+from .._checks import DivergenceWarning, check_sample_weight
 from ..batching import ArrayBatches
 from ..layers import Dense, Dropout
 from ..network import Network
@@ -378,8 +378,11 @@ class _BaseDNN(BaseEstimator):
     def _check_weights(sample_weight, X):
         if sample_weight is None:
             return None
-        # scikit-learn's own check: its messages, and its refusal of negative or all-zero weights
-        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        # scikit-learn's own check first (its messages, negative and all-zero weights), then
+        # the engine's bound on the sum, which scikit-learn lets through to overflow later
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        check_sample_weight(weights, X.shape[0], X.dtype)
+        return weights
 
     def _check_solver(self):
         """partial_fit exists for the stochastic solvers only, as in scikit-learn."""
