@@ -2,7 +2,8 @@
 
 Every storage URL form the docs show works with what the ``tune`` extra installs (psycopg2);
 a database that goes away mid-study gives one clear line and a failed trial, and the study
-resumes later; a locked SQLite file says that deepff waits, and how long.
+resumes later; a locked SQLite file says that deepff waits, and how long, whenever the wait
+starts (opening the study or mid-trial).
 """
 
 from __future__ import annotations
@@ -188,3 +189,88 @@ def test_a_locked_sqlite_study_says_it_waits_and_how_long(tmp_path, capsys, monk
     holder.execute("ROLLBACK")
     holder.close()
     assert Path(tmp_path / "study.db").exists()
+
+
+HOLD = """\
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+sys.stdin.readline()
+connection.execute("COMMIT")
+"""
+
+
+def test_a_lock_met_mid_study_is_said_as_the_wait_starts_and_the_study_goes_on(
+    tmp_path, monkeypatch
+):
+    """Input: another process takes ``BEGIN EXCLUSIVE`` on study.db while a trial runs (at
+    its third epoch, before the epoch's score is written). Message: one line naming the
+    file, the other process's lock and the longest wait, while the lock is still held.
+    Then the lock is released and the study finishes with every epoch's score recorded."""
+    from deepff.tuning import objective, tune
+
+    out = tmp_path / "t"
+    database = out / "study.db"
+    seen, times, holder = threading.Event(), {}, []
+
+    class Recorder:
+        def __init__(self):
+            self.lines = []
+
+        def write(self, text):
+            if "deepff: waiting for the lock" in text:
+                times["message"] = time.monotonic()
+                seen.set()
+            self.lines.append(text)
+            return len(text)
+
+        def flush(self):
+            pass
+
+    def release():
+        seen.wait(60)
+        times["held when said"] = holder[0].poll() is None
+        time.sleep(1.0)
+        times["released"] = time.monotonic()
+        holder[0].stdin.write("\n")
+        holder[0].stdin.flush()
+
+    report = objective._Report.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 2 and not holder:
+            holder.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", HOLD, str(database)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            assert holder[0].stdout.readline().strip() == "held"
+            times["held"] = time.monotonic()
+            threading.Thread(target=release, daemon=True).start()
+        return report(self, epoch, logs)
+
+    monkeypatch.setattr(objective._Report, "on_epoch_end", on_epoch_end)
+    recorder = Recorder()
+    monkeypatch.setattr(sys, "stderr", recorder)
+    space = {"epochs": 6, "layers": [8], "params": {"learning_rate": {"low": 1e-3, "high": 1e-2}}}
+    try:
+        result = tune(space, "iris", n_trials=1, seed=0, out=out, plots=False, refit=False)
+    finally:
+        if holder and holder[0].poll() is None:
+            holder[0].kill()
+        monkeypatch.undo()
+    said = [line for line in "".join(recorder.lines).splitlines() if "waiting" in line]
+    assert said == [
+        f"deepff: waiting for the lock on {database} (another process is writing the study); "
+        f"giving up after {study_module.SQLITE_TIMEOUT} s"
+    ]
+    assert times["held when said"] and times["message"] < times["released"]
+    assert times["message"] - times["held"] < 5  # as the wait starts, not at its end
+    assert holder[0].wait(timeout=30) == 0
+    assert [row["state"] for row in result.trials] == ["COMPLETE"]
+    trial = optuna.load_study(study_name="deepff", storage=f"sqlite:///{database}").trials[0]
+    assert sorted(trial.intermediate_values) == list(range(6))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 import warnings
 from dataclasses import dataclass
@@ -96,32 +97,80 @@ def driver_url(url: str) -> str:
     return f"postgresql://{rest}"  # SQLAlchemy's message names the driver to install
 
 
-def _announce_sqlite_lock(url: str) -> None:
-    """Say so when another process holds the SQLite file's write lock: the first query
-    waits for it (up to ``SQLITE_TIMEOUT`` seconds) instead of failing at once."""
-    import sqlite3
+#: A wait for the SQLite lock shorter than this is silent: the workers of one study take
+#: turns on the file in milliseconds, and only a longer wait is worth a line.
+LOCK_GRACE = 0.25
+
+_BUSY = (5, 261)  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY (not BUSY_SNAPSHOT: waiting cannot help)
+
+
+def _busy(error) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in _BUSY
+
+
+def _announce_wait(path) -> None:
+    """One line on stderr as a wait for another process's lock starts."""
     import sys
 
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if not path or path == ":memory:" or not os.path.exists(path):
-        return
+    print(
+        f"deepff: waiting for the lock on {path} (another process is writing the study); "
+        f"giving up after {SQLITE_TIMEOUT} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _waiting(path, call, *args, retry=True):
+    """``call(*args)``, waiting for another process's lock for up to ``SQLITE_TIMEOUT``
+    seconds, and saying so once the wait outlasts ``LOCK_GRACE``.
+
+    The connection's own busy timeout is ``LOCK_GRACE``; a statement (or a COMMIT) that
+    fails with SQLITE_BUSY has had no effect, so it is run again until the deadline.
+    """
+    import time
+
     try:
-        connection = sqlite3.connect(path, timeout=0)
-    except sqlite3.Error:
-        return
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.rollback()
+        return call(*args)
     except sqlite3.OperationalError as error:
-        if "locked" in str(error) or "busy" in str(error):
-            print(
-                f"deepff: waiting for the lock on {path} (another process is writing the "
-                f"study); giving up after {SQLITE_TIMEOUT} s",
-                file=sys.stderr,
-                flush=True,
-            )
-    finally:
-        connection.close()
+        if not (retry and _busy(error)):
+            raise
+    _announce_wait(path)
+    deadline = time.monotonic() + max(0.0, SQLITE_TIMEOUT - LOCK_GRACE)
+    while True:
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as error:
+            if not _busy(error) or time.monotonic() >= deadline:
+                raise
+
+
+class _WaitingCursor(sqlite3.Cursor):
+    """Statements that wait for another process's lock out loud (``_waiting``)."""
+
+    def execute(self, sql, parameters=()):
+        return _waiting(self.connection.path, super().execute, sql, parameters)
+
+    def executemany(self, sql, parameters):
+        # Rows already run are kept when a later one fails: run again only when this is
+        # the transaction's first statement (its first row takes the lock).
+        parameters = list(parameters)
+        fresh = not self.connection.in_transaction
+        return _waiting(self.connection.path, super().executemany, sql, parameters, retry=fresh)
+
+
+class _WaitingConnection(sqlite3.Connection):
+    """The study file's connection (SQLAlchemy's ``factory``): its statements and commits
+    wait for a lock, and say so (``_waiting``)."""
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        self.path = database
+
+    def cursor(self, factory=None):
+        return super().cursor(factory or _WaitingCursor)
+
+    def commit(self):
+        return _waiting(self.path, super().commit)
 
 
 def open_storage(url: str | None, heartbeat: int | None):
@@ -132,9 +181,12 @@ def open_storage(url: str | None, heartbeat: int | None):
     shown, url = url, driver_url(url)
     engine_kwargs = {}
     if url.startswith("sqlite"):
-        # Several processes write to one file: wait for the lock instead of failing.
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
-        _announce_sqlite_lock(url)
+        # Several processes write to one file: wait for the lock instead of failing, and
+        # say so when the wait is longer than the workers' taking turns.
+        engine_kwargs["connect_args"] = {
+            "timeout": LOCK_GRACE,
+            "factory": _WaitingConnection,
+        }
     else:
         engine_kwargs["pool_pre_ping"] = True
     kwargs = {}
