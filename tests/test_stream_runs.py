@@ -123,3 +123,102 @@ def test_only_a_sample_of_the_test_rows_is_held_for_the_figures(tmp_path, monkey
     table = (tmp_path / "c" / "confusion_matrix.csv").read_text().splitlines()
     assert sum(int(v) for row in table[1:] for v in row.split(",")[1:]) == 100
     assert result["metrics"]["test"]["examples"] > 100
+
+
+def _mixed_csv(path, m=700, classes=("no", "yes"), regression=False, seed=1):
+    """A table as users have them: a text column, text labels (or values)."""
+    rng = np.random.default_rng(seed)
+    rows = ["x,colour,n,label"]
+    for _ in range(m):
+        x, colour = rng.normal(), rng.choice(["red", "green", "blue"])
+        score = x + (colour == "red") + 0.3 * rng.normal()
+        if regression:
+            label = f"{2 * x + (colour == 'red'):.6g}"
+        else:
+            label = classes[min(int((score + 1.5) / 3 * len(classes)), len(classes) - 1)]
+            label = classes[0] if score < -10 else label
+        rows.append(f"{x!r},{colour},{rng.integers(0, 5)},{label}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _evaluate(capsys, *args):
+    capsys.readouterr()
+    status = main(["evaluate", *map(str, args)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return captured.out
+
+
+@pytest.mark.parametrize(
+    "kind", ["binary", "three classes", "regression"], ids=["binary", "multiclass", "regression"]
+)
+def test_evaluate_stream_prints_what_the_in_memory_evaluate_prints(tmp_path, capsys, kind):
+    pytest.importorskip("sklearn")
+    import json
+
+    from deepff.runs import streamed_evaluation
+
+    classes = ("a", "b", "c") if kind == "three classes" else ("no", "yes")
+    data = _mixed_csv(tmp_path / "t.csv", classes=classes, regression=kind == "regression")
+    run = tmp_path / "run"
+    common = ["--epochs", "3", "--seed", "0", "--quiet", "--l2", "0.01"]
+    assert main(["train", str(data), "--out", str(run), *common]) == 0
+    whole = _evaluate(capsys, run, data)
+    whole_json = json.loads(_evaluate(capsys, run, data, "--json"))
+    streamed_evaluation.CHUNK_ROWS = 64  # eleven chunks, the last one short
+    try:
+        streamed = _evaluate(capsys, run, data, "--stream")
+        streamed_json = json.loads(_evaluate(capsys, run, data, "--stream", "--json"))
+    finally:
+        streamed_evaluation.CHUNK_ROWS = 65536
+    assert streamed == whole and "(700 examples)" in whole
+    assert streamed_json.keys() == whole_json.keys()
+    for key, value in whole_json.items():
+        if isinstance(value, float):
+            assert streamed_json[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        else:
+            assert streamed_json[key] == value, key
+    if kind != "regression":
+        assert whole_json["roc_auc"] is not None and whole_json["log_loss"] is not None
+        for key in ("accuracy", "balanced_accuracy", "f1_macro", "precision_weighted"):
+            assert streamed_json[key] == whole_json[key]  # from the same counts, exactly
+        assert streamed_json["roc_auc"] == pytest.approx(whole_json["roc_auc"], rel=1e-12)
+
+
+def test_a_streamed_run_is_evaluated_by_chunks_from_its_npy_and_its_csv(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    import json
+
+    data = _csv(tmp_path / "d.csv")
+    table = np.loadtxt(data, delimiter=",", skiprows=1, dtype=np.float32)
+    np.save(tmp_path / "d.npy", table)
+    train_streamed(tmp_path / "d.npy", {**OPTIONS, "dtype": "float32"}, tmp_path / "run")
+    # a .npy streams without being asked (the in-memory loaders read it as an array)
+    from_npy = json.loads(_evaluate(capsys, tmp_path / "run", tmp_path / "d.npy", "--json"))
+    assert from_npy["examples"] == 1200 and from_npy["accuracy"] > 0.8
+    assert sum(map(sum, from_npy["confusion_matrix"])) == 1200
+
+
+def test_evaluate_stream_refuses_what_it_cannot_read_with_one_line(tmp_path, capsys):
+    data = _mixed_csv(tmp_path / "t.csv")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    cases = {
+        "iris": "--stream reads a CSV/TSV, Parquet or .npy file",
+        str(tmp_path): "--stream reads a CSV/TSV, Parquet or .npy file",
+    }
+    lines = data.read_text().splitlines()
+    missing = tmp_path / "missing.csv"
+    missing.write_text("\n".join([*lines[:5], lines[5].rsplit(",", 1)[0] + ",", *lines[6:]]))
+    cases[str(missing)] = "missing label in column 'label' at row 5"
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("\n".join([*lines[:3], lines[3].rsplit(",", 1)[0] + ",maybe", *lines[4:]]))
+    cases[str(unknown)] = "unknown.csv: rows 1-700"
+    for given, message in cases.items():
+        capsys.readouterr()
+        assert main(["evaluate", str(run), given, "--stream"]) == 2, given
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

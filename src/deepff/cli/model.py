@@ -49,6 +49,13 @@ def add_parser(commands, common, name):
         parser.add_argument("data", metavar="DATA")
         add_data_keys(parser)
         parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+        parser.add_argument(
+            "--stream",
+            action="store_true",
+            help="read a CSV/TSV, Parquet or .npy DATA a chunk of rows at a time (the default "
+            f"for such files over {STREAM_BYTES >> 20} MiB, and for .npy): memory stays one "
+            "chunk, the metrics are the same",
+        )
     elif name == "predict":
         parser = commands.add_parser(
             name, parents=[common], help="write MODEL's predictions for DATA to a CSV file"
@@ -64,8 +71,9 @@ def add_parser(commands, common, name):
         parser.add_argument(
             "--stream",
             action="store_true",
-            help="read a CSV DATA a chunk of rows at a time and write the predictions as they "
-            "go: memory stays one chunk, whatever the file's size",
+            help="read a CSV/TSV, Parquet or .npy DATA a chunk of rows at a time and write the "
+            f"predictions as they go (the default for such files over {STREAM_BYTES >> 20} MiB, "
+            "and for .npy): memory stays one chunk, the output is the same",
         )
         add_data_keys(parser)
     elif name == "info":
@@ -147,31 +155,121 @@ def cmd_evaluate(args):
     True
     """
     network, pre, metadata = load_model(args.model)
-    data = load_for_model(args.data, args, pre, metadata, require_target=True)
-    with data:
-        if data.y is None:
-            raise CommandError(f"{args.data}: no labels to evaluate against")
-        X = model_inputs(network, pre, data)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = network.evaluate(X, data.y)
-        metrics = {k: finite_or_none(v) for k, v in result.items()}
-        labels = class_labels(network, metadata.get("run", {})) if network.is_classifier else None
-        report = _evaluation(network, X, data.y, labels)  # issue 18: scikit-learn's metrics
-    metrics["examples"] = len(data.y)
+    if _streams(args, network, pre):
+        metrics, report = _evaluate_streamed(args, network, pre, metadata)
+    else:
+        data = load_for_model(args.data, args, pre, metadata, require_target=True)
+        with data:
+            if data.y is None:
+                raise CommandError(f"{args.data}: no labels to evaluate against")
+            X = model_inputs(network, pre, data)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                result = network.evaluate(X, data.y)
+            metrics = {k: finite_or_none(v) for k, v in result.items()}
+            run = metadata.get("run", {})
+            labels = class_labels(network, run) if network.is_classifier else None
+            report = _evaluation(network, X, data.y, labels)  # issue 18: scikit-learn's metrics
+        metrics["examples"] = len(data.y)
     if args.json:
         print(json.dumps({**metrics, **report}))  # a NaN loss is null, as JSON has it
-    else:
-        print(f"{args.data} ({metrics['examples']} examples)")
-        print(f"  loss: {'nan' if metrics['loss'] is None else format(metrics['loss'], '.4f')}")
-        if report:
-            from ..runs.evaluation import print_evaluation
+        return 0
+    print(f"{args.data} ({metrics['examples']} examples)")
+    print(f"  loss: {'nan' if metrics['loss'] is None else format(metrics['loss'], '.4f')}")
+    if report:
+        from ..runs.evaluation import print_evaluation
 
-            print_evaluation(report)
-        else:
-            for key, value in metrics.items():
-                if key not in ("examples", "loss"):
-                    print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
+        print_evaluation(report)
+    else:
+        for key, value in metrics.items():
+            if key not in ("examples", "loss"):
+                print(f"  {key}: {'nan' if value is None else format(value, '.4f')}")
     return 0
+
+
+#: ``deepff evaluate`` and ``predict`` stream a table file larger than this without --stream.
+STREAM_BYTES = 128 << 20
+
+
+def _table_file(path) -> bool:
+    """Whether ``path`` is a file ``runs.streamed_evaluation.table_chunks`` reads."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
+    return path.is_file() and suffixes[-1:] != [] and suffixes[-1] in (
+        ".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy",
+    )  # fmt: skip
+
+
+def _streams(args, network, pre) -> bool:
+    """Whether DATA is read by chunks: with --stream, or a large table file (or a .npy,
+    which the in-memory loaders read as an array, not a table) for a table model."""
+    path = Path(args.data)
+    table = pre is not None and pre.kind == "table" and _table_file(path)
+    if getattr(args, "stream", False):
+        if not table or network.is_multilabel:
+            raise CommandError(
+                "--stream reads a CSV/TSV, Parquet or .npy file with a model trained on a "
+                "table (not multi-label)"
+            )
+        return True
+    if not table or network.is_multilabel:
+        return False
+    return path.suffix.lower() == ".npy" or path.stat().st_size > STREAM_BYTES
+
+
+def _raw_kinds(pre) -> dict:
+    """How the raw columns are read, as ``load_csv`` reads them: numbers as float32, the
+    model's text columns as text (the same inputs, the same predictions)."""
+    kinds = {c: str for c in pre.columns if c not in (pre.numeric or [])}
+    kinds.update({c: "float32" for c in pre.numeric or [] if c not in pre.as_numeric})
+    return kinds
+
+
+def _evaluate_streamed(args, network, pre, metadata) -> tuple:
+    """``deepff evaluate`` a chunk of rows at a time: (metrics, report) as from memory."""
+    from ..io.datasets import Dataset
+    from ..runs.preprocessing import bad_feature_message
+    from ..runs.streamed_evaluation import StreamedEvaluation, table_chunks
+
+    path, run = Path(args.data), metadata.get("run", {})
+    kinds = _raw_kinds(pre)
+    target = args.target or run.get("data", {}).get("target")
+    if network.is_classifier and np.asarray(network.classes_).dtype.kind in "OUS":
+        kinds[target] = str  # text labels stay text in every chunk
+    names, chunks = table_chunks(path, kinds)
+    target = names[-1] if target is None else target
+    if target not in names:
+        if args.target:
+            raise CommandError(f"{path}: no column {target!r}; columns are {', '.join(names)}")
+        raise CommandError(f"{args.data}: no labels to evaluate against")
+    labels = class_labels(network, run) if network.is_classifier else None
+    scores, start = StreamedEvaluation(network, labels), 0
+    for frame in chunks:
+        rows = f"{path.name}: rows {start + 1}-{start + len(frame)}"
+        column = frame.pop(target)
+        if column.isna().any():
+            row = start + int(np.flatnonzero(column.isna().to_numpy())[0]) + 1
+            raise CommandError(f"{path}: missing label in column {target!r} at row {row}")
+        y = column.to_numpy()
+        if y.dtype.kind in "OSU" or str(column.dtype) == "category":
+            y = column.astype(str).to_numpy().astype(str)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                X = pre.transform(frame)
+        except ValueError as error:
+            raise CommandError(f"{rows}: {error}") from None
+        if X.size and not np.all(np.isfinite(X)):
+            data = Dataset(X=frame, y=None, name=rows)
+            raise CommandError(bad_feature_message(data, pre.impute, network.dtype))
+        try:
+            scores.add(X, y)
+        except (ValueError, KeyError) as error:  # labels the model does not know
+            raise CommandError(f"{rows}: {error}") from None
+        start += len(frame)
+    try:
+        return scores.report()
+    except ValueError as error:
+        raise CommandError(f"{args.data}: {error}") from None
 
 
 def _evaluation(network, X, y, labels) -> dict:
@@ -204,7 +302,7 @@ def cmd_predict(args):
     to_stdout = args.out == "-"
     if not to_stdout:
         _refuse_an_input(args.out, args.model, args.data)
-    if getattr(args, "stream", False):
+    if _streams(args, network, pre):  # --stream, or a large table file (issue 16)
         return _predict_streamed(args, network, pre, metadata)
     data = load_for_model(args.data, args, pre, metadata, require_target=False)
     out = Path(args.out)
@@ -231,10 +329,8 @@ def cmd_predict(args):
 
 
 def _predict_streamed(args, network, pre, metadata):
-    """``deepff predict --stream``: chunks of a CSV in, rows of predictions out (issue 16)."""
+    """``deepff predict --stream``: chunks of a table file in, rows of predictions out."""
     path = Path(args.data)
-    if pre is None or pre.kind != "table" or not path.is_file():
-        raise CommandError("--stream reads a CSV file with a model trained on a table")
     if args.out != "-":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     counter = [0]
@@ -247,19 +343,12 @@ def _predict_streamed(args, network, pre, metadata):
     return 0
 
 
-def _streamed_rows(path, network, pre, metadata, args, counter, chunk_rows=65536):
-    import pandas as pd
+def _streamed_rows(path, network, pre, metadata, args, counter):
+    from ..runs.streamed_evaluation import table_chunks
 
-    from ..io.tables import sniff_separator
-
-    sep = sniff_separator(path)
-    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    header, chunks = table_chunks(path, _raw_kinds(pre))
     id_column = (metadata.get("run", {}).get("options") or {}).get("id_column")
     id_column = id_column if id_column in header else None
-    # As load_csv reads them: numbers as float32 (the same inputs, the same predictions).
-    kinds = {c: str for c in pre.columns if c not in (pre.numeric or [])}
-    kinds.update({c: "float32" for c in pre.numeric or [] if c not in pre.as_numeric})
-    kinds = {c: kind for c, kind in kinds.items() if c in header}
     if network.is_classifier or network.output_units == 1:
         columns = ["prediction"]
     else:
@@ -267,9 +356,7 @@ def _streamed_rows(path, network, pre, metadata, args, counter, chunk_rows=65536
     if args.proba:
         columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
     yield ([id_column] if id_column else []) + columns
-    reader = pd.read_csv(path, sep=sep, dtype=kinds, chunksize=chunk_rows, engine="c")
-    for chunk in reader:
-        chunk.columns = [str(c) for c in chunk.columns]
+    for chunk in chunks:
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 X = pre.transform(chunk)
