@@ -139,8 +139,9 @@ DEFAULT_SPACE = {
 }
 
 #: Options of ``deepff train`` that ``deepff tune`` takes as flags too: how data is read
-#: and split (fixed for every trial; a flag wins over the space file).
-DATA_FLAGS = tuple(n for n in DATA_OPTIONS if n != "seed")
+#: and split (fixed for every trial; a flag wins over the space file). ``--shuffle
+#: windowed`` makes every trial a streamed run over the cache (``deepff.tuning.streamed``).
+DATA_FLAGS = (*(n for n in DATA_OPTIONS if n != "seed"), "shuffle", "cache")
 
 
 def add_parser(commands, common=None):
@@ -245,11 +246,13 @@ def run(args) -> int:
     if ties > 1 and args.cv is None:
         import textwrap
 
+        hint = "give more rows to --val-split"
+        if getattr(args, "shuffle", None) != "windowed":  # a streamed study has no folds
+            hint = "score by cross-validation with --cv 5, or " + hint
         text = (
             f"warning: {ties} of {result_complete(result)} trials tie at the best validation "
             f"{result.metric} {result.best_value:.4f}: the validation rows are too few to tell "
-            "them apart (and the importance plot is flat); score by cross-validation with "
-            "--cv 5, or give more rows to --val-split"
+            f"them apart (and the importance plot is flat); {hint}"
         )
         print("\n".join(textwrap.wrap(text, 78, subsequent_indent="  ")))
     print(f"{time.perf_counter() - started:.1f} s")
@@ -288,7 +291,11 @@ def space_with_flags(args):
     """
     flags = {name: getattr(args, name) for name in DATA_FLAGS if hasattr(args, name)}
     if args.space is None:
-        return {**DEFAULT_SPACE, **flags}
+        default = dict(DEFAULT_SPACE)
+        if flags.get("shuffle") == "windowed":
+            # A streamed run's early stopping watches the rows its trial is scored on.
+            default.pop("early_stopping")
+        return {**default, **flags}
     if not flags:
         return args.space
     from ..io.toml import read_toml

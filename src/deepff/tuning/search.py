@@ -69,13 +69,16 @@ def tune(
         The space file (TOML; see the module docs) or a dict of the same shape.
     data : str, Path, Dataset or (X, y)
         A data set name or path (``deepff.io.datasets.load_data``), a Dataset, or arrays.
+        With ``shuffle = "windowed"`` in the space, a data file that is streamed, never
+        held in memory: each trial a ``deepff train --shuffle windowed`` run scored on its
+        validation rows (``deepff.tuning.streamed``: no ``cv``, no early stopping).
     sampler : {"random", "grid", "bayes", "gp"}
     n_trials : int, optional
         Trials added to the study by this call; default the rest of the grid, or 20.
     cv : int, optional
         Score by K-fold cross-validation over the training and validation rows.
     metric : {"accuracy", "r2", "loss", "mse", "mae"}, optional
-        Default accuracy (classifiers) or r2 (regressors).
+        Default accuracy (classifiers) or r2 (regressors; loss when streamed).
     storage, study_name : str, optional
         An Optuna storage URL or SQLite path (default ``out/study.db``, or memory without
         ``out``) and the study's name (default "deepff"); the same name continues a study.
@@ -110,15 +113,53 @@ def tune(
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     call.space = _seeded(load_space(space, sampler), seed)
-    call.source = _source(data)
-    prepared = prepare_data(load_dataset(data, call.space.fixed), call.space, cv, call.source)
-    call.metric, call.study_name = _check_metric(metric, prepared.task), study_name or "deepff"
-    call.out, call.url = _storage(storage, out, n_jobs)
+    call.source, call.study_name = _source(data), study_name or "deepff"
+    if call.space.options({})["shuffle"] == "windowed":
+        return _tune_streamed(call)
+    return _tune_in_memory(call)
+
+
+def _tune_in_memory(call) -> TuningResult:
+    """``tune`` with the data in memory: prepared once, shared by every trial."""
+    space = call.space
+    prepared = prepare_data(load_dataset(call.data, space.fixed), space, call.cv, call.source)
+    call.metric = _check_metric(call.metric, prepared.task)
+    call.out, call.url = _storage(call.storage, call.out, call.n_jobs)
     study, result = _search(call, prepared)
-    if refit and result.best_trial is not None:
+    if call.refit and result.best_trial is not None:
         refit_best(result, prepared, study.best_trial.user_attrs.get("epochs"))
     if call.out is not None:
-        write_outputs(result, study, call.space, prepared, call.source, plots, pruner != "none")
+        reported = call.pruner != "none"
+        write_outputs(result, study, space, prepared, call.source, call.plots, reported)
+    return result
+
+
+def _tune_streamed(call) -> TuningResult:
+    """``tune`` over data beyond memory (``deepff.tuning.streamed``): the data opened once,
+    every trial a streamed run in ``out`` (or a temporary folder), the best retrained so."""
+    import contextlib
+    import tempfile
+
+    from .streamed import StudyDataChanged, check_streamed, prepare_streamed, refit_streamed
+
+    check_streamed(call.data, call.space, call.cv, call.metric)
+    call.out, call.url = _storage(call.storage, call.out, call.n_jobs)
+    scratch = tempfile.TemporaryDirectory(prefix="deepff-tune-") if call.out is None else None
+    with scratch if scratch is not None else contextlib.nullcontext():
+        folder = call.out if scratch is None else Path(scratch.name)
+        data, call.space = prepare_streamed(call.data, call.space, folder)
+        call.metric = _check_metric(call.metric, data.task, streamed=True)
+        try:
+            study, result = _search(call, data)
+            data.check_unchanged()
+            if call.refit and result.best_trial is not None:
+                epochs = study.best_trial.user_attrs.get("epochs")
+                refit_streamed(result, data, epochs, call.study_name)
+        except StudyDataChanged as error:
+            raise ValueError(str(error)) from None
+        if call.out is not None:
+            reported = call.pruner != "none"
+            write_outputs(result, study, call.space, data, call.source, call.plots, reported)
     return result
 
 
@@ -139,8 +180,16 @@ def _search(call, prepared) -> tuple:
     """Open the study, check it scores as this call does, run the trials; (study, result)."""
     study = open_study(call.url, call.heartbeat, call.study_name, call.metric)
     seed = call.space.options({})["seed"]
+    shuffle = call.space.options({})["shuffle"]
     check_settings(
-        study, {"metric": call.metric, "seed": seed, "task": prepared.task, "cv": call.cv}
+        study,
+        {
+            "metric": call.metric,
+            "seed": seed,
+            "task": prepared.task,
+            "cv": call.cv,
+            "shuffle": shuffle,
+        },
     )
     existing = study.get_trials(deepcopy=False)
     count, grid_exhausted = trials_to_run(study, call.space, call.sampler, call.n_trials)
@@ -208,13 +257,19 @@ def _source(data) -> str | None:
     return str(Path(source).resolve()) if Path(source).exists() else source
 
 
-def _check_metric(metric, task: str) -> str:
-    """The metric to score trials by: the task's default, or ``metric`` if it applies."""
+def _check_metric(metric, task: str, streamed: bool = False) -> str:
+    """The metric to score trials by: the task's default, or ``metric`` if it applies (a
+    streamed study: what a streamed run reports, ``STREAMED_METRICS``)."""
+    from .streamed import STREAMED_METRICS
+
     allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if streamed:
+        allowed = STREAMED_METRICS[task]
     if metric is None:
         return allowed[0]
     if metric not in allowed:
+        how = " in a streamed study" if streamed else ""
         raise ValueError(
-            f"metric {metric!r} does not apply to {task}; choose from {', '.join(allowed)}"
+            f"metric {metric!r} does not apply to {task}{how}; choose from {', '.join(allowed)}"
         )
     return metric

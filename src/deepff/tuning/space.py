@@ -27,7 +27,18 @@ from ..io.toml import format_value, loads_toml
 #: Shorthand names a space may use besides the ``deepff train`` options.
 SHORTHANDS = ("n_layers", "units")
 #: Options that change which rows are scored or how data is read: fixed, never searched.
-UNSEARCHABLE = ("target", "x_key", "y_key", "impute", "task", "val_split", "test_split", "seed")
+UNSEARCHABLE = (
+    "target",
+    "x_key",
+    "y_key",
+    "impute",
+    "task",
+    "val_split",
+    "test_split",
+    "seed",
+    "shuffle",
+    "cache",
+)
 
 _SPEC_KEYS = {"values", "low", "high", "log", "step"}
 _PRIMITIVE = (str, bool, int, float)
@@ -194,13 +205,7 @@ class Space:
         """
         from ..runs.options import check_options
 
-        options = check_options(self.raw_options(sampled))
-        if options["shuffle"] == "windowed":  # issue 16: said, not silently trained in memory
-            raise ValueError(
-                "shuffle = 'windowed' streams the data of deepff train; tuning trains each "
-                "trial from memory (leave shuffle out of the space)"
-            )
-        return options
+        return check_options(self.raw_options(sampled))
 
     def grid(self) -> dict:
         """The search space of Optuna's GridSampler: name -> list of (encoded) values.

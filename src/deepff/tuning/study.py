@@ -27,6 +27,7 @@ import numpy as np
 
 from .objective import METRICS, Objective
 from .space import Space
+from .streamed import StreamedData, StreamedObjective
 
 SAMPLERS = ("random", "grid", "bayes", "gp")
 PRUNERS = ("median", "halving", "none")
@@ -439,7 +440,12 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
         )
     else:
         study.sampler, study.pruner = sampler, pruner
-    objective = Objective(job.space, job.data, job.metric, job.pruner != "none")
+    if isinstance(job.data, StreamedData):  # every trial a streamed run (issue 16)
+        objective = StreamedObjective(
+            job.space, job.data, job.metric, job.pruner != "none", job.study_name
+        )
+    else:
+        objective = Objective(job.space, job.data, job.metric, job.pruner != "none")
     started = []  # trial ids this process ran: failed here if the database goes away
 
     def run(trial):
@@ -576,8 +582,8 @@ def open_study(url, heartbeat, study_name: str, metric: str):
 
 
 def check_settings(study, settings: dict) -> None:
-    """Record ``settings`` (metric, seed, task, cv) in a new study; in an old one refuse
-    settings that would make its trials incomparable.
+    """Record ``settings`` (metric, seed, task, cv, shuffle) in a new study; in an old one
+    refuse settings that would make its trials incomparable.
 
     Examples
     --------
@@ -600,8 +606,9 @@ def check_settings(study, settings: dict) -> None:
             ("metric", "scores trials by"),
             ("seed", "splits the data with seed"),
             ("cv", "uses cv ="),
+            ("shuffle", "reads its data with shuffle ="),
         ):
-            if key in stored and stored[key] != settings[key]:
+            if key in stored and stored[key] != settings.get(key):
                 raise ValueError(
                     f"study {study.study_name!r} {what} {stored[key]!r}; got {settings[key]!r}: "
                     "its trials would not be comparable (use the same setting or another "

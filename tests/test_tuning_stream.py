@@ -1,0 +1,158 @@
+"""Issue 16: tuning over data beyond memory (``deepff tune DATA --shuffle windowed``).
+
+DATA is parsed once into the shared cache; every trial is ``train_streamed`` with its
+options, in its own run directory, and its value is what that run reports on its
+validation rows; the best configuration is retrained as a streamed run and saved as the
+study's model; a data file that changes during the study stops it with one clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from deepff.cli import main  # noqa: E402
+from deepff.io import stream  # noqa: E402
+from deepff.runs import streamed  # noqa: E402
+from deepff.runs.run import load_model  # noqa: E402
+from deepff.tuning import tune  # noqa: E402
+
+
+def _csv(path: Path, m=900, seed=0, regression=False) -> Path:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, 3))
+    y = X[:, 0] - 0.5 * X[:, 1] if regression else (X[:, 0] - X[:, 1] > 0).astype(int)
+    with open(path, "w") as handle:
+        handle.write("a,b,c,target\n")
+        for row, value in zip(X, y, strict=True):
+            handle.write(",".join(f"{v:.6f}" for v in row) + f",{value:.6f}\n")
+    return path
+
+
+def _space(**fixed):
+    return {
+        "shuffle": "windowed",
+        "epochs": 3,
+        "layers": [8],
+        "batch_size": 32,
+        **fixed,
+        "params": {"learning_rate": {"low": 1e-3, "high": 1e-1, "log": True}},
+    }
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """Counts the times a text file is parsed into a cache."""
+    calls = []
+    write_cache = stream._write_cache
+
+    def spy(path, partial, chunk_rows):
+        calls.append(Path(path))
+        return write_cache(path, partial, chunk_rows)
+
+    monkeypatch.setattr(stream, "_write_cache", spy)
+    return calls
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_trials_score_what_train_streamed_reports_and_parse_once(tmp_path, parses, task):
+    data = _csv(tmp_path / "d.csv", regression=task == "regression")
+    out = tmp_path / "t"
+    result = tune(_space(), data, n_trials=3, seed=0, pruner="none", out=out, plots=False)
+    metric = "accuracy" if task == "classification" else "loss"
+    assert result.metric == metric
+    cache = out / "data.npy"
+    assert parses == [data] and cache.is_file()  # parsed once, for every trial and the refit
+    made = cache.stat().st_mtime_ns
+    assert [row["state"] for row in result.trials] == ["COMPLETE"] * 3
+    for row in result.trials:
+        run = out / "trials" / "deepff" / str(row["number"])
+        reported = json.loads((run / "metrics.json").read_text())["val"][metric]
+        assert row["value"] == reported
+        assert not (run / "data.npy").exists()
+        options = {**_space(), "seed": 0, "learning_rate": row["learning_rate"]}
+        options.pop("params")
+        options["cache"] = str(cache)
+        again = streamed.train_streamed(data, options, tmp_path / f"check{row['number']}")
+        assert row["value"] == again["metrics"]["val"][metric]  # the objective is honest
+    assert parses == [data] and cache.stat().st_mtime_ns == made
+    values = [row["value"] for row in result.trials]
+    assert result.best_value == (max(values) if metric == "accuracy" else min(values))
+    # The best, retrained on the training and validation rows, scored on the test rows.
+    network, _, metadata = load_model(out / "model.safetensors")
+    best = json.loads((out / "trials" / "deepff" / "best" / "metrics.json").read_text())
+    assert metadata["metrics"]["test"] == best["test"] and best["val"] is None
+    assert result.test_scores == {k: v for k, v in best["test"].items() if k != "examples"}
+    assert metadata["tuning"]["trial"] == result.best_trial
+    assert metadata["run"]["data"]["streamed"] and network.epoch == 3
+    examples = json.loads((out / "trials" / "deepff" / "0" / "metrics.json").read_text())
+    assert best["test"]["examples"] == examples["test"]["examples"]  # the same test rows
+    assert best["train"]["examples"] == examples["train"]["examples"] + examples["val"]["examples"]
+    assert 'shuffle = "windowed"' in (out / "best_params.toml").read_text()
+
+
+def test_a_data_file_changed_during_the_study_stops_it(tmp_path, monkeypatch):
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    train_streamed = streamed.train_streamed
+    calls = []
+
+    def changing(source, options, run_out, *args, **kwargs):
+        calls.append(run_out)
+        if len(calls) == 2:  # the second trial, after its check: a change met mid-trial
+            with open(data, "a") as handle:
+                handle.write("0.1,0.2,0.3,1\n")
+        return train_streamed(source, options, run_out, *args, **kwargs)
+
+    monkeypatch.setattr(streamed, "train_streamed", changing)
+    with pytest.raises(ValueError, match=r"d\.csv: the data file changed during the study"):
+        tune(_space(), data, n_trials=4, seed=0, pruner="none", out=out, plots=False)
+    assert len(calls) == 2  # the study stopped there
+    study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
+    assert not (out / "trials.csv").exists() and not (out / "model.safetensors").exists()
+    # ... and a study of the old data, run again on the changed file, says so before a trial
+    with pytest.raises(ValueError, match="made from other data"):
+        tune(_space(), data, n_trials=1, seed=0, out=out, plots=False)
+    assert len(calls) == 2
+
+
+def test_deepff_tune_shuffle_windowed_end_to_end(tmp_path, capsys):
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    cache = tmp_path / "cache.npy"
+    args = ["tune", str(data), "--shuffle", "windowed", "--cache", str(cache), "--out", str(out)]
+    status = main([*args, "--trials", "2", "--seed", "0", "--quiet"])
+    printed, err = capsys.readouterr()
+    assert status == 0, err
+    assert "best configuration retrained, on the test rows" in printed
+    for name in ("trials.csv", "best_params.toml", "model.safetensors", "study.db"):
+        assert (out / name).is_file(), name
+    assert (out / "optimization_history.png").is_file()
+    assert cache.is_file() and not (out / "data.npy").exists()
+    # the default space without early stopping: its streamed runs would watch the scored rows
+    config = (out / "trials" / "d-default" / "0" / "config.toml").read_text()
+    assert 'shuffle = "windowed"' in config and "early_stopping" not in config
+    predictions = tmp_path / "p.csv"
+    assert (
+        main(["predict", str(out / "model.safetensors"), str(data), "--out", str(predictions)]) == 0
+    )
+    assert len(predictions.read_text().splitlines()) == 901  # the header and every row
+    capsys.readouterr()
+    # refused before anything is written: k-fold, and a metric a streamed run does not score
+    for extra, words in (
+        (["--cv", "3"], "cv=3 and shuffle = 'windowed'"),
+        (["--metric", "r2"], "r2"),
+    ):
+        fresh = tmp_path / "refused"
+        assert main(["tune", str(data), "--shuffle", "windowed", "--out", str(fresh), *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+        assert not fresh.exists()
+    assert os.listdir(out / "trials") == ["d-default"]
