@@ -74,11 +74,17 @@ Output (``out``)
     ``storage`` is given) and plots: ``optimization_history.png``,
     ``param_importances.png``, ``parallel_coordinate.png``, ``intermediate_values.png``.
 
+Data beyond memory
+    With ``shuffle = "windowed"`` (``deepff tune DATA --shuffle windowed``) the data is
+    never held in memory: it is parsed once into the shared cache, every trial is a
+    streamed ``deepff train`` run in ``out/trials/STUDY/NUMBER`` scored on its validation
+    rows, and the best is retrained streamed (``streamed``; no cv, no early stopping).
+
 Modules
     ``space`` (the space file), ``data`` (the split and the folds, prepared as training
-    prepares them), ``objective`` (one trial), ``study`` (storages, samplers, pruners,
-    workers), ``result`` (the trials table, the refit, the files) and ``search``
-    (``tune``, which runs them in that order). The ``deepff tune`` command is in
+    prepares them), ``objective`` (one trial), ``streamed`` (the same over streamed
+    runs), ``study`` (storages, samplers, pruners, workers), ``result`` (the trials table,
+    the refit, the files) and ``search`` (``tune``, which runs them in that order). The ``deepff tune`` command is in
     ``deepff.cli.tune``.
 
 Examples
