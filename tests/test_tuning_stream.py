@@ -8,6 +8,7 @@ study's model; a data file that changes during the study stops it with one clear
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -156,3 +157,22 @@ def test_deepff_tune_shuffle_windowed_end_to_end(tmp_path, capsys):
         assert words in err and len(err.strip().splitlines()) == 1, err
         assert not fresh.exists()
     assert os.listdir(out / "trials") == ["d-default"]
+
+
+def test_a_pruned_streamed_trial_stops_and_leaves_a_whole_run(tmp_path, monkeypatch):
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)
+    result = tune(_space(), data, n_trials=1, seed=0, out=out, plots=False)
+    assert [row["state"] for row in result.trials] == ["PRUNED"]
+    assert result.best_trial is None and result.model is None
+    study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
+    trial = study.trials[0]
+    assert trial.user_attrs["pruned_at"] == 0 and list(trial.intermediate_values) == [0]
+    run = Path(trial.user_attrs["run"])
+    assert run == out / "trials" / "deepff" / "0"
+    network, _, _ = load_model(run)
+    assert network.epoch == 1  # stopped after the epoch the pruner read
+    with open(run / "history.csv") as handle:
+        (first,) = csv.DictReader(handle)
+    assert trial.intermediate_values[0] == float(first["val_accuracy"])  # the run's own score

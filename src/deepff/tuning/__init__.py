@@ -84,8 +84,8 @@ Modules
     ``space`` (the space file), ``data`` (the split and the folds, prepared as training
     prepares them), ``objective`` (one trial), ``streamed`` (the same over streamed
     runs), ``study`` (storages, samplers, pruners, workers), ``result`` (the trials table,
-    the refit, the files) and ``search`` (``tune``, which runs them in that order). The ``deepff tune`` command is in
-    ``deepff.cli.tune``.
+    the refit, the files) and ``search`` (``tune``, which runs them in that order). The
+    ``deepff tune`` command is in ``deepff.cli.tune``.
 
 Examples
 --------
