@@ -154,13 +154,15 @@ def train_streamed(
     comm=None,
     *,
     resume=False,
+    figures=True,
 ):
     """Train a run from a data source (see the module); return ``Run.finish``'s summary.
 
     With ``comm`` (``deepff.distributed.Communicator``, under ``mpiexec``) every rank opens
     the same cache (rank 0 makes it first), draws the same split, and reads only its share
     of each global batch and of the rows scored at the end; rank 0 alone writes the run.
-    ``resume=True`` continues the interrupted run in ``out`` from its checkpoint.
+    ``resume=True`` continues the interrupted run in ``out`` from its checkpoint;
+    ``figures=False`` draws none (a tuning trial: most of a short run's time).
 
     Returns
     -------
@@ -186,7 +188,7 @@ def train_streamed(
         fingerprint = comm.comm.bcast(fingerprint, root=0)
     try:
         run = _StreamedRun(source, options, out, comm, resume, fingerprint)
-        return run.train(callbacks, announce)
+        return run.train(callbacks, announce, figures)
     finally:
         if lock is not None:
             lock.release()
@@ -299,7 +301,7 @@ class _StreamedRun:
         self.data.release()
         return self.inputs(block), _targets(block, self.target, self.encode, self.network), block
 
-    def train(self, callbacks, announce) -> dict:
+    def train(self, callbacks, announce, draw=True) -> dict:
         """Train the epochs left, then score, save and draw; return the run's summary."""
         options, network, stopper = self.options, self.network, self.stopper
         train, val, test = self.parts
@@ -326,7 +328,7 @@ class _StreamedRun:
         if self.rank == 0:
             save_model(self.out / MODEL_FILE, network, self.preprocessor, self.info, metrics)
             write_text(self.out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
-            figures = self.figures()
+            figures = self.figures() if draw else []
         return {
             "network": network,
             "metrics": metrics,
