@@ -76,7 +76,7 @@ def test_trials_score_what_train_streamed_reports_and_parse_once(tmp_path, parse
         run = out / "trials" / "deepff" / str(row["number"])
         reported = json.loads((run / "metrics.json").read_text())["val"][metric]
         assert row["value"] == reported
-        assert not (run / "data.npy").exists()
+        assert not (run / "data.npy").exists() and not list(run.glob("*.png"))  # no figures
         options = {**_space(), "seed": 0, "learning_rate": row["learning_rate"]}
         options.pop("params")
         options["cache"] = str(cache)
@@ -91,6 +91,7 @@ def test_trials_score_what_train_streamed_reports_and_parse_once(tmp_path, parse
     assert metadata["metrics"]["test"] == best["test"] and best["val"] is None
     assert result.test_scores == {k: v for k, v in best["test"].items() if k != "examples"}
     assert metadata["tuning"]["trial"] == result.best_trial
+    assert (out / "trials" / "deepff" / "best" / "learning_curves.png").is_file()
     assert metadata["run"]["data"]["streamed"] and network.epoch == 3
     examples = json.loads((out / "trials" / "deepff" / "0" / "metrics.json").read_text())
     assert best["test"]["examples"] == examples["test"]["examples"]  # the same test rows

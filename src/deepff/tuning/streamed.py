@@ -8,7 +8,8 @@ memory-mapped; the task is read from the target column and the split drawn from 
 once. Then each trial is ``deepff.runs.streamed.train_streamed`` with the trial's options
 (the cache among them, so no trial parses the file again), into the trial's own run
 directory ``OUT/trials/STUDY/NUMBER``, and its value is the score that run reports on its
-validation rows (``metrics.json``): the trial *is* the training run it names.
+validation rows (``metrics.json``): the trial *is* the training run it names (less the
+figures, which only the retrained best draws).
 
 What differs from tuning in memory, and why
     * A holdout split, not k-fold: a streamed run has one split (train / validation / test,
@@ -210,9 +211,9 @@ class StreamedObjective:
             warnings.simplefilter("always", DivergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                run = train_streamed(
-                    self.data.source, options, out, [report] if report is not None else ()
-                )
+                # No figures: they would be most of a short trial's time (the refit has them).
+                callbacks = [report] if report is not None else ()
+                run = train_streamed(self.data.source, options, out, callbacks, figures=False)
             except Exception:
                 self.data.check_unchanged()  # a change met mid-run is said as such
                 raise
