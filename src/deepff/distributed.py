@@ -136,6 +136,7 @@ class Communicator:
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.batches = None
+        self.l2_layers = None  # the network's layers with an L2 term, listed by train_step
 
     # --- agreement -----------------------------------------------------------------------
     def agree(self, what, value):
@@ -215,21 +216,38 @@ class Communicator:
         network.backward(Y, weights, weight_sum=None if weights is None else local)
         gradients = network.gradients
         gradients *= local / total
-        l2_layers = [layer for layer in network.layers if isinstance(layer, Dense) and layer.l2]
-        for layer in l2_layers:
-            layer.grads["W"] -= (layer.l2 / total) * layer.params["W"]
+        l2_terms = self._l2_terms(network, total)
+        for dW, term in l2_terms:
+            dW -= term
         if not math.isfinite(cost):
             gradients[0] = np.nan
         self.comm.Allreduce(MPI.IN_PLACE, gradients, op=MPI.SUM)
         if not math.isfinite(gradients[0]):
             return math.nan
-        for layer in l2_layers:
-            layer.grads["W"] += (layer.l2 / total) * layer.params["W"]
+        for dW, term in l2_terms:
+            dW += term
         penalty = sum(
             layer.regularization_cost(total) for layer in network._penalized if layer.params
         )
         network._update(epoch, total)  # the step and L1's, as in one process, over the global batch
         return (cost * local + penalty * total / self.size) / local
+
+    def _l2_terms(self, network, total):
+        """[(dW, (lambda / M) W)] of the layers with an L2 penalty, the terms computed into
+        the network's scratch buffer (free until the optimizer's step): no temporaries, and
+        the layers are listed once per ``train``, not at every step."""
+        layers = self.l2_layers
+        if layers is None:
+            layers = [layer for layer in network.layers if isinstance(layer, Dense) and layer.l2]
+            self.l2_layers = layers
+        terms, offset, scratch = [], 0, network._scratch
+        for layer in layers:
+            W = layer.params["W"]
+            term = scratch[offset : offset + W.size].reshape(W.shape)
+            np.multiply(W, layer.l2 / total, out=term)
+            terms.append((layer.grads["W"], term))
+            offset += W.size
+        return terms
 
     def sum_logs(self, *values) -> list:
         """The element-wise sums over ranks of an epoch's counters (one small Allreduce)."""
@@ -420,7 +438,7 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     """
     if not isinstance(comm, Communicator):
         comm = Communicator(comm)
-    comm.batches = batches
+    comm.batches, comm.l2_layers = batches, None
     network._comm = comm
     # The loop calls network._train_step; on this network, it is the data-parallel step.
     network._train_step = functools.partial(comm.train_step, network)

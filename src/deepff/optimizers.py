@@ -241,6 +241,16 @@ class Optimizer:
         decay *= rate * self.weight_decay
         params -= decay
 
+    def _kernel(self, module, name: str, arrays: tuple, constants: tuple = ()):
+        """``(kernel or None, constants cast)``, looked up once per set of buffers
+        (``_fused_optim.remembered``)."""
+        return _fused_optim.remembered(self.__dict__, module, name, arrays, constants)
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_memo", None)  # weak references to the last fit's buffers
+        return state
+
     def get_config(self) -> dict:
         """Return the constructor arguments as plain data."""
         rate = self.learning_rate
@@ -250,7 +260,7 @@ class Optimizer:
         )
         defaults = _defaults(type(self))
         for key, value in vars(self).items():
-            if key == "learning_rate":
+            if key == "learning_rate" or key.startswith("_"):  # _kernel's memo is no option
                 continue
             if key in self.quiet and key in defaults and value == defaults[key]:
                 continue
@@ -275,6 +285,11 @@ class Optimizer:
 
 #: The value of a decay_mask that ``init`` made a place for but nobody has set.
 _UNSET = -1.0
+
+
+#: Parameters from which plain SGD's one-pass kernel beats NumPy's two passes (measured: 1.4x
+#: slower on 2,410; 1.2x faster on 20,000; 2.4x (float32) and 1.9x (float64) on 246,000).
+_ONE_PASS_SIZE = 2**13
 
 
 def _scratch(scratch, grads):
@@ -354,14 +369,22 @@ class SGD(Optimizer):
         self._prepare(params, grads, state, scratch)
         rate, step = self.rate(state, epoch), _scratch(scratch, grads)
         if not self.momentum:
+            # One pass, the same two roundings (g lr, then W - g lr), so the same bits.
+            fused = None
+            if params.size >= _ONE_PASS_SIZE:
+                fused = self._kernel(_fused_optim, "sgd", (params, grads))[0]
+            if fused is not None:
+                fused(params, grads, params.dtype.type(rate))
+                return
             np.multiply(grads, rate, out=step)
             params -= step
             return
         buffer, first = state["momentum_buffer"], int(state["step"]) == 1
-        fused = _fused_optim.kernel("sgd_momentum", params, grads, buffer)
+        constants = (self.momentum, 1.0 - self.dampening)
+        fused, cast = self._kernel(_fused_optim, "sgd_momentum", (params, grads, buffer), constants)
         if fused is not None:
-            mu, keep, rate = _cast(params, self.momentum, 1.0 - self.dampening, rate)
-            fused(params, grads, buffer, mu, keep, rate, self.nesterov, first)
+            rate = params.dtype.type(rate)
+            fused(params, grads, buffer, *cast, rate, self.nesterov, first)
             return
         if first:
             np.copyto(buffer, grads)
@@ -409,10 +432,10 @@ class Momentum(Optimizer):
     def update(self, params, grads, state, epoch=0, scratch=None):
         state["step"] += 1
         self._prepare(params, grads, state, scratch)
-        fused, cast = _fused.kernel("momentum", params, grads, state["velocity"]), params.dtype.type
+        arrays = (params, grads, state["velocity"])
+        fused, cast = self._kernel(_fused, "momentum", arrays, (self.beta,))
         if fused is not None:
-            rate = cast(self.rate(state, epoch))
-            fused(params, grads, state["velocity"], cast(self.beta), rate)
+            fused(*arrays, *cast, params.dtype.type(self.rate(state, epoch)))
             return
         velocity, step = state["velocity"], _scratch(scratch, grads)
         velocity *= self.beta
@@ -455,11 +478,10 @@ class RMSProp(Optimizer):
     def update(self, params, grads, state, epoch=0, scratch=None):
         state["step"] += 1
         self._prepare(params, grads, state, scratch)
-        cast = params.dtype.type
-        fused = _fused.kernel("rmsprop", params, grads, state["square_average"])
+        arrays = (params, grads, state["square_average"])
+        fused, (beta, eps) = self._kernel(_fused, "rmsprop", arrays, (self.beta, self.eps))
         if fused is not None:
-            rate = cast(self.rate(state, epoch))
-            fused(params, grads, state["square_average"], cast(self.beta), rate, cast(self.eps))
+            fused(*arrays, beta, params.dtype.type(self.rate(state, epoch)), eps)
             return
         square, step = state["square_average"], _scratch(scratch, grads)
         square *= self.beta
@@ -541,15 +563,16 @@ class Adam(Optimizer):
         first, second = state["first_moment"], state["second_moment"]
         correction1 = 1.0 - self.beta1**t
         correction2 = 1.0 - self.beta2**t
+        constants = (self.beta1, self.beta2, self.eps)
         if self.amsgrad:
             arrays = (params, grads, first, second, state["max_second_moment"])
-            fused = _fused_optim.kernel("amsgrad", *arrays)
+            fused, cast = self._kernel(_fused_optim, "amsgrad", arrays, constants)
         else:
             arrays = (params, grads, first, second)
-            fused = _fused.kernel("adam", *arrays)
+            fused, cast = self._kernel(_fused, "adam", arrays, constants)
         if fused is not None:
-            scalars = (self.beta1, self.beta2, rate / correction1, 1.0 / math.sqrt(correction2))
-            fused(*arrays, *_cast(params, *scalars, self.eps))
+            step, inverse_root = _cast(params, rate / correction1, 1.0 / math.sqrt(correction2))
+            fused(*arrays, cast[0], cast[1], step, inverse_root, cast[2])
             return
         step = _scratch(scratch, grads)
         _moments(grads, first, second, self.beta1, self.beta2, step)
@@ -667,16 +690,11 @@ class NAdam(Optimizer):
         gradient_weight = rate * (1.0 - mu) / (1.0 - product)
         moment_weight = rate * mu_next / (1.0 - product * mu_next)
         first, second = state["first_moment"], state["second_moment"]
-        fused = _fused_optim.kernel("nadam", params, grads, first, second)
+        arrays = (params, grads, first, second)
+        fused, cast = self._kernel(_fused_optim, "nadam", arrays, (self.beta1, self.beta2))
         if fused is not None:
-            scalars = (self.beta1, self.beta2, 1.0 / correction2, self.eps)
-            fused(
-                params,
-                grads,
-                first,
-                second,
-                *_cast(params, *scalars, gradient_weight, moment_weight),
-            )
+            scalars = (1.0 / correction2, self.eps, gradient_weight, moment_weight)
+            fused(*arrays, *cast, *_cast(params, *scalars))
             return
         step = _scratch(scratch, grads)
         _moments(grads, first, second, self.beta1, self.beta2, step)
@@ -736,9 +754,9 @@ class Adagrad(Optimizer):
         self._prepare(params, grads, state, scratch)
         rate = self.rate(state, epoch)
         total = state["sum_of_squares"]
-        fused = _fused_optim.kernel("adagrad", params, grads, total)
+        fused, (eps,) = self._kernel(_fused_optim, "adagrad", (params, grads, total), (self.eps,))
         if fused is not None:
-            fused(params, grads, total, *_cast(params, rate, self.eps))
+            fused(params, grads, total, params.dtype.type(rate), eps)
             return
         step = _scratch(scratch, grads)
         np.multiply(grads, grads, out=step)
@@ -815,7 +833,7 @@ class LBFGS(Optimizer):
         }
 
     def __getstate__(self):
-        state = dict(vars(self))
+        state = super().__getstate__()
         state.pop("_bound", None)  # the training data: not part of a fitted model
         return state
 

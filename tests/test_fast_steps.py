@@ -1,0 +1,146 @@
+"""The per-step shortcuts of issue 17's fourth pass give the results of the long way round.
+
+The optimizers look their fused kernel up once per set of buffers (``Optimizer._kernel``);
+plain SGD has a one-pass kernel; the loop keeps each epoch's start as one flat copy and checks
+the weights' finiteness in one pass. None of them may change a result.
+"""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import deepff as dff
+from deepff import _fused, loop, optimizers
+
+pytest.importorskip("numba")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_sgd_kernel_is_bit_identical_to_numpy(dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    size = optimizers._ONE_PASS_SIZE + 3  # the kernel's sizes
+    start = rng.normal(size=size).astype(dtype)
+    gradients = [rng.normal(size=size).astype(dtype) for _ in range(4)]
+    sgd = dff.SGD(dff.ExponentialDecay(0.3, rate=0.7))
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        params = start.copy()
+        state = sgd.init(params.size, dtype)
+        for epoch, grads in enumerate(gradients):
+            sgd.update(params, grads.copy(), state, epoch=epoch)
+        results.append(params)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not np.array_equal(results[0], start)
+
+
+def _steps(optimizer, params, state, gradients):
+    for grads in gradients:
+        optimizer.update(params, grads.copy(), state)
+    return params
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: dff.Adam(0.01),
+        lambda: dff.Adam(0.01, amsgrad=True),
+        lambda: dff.RMSProp(0.01),
+        lambda: dff.Momentum(0.1),
+        lambda: dff.SGD(0.1, momentum=0.9),
+        lambda: dff.NAdam(0.01),
+        lambda: dff.Adagrad(0.1),
+    ],
+    ids=["adam", "amsgrad", "rmsprop", "momentum", "sgd_momentum", "nadam", "adagrad"],
+)
+def test_remembered_kernel_follows_new_buffers_constants_and_switch(make, monkeypatch):
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=300).astype(np.float32)
+    gradients = [rng.normal(size=300).astype(np.float32) for _ in range(3)]
+    # One optimizer over two sets of buffers, one after the other: each as a fresh one.
+    shared, short = make(), [g[:200] for g in gradients]
+    first = _steps(shared, start.copy(), shared.init(300, np.float32), gradients)
+    second = _steps(shared, start[:200].copy(), shared.init(200, np.float32), short)
+    fresh = make()
+    np.testing.assert_array_equal(
+        first, _steps(fresh, start.copy(), fresh.init(300, np.float32), gradients)
+    )
+    fresh = make()
+    alone = _steps(fresh, start[:200].copy(), fresh.init(200, np.float32), short)
+    np.testing.assert_array_equal(second, alone)
+    # Turning the kernels off between steps takes the NumPy path at the next step.
+    params, state = start.copy(), shared.init(300, np.float32)
+    _steps(shared, params, state, gradients[:1])
+    monkeypatch.setattr(_fused, "ENABLED", False)
+    assert shared._kernel(_fused, "adam", (params, params, params, params))[0] is None
+    monkeypatch.setattr(_fused, "ENABLED", True)
+
+
+def test_a_changed_hyper_parameter_reaches_the_kernel():
+    rng = np.random.default_rng(2)
+    start = rng.normal(size=50)
+    gradients = [rng.normal(size=50) for _ in range(2)]
+    changed = dff.Adam(0.01)
+    params, state = start.copy(), changed.init(50, start.dtype)
+    _steps(changed, params, state, gradients[:1])
+    changed.beta1 = 0.5
+    _steps(changed, params, state, gradients[1:])
+    reference = dff.Adam(0.01)
+    expected, reference_state = start.copy(), reference.init(50, start.dtype)
+    _steps(reference, expected, reference_state, gradients[:1])
+    reference.beta1 = 0.5
+    reference.__dict__.pop("_memo", None)  # the long way round: looked up afresh
+    _steps(reference, expected, reference_state, gradients[1:])
+    np.testing.assert_array_equal(params, expected)
+
+
+def test_the_memo_is_no_option_and_is_not_saved():
+    net = dff.Network([dff.Dense(3), dff.Dense(1)], optimizer=dff.Adam(0.01), seed=0)
+    X = np.random.default_rng(3).normal(size=(20, 4))
+    net.fit(X, X[:, 0], epochs=1, verbose=0)
+    assert "_memo" in vars(net.optimizer)
+    assert "_memo" not in net.optimizer.get_config()
+    assert net.optimizer == dff.Adam(0.01)
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert "_memo" not in vars(other.optimizer)
+        other.fit(X, X[:, 0], epochs=1, verbose=0)  # and trains on its own buffers
+    # A copy trains like the original from the same state.
+    twin = copy.deepcopy(net)
+    net.fit(X, X[:, 0], epochs=1, verbose=0)
+    twin.fit(X, X[:, 0], epochs=1, verbose=0)
+    np.testing.assert_array_equal(net.parameters, twin.parameters)
+
+
+def test_finite_check_in_one_pass_tells_overflow_from_infinity():
+    big = np.full(10, np.finfo(np.float32).max, np.float32)  # finite, and its sum overflows
+    assert loop._all_finite(big)
+    for bad in (np.inf, -np.inf, np.nan):
+        values = big.copy()
+        values[3] = bad
+        assert not loop._all_finite(values)
+    assert loop._all_finite(np.zeros(0))
+
+
+def test_divergence_puts_back_weights_and_running_statistics():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 5))
+    y = X @ rng.normal(size=5)
+    net = dff.Network(
+        [dff.Dense(8, activation="relu", batch_norm=True), dff.BatchNorm(), dff.Dense(1)],
+        optimizer=dff.SGD(1e-3), seed=0, dtype="float64",
+    )  # fmt: skip
+    net.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    before = net.get_state()
+    net.optimizer = dff.SGD(1e30)  # the next epoch's steps blow the weights up
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net.fit(X, y * 1e30, epochs=1, batch_size=16, verbose=0)
+    assert any(issubclass(w.category, dff.DivergenceWarning) for w in caught)
+    after = net.get_state()
+    assert sorted(after) == sorted(before)
+    assert any("running_var" in key for key in before)
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
