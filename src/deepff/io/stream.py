@@ -469,19 +469,24 @@ def blocks(source, chunk_rows=CHUNK_ROWS, rows=None):
     source = open_source(source)
     chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
     m = source.n_rows if rows is None else len(rows)
-    every, read = source._every(), 0
-    if rows is not None:  # rows apart from each other: each may touch a page of its own
+    every, read, start = source._every(), 0, 0
+    rows = None if rows is None else np.asarray(rows)
+    # Increasing rows (a split's): a block spans at most ``every`` rows of the file, and its
+    # pages go after it: sparse rows (a tenth of the file) would map 10x their own bytes.
+    spanned = rows is not None and m > 1 and bool(np.all(rows[1:] >= rows[:-1]))
+    if rows is not None and not spanned:  # rows from anywhere: each may touch a page of its own
         every = min(every, max(RELEASE_BYTES // mmap.PAGESIZE, 1))
-    for start in range(0, m, chunk_rows):
-        if rows is None:
-            block = source.read(start, start + chunk_rows)
-        else:
-            block = source.take(np.asarray(rows[start : start + chunk_rows]))
+    while start < m:
+        stop = min(start + chunk_rows, m)
+        if spanned:
+            stop = max(start + 1, min(stop, int(np.searchsorted(rows, rows[start] + every))))
+        block = source.read(start, stop) if rows is None else source.take(rows[start:stop])
         yield block
-        read += len(block)
+        read += int(rows[stop - 1] - rows[start]) + 1 if spanned else len(block)
         if read >= every:
             source.release()
             read = 0
+        start = stop
 
 
 def moments(source, chunk_rows=CHUNK_ROWS, columns=None, rows=None) -> Moments:

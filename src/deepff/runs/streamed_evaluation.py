@@ -103,18 +103,17 @@ def table_chunks(path, kinds=None, chunk_rows=None):
     return names, frames()
 
 
-def _auc(scores, positive) -> float | None:
-    """P(score of a positive > score of a negative) + P(tie) / 2, counted exactly."""
-    ordered = np.sort(scores[positive])
-    negatives = scores[~positive]
-    p, n = len(ordered), len(negatives)
+def _auc(positives, negatives) -> float | None:
+    """P(score of a positive > score of a negative) + P(tie) / 2, counted exactly, from the
+    positives' scores (an array, sorted here in place) and the negatives' (arrays)."""
+    positives.sort()
+    p, n = len(positives), sum(len(part) for part in negatives)
     if p == 0 or n == 0:
         return None
     twice = 0  # twice the Mann-Whitney U: 2 for each positive above a negative, 1 for a tie
-    for start in range(0, n, 1 << 20):
-        part = negatives[start : start + (1 << 20)]
-        below = np.searchsorted(ordered, part, "left")
-        upto = np.searchsorted(ordered, part, "right")
+    for part in negatives:
+        below = np.searchsorted(positives, part, "left")
+        upto = np.searchsorted(positives, part, "right")
         twice += 2 * int((p - upto).sum()) + int((upto - below).sum())
     return twice / (2 * p * n)
 
@@ -138,6 +137,7 @@ class StreamedEvaluation:
         if self.classify:
             classes = network.classes_
             self.labels = [str(c) for c in classes.tolist()] if labels is None else list(labels)
+            self.classes = np.asarray(classes)
             self.index = {c: i for i, c in enumerate(classes.tolist())}
             k = len(classes)
             self.matrix = np.zeros((k, k), np.int64)
@@ -145,7 +145,10 @@ class StreamedEvaluation:
                 "binary_crossentropy",
                 "categorical_crossentropy",
             )
+            # ROC AUC: two classes keep the positive class's probability of each row, split
+            # by the row's class (4 bytes a row); more keep every row's k and its class
             self.finite, self.log_loss, self.codes, self.scores = True, 0.0, [], []
+            self.split = ([], [])
         else:
             # residual sums; the targets' moments (Chan's update) for R2's total sum
             self.sums = {"abs": 0.0, "squared": 0.0, "ape": 0.0, "mean": 0.0, "m2": 0.0}
@@ -166,16 +169,26 @@ class StreamedEvaluation:
                 self._add_values(network.predict(X), y)
         self.count += m
 
+    def _codes(self, values) -> np.ndarray:
+        """Each label's position among the classes (a ``KeyError`` for another label)."""
+        classes, values = self.classes, np.asarray(values)
+        try:
+            codes = np.minimum(np.searchsorted(classes, values), len(classes) - 1)
+            if np.array_equal(classes[codes], values):
+                return codes
+        except TypeError:  # labels of another kind than the classes: by name, one by one
+            pass
+        return np.array([self.index[c] for c in values.tolist()], np.int64)
+
     def _add_classes(self, X, y) -> None:
         network, k = self.network, len(self.labels)
-        codes = np.array([self.index[c] for c in y.tolist()], np.int64)
-        guesses = np.array([self.index[c] for c in network.predict(X).tolist()], np.int64)
+        codes, guesses = self._codes(y), self._codes(network.predict(X))
         self.matrix += np.bincount(codes * k + guesses, minlength=k * k).reshape(k, k)
         if not (self.probabilistic and self.finite):
             return
         probabilities = np.asarray(network.predict_proba(X))
         if not np.all(np.isfinite(probabilities)):
-            self.finite, self.codes, self.scores = False, [], []
+            self.finite, self.codes, self.scores, self.split = False, [], [], ([], [])
             return
         import warnings
 
@@ -185,8 +198,13 @@ class StreamedEvaluation:
             warnings.simplefilter("ignore")  # float32 rows summing to 1 only to rounding
             loss = metrics.log_loss(codes, probabilities.astype(np.float64), labels=list(range(k)))
         self.log_loss += loss * len(codes)
-        self.codes.append(codes.astype(np.int16 if k < 2**15 else np.int64))
-        self.scores.append(probabilities[:, 1] if k == 2 else probabilities)
+        if k == 2:
+            positive = codes == 1
+            self.split[0].append(probabilities[~positive, 1])
+            self.split[1].append(probabilities[positive, 1])
+        else:
+            self.codes.append(codes.astype(np.int8 if k < 128 else np.int32))
+            self.scores.append(probabilities)
 
     def _add_values(self, predicted, y) -> None:
         y = y.astype(np.float64)
@@ -295,15 +313,20 @@ class StreamedEvaluation:
     def _roc_auc(self):
         """Binary: of the positive class; else one-vs-rest macro (None when a class is
         missing), as ``deepff.runs.evaluation``."""
-        codes = np.concatenate(self.codes)
-        scores = np.concatenate(self.scores)
         k = len(self.labels)
-        present = np.unique(codes)
-        if len(present) < 2 or (k > 2 and len(present) < k):
-            return None
         if k == 2:
-            return finite_or_none(_auc(scores, codes == 1))
-        return finite_or_none(np.mean([_auc(scores[:, c], codes == c) for c in range(k)]))
+            negatives, positives = self.split
+            if not negatives or not positives:
+                return None
+            return finite_or_none(_auc(np.concatenate(positives), negatives))
+        codes, scores = np.concatenate(self.codes), np.concatenate(self.scores)
+        if len(np.unique(codes)) < k:
+            return None  # one-vs-rest needs every class among the rows
+        aucs = []
+        for c in range(k):
+            mine = codes == c
+            aucs.append(_auc(scores[mine, c], [scores[~mine, c]]))
+        return finite_or_none(np.mean(aucs))
 
 
 __all__ = ["CHUNK_ROWS", "TABLE_SUFFIXES", "StreamedEvaluation", "table_chunks"]
