@@ -1,8 +1,8 @@
 """The per-step shortcuts of issue 17's fourth pass give the results of the long way round.
 
 The optimizers look their fused kernel up once per set of buffers (``Optimizer._kernel``);
-plain SGD has a one-pass kernel; the loop keeps each epoch's start as one flat copy and checks
-the weights' finiteness in one pass. None of them may change a result.
+plain SGD has a one-pass kernel; the loop keeps each epoch's start as one flat copy. None of
+them may change a result.
 """
 
 import copy
@@ -114,7 +114,7 @@ def test_the_memo_is_no_option_and_is_not_saved():
     np.testing.assert_array_equal(net.parameters, twin.parameters)
 
 
-def test_finite_check_in_one_pass_tells_overflow_from_infinity():
+def test_finite_check_tells_overflow_from_infinity():
     big = np.full(10, np.finfo(np.float32).max, np.float32)  # finite, and its sum overflows
     assert loop._all_finite(big)
     for bad in (np.inf, -np.inf, np.nan):
