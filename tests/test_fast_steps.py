@@ -1,8 +1,8 @@
 """The per-step shortcuts of issue 17's fourth pass give the results of the long way round.
 
 The optimizers look their fused kernel up once per set of buffers (``Optimizer._kernel``);
-plain SGD has a one-pass kernel; the loop keeps each epoch's start as one flat copy. None of
-them may change a result.
+plain SGD has a one-pass kernel. Neither may change a result; nor may the loop's divergence
+check lose what it restores.
 """
 
 import copy
