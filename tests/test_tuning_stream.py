@@ -118,6 +118,7 @@ def test_a_data_file_changed_during_the_study_stops_it(tmp_path, monkeypatch):
     assert len(calls) == 2  # the study stopped there
     study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
+    assert "the data file changed during the study" in study.trials[1].user_attrs["failed"]
     assert not (out / "trials.csv").exists() and not (out / "model.safetensors").exists()
     # ... and a study of the old data, run again on the changed file, says so before a trial
     with pytest.raises(ValueError, match="made from other data"):

@@ -247,14 +247,15 @@ def run(args) -> int:
         import textwrap
 
         hint = "give more rows to --val-split"
-        if getattr(args, "shuffle", None) != "windowed":  # a streamed study has no folds
+        if (result.best_options or {}).get("shuffle") != "windowed":  # streamed: no folds
             hint = "score by cross-validation with --cv 5, or " + hint
         text = (
             f"warning: {ties} of {result_complete(result)} trials tie at the best validation "
             f"{result.metric} {result.best_value:.4f}: the validation rows are too few to tell "
             f"them apart (and the importance plot is flat); {hint}"
         )
-        print("\n".join(textwrap.wrap(text, 78, subsequent_indent="  ")))
+        lines = textwrap.wrap(text, 78, subsequent_indent="  ", break_on_hyphens=False)
+        print("\n".join(lines))
     print(f"{time.perf_counter() - started:.1f} s")
     return 1 if result.failed_workers else 0
 

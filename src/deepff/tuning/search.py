@@ -140,7 +140,7 @@ def _tune_streamed(call) -> TuningResult:
     import contextlib
     import tempfile
 
-    from .streamed import StudyDataChanged, check_streamed, prepare_streamed, refit_streamed
+    from .streamed import check_streamed, prepare_streamed, refit_streamed
 
     check_streamed(call.data, call.space, call.cv, call.metric)
     call.out, call.url = _storage(call.storage, call.out, call.n_jobs)
@@ -149,14 +149,11 @@ def _tune_streamed(call) -> TuningResult:
         folder = call.out if scratch is None else Path(scratch.name)
         data, call.space = prepare_streamed(call.data, call.space, folder)
         call.metric = _check_metric(call.metric, data.task, streamed=True)
-        try:
-            study, result = _search(call, data)
-            data.check_unchanged()
-            if call.refit and result.best_trial is not None:
-                epochs = study.best_trial.user_attrs.get("epochs")
-                refit_streamed(result, data, epochs, call.study_name)
-        except StudyDataChanged as error:
-            raise ValueError(str(error)) from None
+        study, result = _search(call, data)
+        data.check_unchanged()  # a trial that met a change stopped the study
+        if call.refit and result.best_trial is not None:
+            epochs = study.best_trial.user_attrs.get("epochs")
+            refit_streamed(result, data, epochs, call.study_name)
         if call.out is not None:
             reported = call.pruner != "none"
             write_outputs(result, study, call.space, data, call.source, call.plots, reported)

@@ -51,10 +51,11 @@ from .space import Space
 STREAMED_METRICS = {"classification": ("accuracy", "loss"), "regression": ("loss",)}
 
 
-class StudyDataChanged(RuntimeError):
-    """The data file changed during a streamed study (a RuntimeError, so that Optuna, which
-    records a trial's ValueError and goes on, stops the study; ``tune`` says it as a
-    ValueError)."""
+class StudyDataChanged(ValueError):
+    """The data file changed during a streamed study.
+
+    A trial that meets the change fails and stops the study (``study.stop``: every worker
+    stops after its trial); ``tune`` then raises this, one line naming the file."""
 
 
 @dataclass
@@ -206,7 +207,8 @@ class StreamedObjective:
         out = self.data.run_folder(self.study_name, trial.number)
         trial.set_user_attr("run", str(out))
         report = _Report(trial, self.metric, None, None, 0, True) if self.pruning else None
-        self.data.check_unchanged()
+        if self._data_changed(trial):
+            return float("nan")  # a failed trial, the study stopped: tune says why
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DivergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -215,7 +217,8 @@ class StreamedObjective:
                 callbacks = [report] if report is not None else ()
                 run = train_streamed(self.data.source, options, out, callbacks, figures=False)
             except Exception:
-                self.data.check_unchanged()  # a change met mid-run is said as such
+                if self._data_changed(trial):  # a change met mid-run is said as such
+                    return float("nan")
                 raise
         if any(issubclass(w.category, DivergenceWarning) for w in caught):
             trial.set_user_attr("diverged", True)
@@ -225,6 +228,17 @@ class StreamedObjective:
             raise optuna.TrialPruned(f"pruned at epoch {report.pruned_at + 1}")
         value = (run["metrics"]["val"] or {}).get(self.metric)
         return float("nan") if value is None else float(value)  # nan: Optuna's FAIL
+
+    def _data_changed(self, trial) -> bool:
+        """Whether the data file changed; if so the trial records why and the study stops
+        after it (an exception would reach the user as Optuna's traceback of the trial)."""
+        try:
+            self.data.check_unchanged()
+        except StudyDataChanged as error:
+            trial.set_user_attr("failed", str(error))
+            trial.study.stop()
+            return True
+        return False
 
 
 def refit_streamed(result, data: StreamedData, epochs, study_name: str) -> None:
