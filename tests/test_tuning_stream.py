@@ -178,3 +178,18 @@ def test_a_pruned_streamed_trial_stops_and_leaves_a_whole_run(tmp_path, monkeypa
     with open(run / "history.csv") as handle:
         (first,) = csv.DictReader(handle)
     assert trial.intermediate_values[0] == float(first["val_accuracy"])  # the run's own score
+
+
+def test_two_worker_processes_share_the_cache(tmp_path, parses):
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    result = tune(_space(), data, n_trials=2, n_jobs=2, threads=1, seed=0, out=out, plots=False)
+    assert [row["state"] for row in result.trials] == ["COMPLETE", "COMPLETE"]
+    assert parses == [data]  # here, once; the workers open the cache it made
+    study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
+    workers = {trial.user_attrs["worker"] for trial in study.trials}
+    assert len(workers) == 2 and str(os.getpid()) not in {w.split(":")[1] for w in workers}
+    for trial in study.trials:
+        run = Path(trial.user_attrs["run"])
+        assert json.loads((run / "metrics.json").read_text())["val"]["accuracy"] == trial.value
+        assert f'cache = "{out / "data.npy"}"' in (run / "config.toml").read_text()
