@@ -11,6 +11,10 @@ runs in a fresh child process, whose peak resident memory (``ru_maxrss``) is rep
 ``memory``      the same network and epochs over the whole array in memory (ArrayBatches)
 ``evaluate``    predict_source with the target: predictions written as they are made,
                 accuracy counted
+``cli_train``   ``deepff train data.csv --shuffle windowed`` (the cache made above), with its
+                checkpoints, streamed metrics and figures
+``cli_evaluate`` ``deepff evaluate RUN data.csv`` (streamed: the file is over 128 MiB, or not)
+``cli_predict`` ``deepff predict RUN data.csv --out P`` (streamed likewise)
 
 The issue's goals: 10M x 50 trains, evaluates and predicts within 500 MB; an epoch from the
 cache <= 1.3x the in-memory epoch; the first pass no slower than pandas.read_csv.
@@ -119,9 +123,34 @@ def phase(name, csv, cache, epochs, batch):
         net = dff.load(str(cache) + ".model.safetensors")
         source = stream.open_source(cache)
         result.update(stream.predict_source(net, source, str(cache) + ".pred.csv", target=-1))
+    elif name.startswith("cli_"):
+        return _cli(name, csv, cache, epochs, batch)
     result["seconds"] = time.perf_counter() - started
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def _cli(name, csv, cache, epochs, batch):
+    """The command line, as a user runs it: its process's peak (this process waits for it
+    alone, so RUSAGE_CHILDREN is that command's)."""
+    import shutil
+
+    deepff = [sys.executable, "-m", "deepff"]
+    run = Path(str(cache) + ".run")
+    if name == "cli_train":
+        shutil.rmtree(run, ignore_errors=True)
+        command = ["train", str(csv), "--shuffle", "windowed", "--epochs", str(epochs)]
+        command += ["--batch-size", str(batch), "--cache", str(cache), "--out", str(run), "-q"]
+    elif name == "cli_evaluate":
+        command = ["evaluate", str(run), str(csv)]
+    else:
+        command = ["predict", str(run), str(csv), "--out", str(cache) + ".cli.csv"]
+    started = time.perf_counter()
+    subprocess.run([*deepff, *command], check=True, capture_output=True)
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def main(argv=None):
@@ -145,7 +174,8 @@ def main(argv=None):
         seconds = time.perf_counter() - started
         print(f"wrote {csv} ({csv.stat().st_size / 1e6:.0f} MB) in {seconds:.0f} s")
     results = {"rows": args.rows, "csv_mb": csv.stat().st_size / 1e6}
-    for name in ("read_csv", "cache", "train", "memory", "evaluate"):
+    phases = ("read_csv", "cache", "train", "memory", "evaluate")
+    for name in (*phases, "cli_train", "cli_evaluate", "cli_predict"):
         command = [sys.executable, __file__, "--phase", name, "--folder", str(folder)]
         command += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}

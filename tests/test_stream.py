@@ -295,3 +295,16 @@ def test_a_streamed_run_refuses_text_cells_clearly(tmp_path, capsys):
     assert main(["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]) == 2
     assert "every cell of a streamed file must be a number" in capsys.readouterr().err
     assert not (out / "model.safetensors").exists() and not (out / "data.npy").exists()
+
+
+def test_blocks_of_a_sparse_split_span_a_bounded_stretch_of_the_file(monkeypatch):
+    from deepff.io import stream
+
+    monkeypatch.setattr(stream, "RELEASE_BYTES", 8 * 100)  # 100 rows of one float64 column
+    source = ArraySource(np.arange(10_000.0)[:, None])
+    rows = np.arange(3, 10_000, 10)  # a tenth of the rows, as a validation part
+    got = [block.ravel() for block in stream.blocks(source, 64, rows)]
+    assert np.concatenate(got).tolist() == rows.tolist()
+    assert max(block[-1] - block[0] for block in got) < 100  # not 64 rows * 10 apart
+    shuffled = [block.ravel() for block in stream.blocks(source, 64, rows[::-1])]
+    assert np.concatenate(shuffled).tolist() == rows[::-1].tolist()  # any order still read
