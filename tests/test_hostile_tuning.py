@@ -264,10 +264,10 @@ def test_a_lock_met_mid_study_is_said_as_the_wait_starts_and_the_study_goes_on(
             holder[0].kill()
         monkeypatch.undo()
     said = [line for line in "".join(recorder.lines).splitlines() if "waiting" in line]
-    assert said == [
+    assert said and set(said) == {  # one line a wait (the heartbeat thread may wait too)
         f"deepff: waiting for the lock on {database} (another process is writing the study); "
         f"giving up after {study_module.SQLITE_TIMEOUT} s"
-    ]
+    }
     assert times["held when said"] and times["message"] < times["released"]
     assert times["message"] - times["held"] < 5  # as the wait starts, not at its end
     assert holder[0].wait(timeout=30) == 0
