@@ -3,7 +3,9 @@
 Studies live in an Optuna storage (an SQLite file by default, or any storage URL: PostgreSQL
 lets workers on many machines share one study). Workers send a heartbeat; a trial whose
 heartbeat is ``3 * heartbeat`` seconds old is marked FAILED by the next worker to start a
-trial and queued once for a retry with the same parameters.
+trial and queued once for a retry with the same parameters. A wait for another process's
+lock on an SQLite study file, at open or mid-trial, is said on stderr as it starts (once it
+outlasts ``LOCK_GRACE``), with the file and the longest wait, ``SQLITE_TIMEOUT``.
 
 Examples
 --------
