@@ -216,9 +216,61 @@ def test_evaluate_stream_refuses_what_it_cannot_read_with_one_line(tmp_path, cap
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("\n".join([*lines[:3], lines[3].rsplit(",", 1)[0] + ",maybe", *lines[4:]]))
     cases[str(unknown)] = "unknown.csv: rows 1-700"
+    text = tmp_path / "text.csv"
+    text.write_text("\n".join([*lines[:2], "abc," + lines[2].split(",", 1)[1], *lines[3:]]))
+    cases[str(text)] = "text.csv: rows 1-65536: could not convert string to float: 'abc'"
     for given, message in cases.items():
         capsys.readouterr()
         assert main(["evaluate", str(run), given, "--stream"]) == 2, given
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_a_streamed_run_under_mpiexec_resumes_to_the_model_of_a_straight_one(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mpi4py")
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+    if mpiexec is None:
+        pytest.skip("no mpiexec (pip install 'deepff[mpi]')")
+    deepff = str(Path(sys.executable).with_name("deepff"))
+    _csv(tmp_path / "n.csv", m=900)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    common = ["--shuffle", "windowed", "--batch-size", "30", "--seed", "0", "--quiet"]
+
+    def run(*args):
+        done = subprocess.run(
+            [mpiexec, "-n", "2", deepff, "train", *args], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    run("n.csv", "--out", "straight", "--epochs", "4", *common)
+    run("n.csv", "--out", "two", "--epochs", "2", *common)
+    run("--resume", "two", "--epochs", "4", "--quiet")
+    a, b = (dff.load(tmp_path / r / "model.safetensors") for r in ("straight", "two"))
+    assert b.epoch == a.epoch == 4
+    np.testing.assert_array_equal(b.parameters, a.parameters)
+    assert HistoryLog(tmp_path / "two" / HISTORY_FILE).history()["epoch"] == [1, 2, 3, 4]
+
+
+def test_a_new_streamed_run_in_an_earlier_runs_directory_replaces_its_files(tmp_path):
+    data = _csv(tmp_path / "d.csv", m=400)
+    run = tmp_path / "run"
+    train_streamed(data, {**OPTIONS, "epochs": 3}, run)
+    assert (run / "learning_curves.png").exists()
+    result = train_streamed(data, {**OPTIONS, "epochs": 2}, run, figures=False)
+    assert result["figures"] == [] and result["network"].epoch == 2
+    assert HistoryLog(run / HISTORY_FILE).history()["epoch"] == [1, 2]  # not 1, 2, 3, 1, 2
+    assert dff.load(run / CHECKPOINT_FILE).epoch == 2
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a deepff run directory"):
+        train_streamed(data, OPTIONS, mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

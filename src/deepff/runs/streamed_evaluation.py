@@ -96,8 +96,17 @@ def table_chunks(path, kinds=None, chunk_rows=None):
     reader = pd.read_csv(path, sep=sep, dtype=kinds, chunksize=chunk_rows, engine="c")
 
     def frames():
-        for frame in reader:
+        done = 0
+        while True:
+            try:
+                frame = next(reader)
+            except StopIteration:
+                return
+            except (ValueError, TypeError) as error:  # text where the model reads numbers
+                where = f"{path.name}: rows {done + 1}-{done + chunk_rows}"
+                raise DataError(f"{where}: {str(error).splitlines()[0]}") from None
             frame.columns = [str(c) for c in frame.columns]
+            done += len(frame)
             yield frame
 
     return names, frames()
