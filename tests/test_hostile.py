@@ -710,7 +710,9 @@ def test_overflowing_sample_weights_a_lone_callback_and_an_infinite_validation_l
     with pytest.raises(ValueError, match=r"sample_weight .*1e\+308"):
         net.fit(X, y, sample_weight=np.full(20, 1e308), verbose=0)
     for estimator in (DNNClassifier(max_iter=2), DNNRegressor(max_iter=2)):
-        with pytest.raises(ValueError, match=r"sample_weight sums to inf, too large .*scale the weights"):
+        with pytest.raises(
+            ValueError, match=r"sample_weight sums to inf, too large .*scale the weights"
+        ):
             estimator.fit(X, y, sample_weight=np.full(20, 1e308))
         assert not hasattr(estimator, "n_iter_")
     with pytest.raises(
