@@ -80,6 +80,9 @@ def test_deepff_train_resume_continues_a_streamed_run_and_refuses_changed_data(t
     assert "the data changed since the run" in err and "continues only on the same data" in err
     assert len(err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    data.unlink()  # gone: said as such
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert "d.csv: no such data file" in capsys.readouterr().err
     shutil.copy2(original, data)  # put back: the run goes on from its checkpoint
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     assert dff.load(run / "model.safetensors").epoch == 5
@@ -274,3 +277,23 @@ def test_a_new_streamed_run_in_an_earlier_runs_directory_replaces_its_files(tmp_
     with pytest.raises(ValueError, match="not a deepff run directory"):
         train_streamed(data, OPTIONS, mine)
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_evaluate_and_predict_stream_a_large_table_file_unasked(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("sklearn")
+    from deepff.cli import model
+
+    data = _mixed_csv(tmp_path / "t.csv")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    whole = _evaluate(capsys, run, data)
+    assert main(["predict", str(run), str(data), "--out", str(tmp_path / "a.csv")]) == 0
+    monkeypatch.setattr(model, "STREAM_BYTES", data.stat().st_size - 1)  # "large"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(model, "load_for_model", refuse)
+    assert _evaluate(capsys, run, data) == whole
+    assert main(["predict", str(run), str(data), "--out", str(tmp_path / "b.csv")]) == 0
+    assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()

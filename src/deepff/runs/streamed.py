@@ -211,9 +211,11 @@ def _claim(source, options, out, overwrite, resume):
     try:
         if not resume:
             check_run_directory(out, overwrite)  # again, now that no one else writes
-        fingerprint = data_fingerprint(source) if Path(str(source)).is_file() else None
-        if resume:
-            resume_checkpoint(out, options, fingerprint, source, "loss")
+        fingerprint = None
+        if Path(str(source)).is_file():  # else _open says the data is missing
+            fingerprint = data_fingerprint(source)
+            if resume:
+                resume_checkpoint(out, options, fingerprint, source, "loss")
         _open(source, options, out)  # the cache, made once
     except BaseException:
         lock.release()
