@@ -143,3 +143,36 @@ def test_divergence_puts_back_weights_and_running_statistics():
     assert any("running_var" in key for key in before)
     for key, value in before.items():
         np.testing.assert_array_equal(after[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("arrangement", ["in place", "own output", "with slopes"])
+def test_float32_gelu_agrees_however_its_buffers_alias(arrangement):
+    from deepff import _fused_act
+
+    z = np.random.default_rng(5).normal(scale=3.0, size=(33, 17)).astype(np.float32)
+    z[0, :4] = [np.nan, np.inf, -np.inf, 1e30]
+    exact_A = activations_reference(z)
+    Z = z.copy()
+    A = Z if arrangement == "in place" else np.empty_like(Z)
+    S = np.empty_like(Z) if arrangement == "with slopes" else None
+    kernel = _fused_act.kernel("gelu", Z, A, A if S is None else S)
+    kernel(Z, A, A if S is None else S, S is not None)
+    same = (A == exact_A) | (np.isnan(A) & np.isnan(exact_A))
+    with np.errstate(invalid="ignore"):
+        close = np.abs(A - exact_A) <= 5e-7 * np.maximum(1.0, np.abs(z))
+    assert np.all(same | close), A[~(same | close)]
+    if S is not None:  # against the float64 kernel (math.erf), at the finite inputs
+        finite = np.isfinite(z)
+        slope = dff.activations.GELU().derivative(np.where(finite, z, 0.0).astype(np.float64))
+        np.testing.assert_allclose(S[finite], slope[finite], rtol=0, atol=5e-7)
+
+
+def activations_reference(z):
+    """The exact GELU in float64 (math.erf): -inf gives -inf * 0 = NaN, as the kernels do."""
+    import math
+
+    z64 = z.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z64 / math.sqrt(2.0)))
+        out = z64 * cdf
+    return out
