@@ -155,6 +155,7 @@ def train_streamed(
     *,
     resume=False,
     figures=True,
+    fingerprint=None,
 ):
     """Train a run from a data source (see the module); return ``Run.finish``'s summary.
 
@@ -163,6 +164,8 @@ def train_streamed(
     of each global batch and of the rows scored at the end; rank 0 alone writes the run.
     ``resume=True`` continues the interrupted run in ``out`` from its checkpoint;
     ``figures=False`` draws none (a tuning trial: most of a short run's time).
+    ``fingerprint``: the data's ``data_fingerprint``, when the caller has it (a tuning
+    study hashes its file once, not once a trial); None: hashed here.
 
     Returns
     -------
@@ -173,10 +176,10 @@ def train_streamed(
     options = check_options(options)
     out = Path(out)
     rank = 0 if comm is None else comm.rank
-    lock = error = fingerprint = None
+    lock = error = None
     try:
         if rank == 0:
-            lock, fingerprint = _claim(source, options, out, overwrite, resume)
+            lock, fingerprint = _claim(source, options, out, overwrite, resume, fingerprint)
     except Exception as caught:
         if lock is not None:
             lock.release()
@@ -194,7 +197,7 @@ def train_streamed(
             lock.release()
 
 
-def _claim(source, options, out, overwrite, resume):
+def _claim(source, options, out, overwrite, resume, known=None):
     """Rank 0's checks before any work; return (the lock, the data's fingerprint).
 
     A resumed run's checkpoint and data are checked before the cache is opened, so data
@@ -213,7 +216,7 @@ def _claim(source, options, out, overwrite, resume):
             check_run_directory(out, overwrite)  # again, now that no one else writes
         fingerprint = None
         if Path(str(source)).is_file():  # else _open says the data is missing
-            fingerprint = data_fingerprint(source)
+            fingerprint = data_fingerprint(source) if known is None else known
             if resume:
                 resume_checkpoint(out, options, fingerprint, source, "loss")
         _open(source, options, out)  # the cache, made once
