@@ -52,6 +52,43 @@ def evaluation(network, X, y, labels=None) -> dict:
     return _regression(network.predict(X), y)
 
 
+def split_metrics(network, prepared) -> dict:
+    """``Network.evaluate``'s loss and metrics on each part of a prepared split, as a run's
+    metrics.json has them: ``train``, ``val`` and ``test``, each with its ``examples``, or
+    None for a part without rows; NaN and infinity are None (JSON's null).
+
+    The one owner of these numbers: ``deepff.runs.run.Run.metrics`` and a study's refit
+    of its best configuration (``deepff.tuning.result.refit``) both call it, so a model
+    file's metrics mean the same whichever wrote it.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.linspace(0, 1, 8)[:, None]
+    >>> net = dff.Network([dff.Dense(1)], loss="mse", seed=0)
+    >>> _ = net.fit(X, 2 * X[:, 0], epochs=1, verbose=0)
+    >>> parts = SimpleNamespace(X_train=X, y_train=2 * X[:, 0], X_val=None, y_val=None,
+    ...                         X_test=X[:2], y_test=2 * X[:2, 0])
+    >>> scores = split_metrics(net, parts)
+    >>> scores["val"], scores["test"]["examples"], sorted(scores["train"])
+    (None, 2, ['examples', 'loss', 'mae', 'mse', 'r2'])
+    """
+    metrics = {}
+    for part in ("train", "val", "test"):
+        X, y = getattr(prepared, f"X_{part}"), getattr(prepared, f"y_{part}")
+        if X is None:
+            metrics[part] = None
+            continue
+        # After a divergence (warned about once) the weights kept may overflow on some
+        # inputs: the scores say so, as None, without a trail of NumPy warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            scores = network.evaluate(X, y)
+        metrics[part] = {**{k: _number(v) for k, v in scores.items()}, "examples": len(y)}
+    return metrics
+
+
 def _regression(predicted, y) -> dict:
     from sklearn import metrics
 
@@ -208,4 +245,4 @@ def _print_classes(report, stream) -> None:
         print(f"  {name[:width]:<{width}}" + "".join(f"{v:>{cell}}" for v in row), file=stream)
 
 
-__all__ = ["SUMMARY", "evaluation", "print_evaluation"]
+__all__ = ["SUMMARY", "evaluation", "print_evaluation", "split_metrics"]

@@ -54,6 +54,7 @@ from .directory import (
     data_fingerprint,
     write_marker,
 )
+from .evaluation import split_metrics
 from .options import check_options
 from .prepare import load_run_data, prepare
 from .preprocessing import Preprocessor
@@ -566,18 +567,8 @@ class Run:
             stopper.on_train_end()  # put back the best weights
 
     def metrics(self) -> dict:
-        """Loss and metrics of each part (None for an empty part; NaN as None)."""
-        metrics = {}
-        for part in ("train", "val", "test"):
-            X, y = getattr(self.prepared, f"X_{part}"), getattr(self.prepared, f"y_{part}")
-            if X is None:
-                metrics[part] = None
-                continue
-            with _quiet_overflow():
-                result = self.network.evaluate(X, y)
-            scores = {k: finite_or_none(v) for k, v in result.items()}
-            metrics[part] = {**scores, "examples": len(y)}
-        return metrics
+        """Loss and metrics of each part (``deepff.runs.evaluation.split_metrics``)."""
+        return split_metrics(self.network, self.prepared)
 
     def finish(self) -> dict:
         """Write model.safetensors, metrics.json and the figures; return a summary.
