@@ -297,3 +297,17 @@ def test_evaluate_and_predict_stream_a_large_table_file_unasked(tmp_path, capsys
     assert _evaluate(capsys, run, data) == whole
     assert main(["predict", str(run), str(data), "--out", str(tmp_path / "b.csv")]) == 0
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [["--id-column", "x0"], ["--impute", "mean"], ["--drop", "x1"], ["--class-weight", "balanced"]],
+)
+def test_table_options_a_streamed_run_cannot_honour_are_refused_not_ignored(tmp_path, capsys, flag):
+    data = _csv(tmp_path / "d.csv", m=100)
+    out = tmp_path / "run"
+    args = ["train", str(data), "--shuffle", "windowed", "--out", str(out), "--quiet", *flag]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--shuffle windowed: {flag[0]} is not supported" in err and len(err.splitlines()) == 1
+    assert not (out / "model.safetensors").exists() and not (out / "data.npy").exists()

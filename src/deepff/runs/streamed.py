@@ -31,8 +31,9 @@ run never interrupted (tested bit for bit).
 Under ``mpiexec`` every rank reads only its share of each global batch (and of the rows
 scored at the end) from the same cache, and rank 0 alone writes the run. What a streamed
 run does not do: text columns (refused, naming the file: encode them first, or train from
-memory), ``--class-weight``'s balancing. Peak memory is about one window of chunks plus
-the validation and figure samples.
+memory), and the table options ``--class-weight``, ``--impute``, ``--drop``,
+``--id-column``, ``--category``, ``--numeric`` (each refused, not ignored). Peak memory
+is about one window of chunks plus the validation and figure samples.
 
 Examples
 --------
@@ -94,6 +95,8 @@ from .run import (
 
 #: Validation rows held in memory for the per-epoch scores (a random sample of the split).
 VALIDATION_ROWS = 50_000
+#: Options of a table read in memory that a streamed run (every cell a number) does not take.
+_NOT_STREAMED = ("class_weight", "impute", "drop", "id_column", "category", "numeric")
 #: Rows of the evaluation figures (a random sample of the test part, else validation, ...).
 FIGURE_ROWS = 50_000
 
@@ -202,8 +205,12 @@ def _claim(source, options, out, overwrite, resume, known=None):
 
     A resumed run's checkpoint and data are checked before the cache is opened, so data
     that changed is said as such (rather than as a cache of other data)."""
-    if options["class_weight"] is not None:
-        raise RunError("--shuffle windowed: --class-weight is not supported; leave it out")
+    for name in _NOT_STREAMED:  # options a streamed run would otherwise ignore, silently
+        if options[name] is not None:
+            flag = "--" + name.replace("_", "-")
+            raise RunError(
+                f"--shuffle windowed: {flag} is not supported (a numeric table); leave it out"
+            )
     if not resume:
         check_run_directory(out, overwrite)
     elif not (out / CHECKPOINT_FILE).exists():
