@@ -9,6 +9,7 @@ study's model; a data file that changes during the study stops it with one clear
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ optuna = pytest.importorskip("optuna")
 
 from deepff.cli import main  # noqa: E402
 from deepff.io import stream  # noqa: E402
-from deepff.runs import streamed  # noqa: E402
+from deepff.runs import directory, streamed  # noqa: E402
 from deepff.runs.run import load_model  # noqa: E402
 from deepff.tuning import tune  # noqa: E402
 
@@ -193,3 +194,54 @@ def test_two_worker_processes_share_the_cache(tmp_path, parses):
         run = Path(trial.user_attrs["run"])
         assert json.loads((run / "metrics.json").read_text())["val"]["accuracy"] == trial.value
         assert f'cache = "{out / "data.npy"}"' in (run / "config.toml").read_text()
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """Records every file hashed for a run's fingerprint (``data_fingerprint``)."""
+    calls = []
+    fingerprint = directory.data_fingerprint
+
+    def spy(source):
+        calls.append(Path(source).resolve())
+        return fingerprint(source)
+
+    monkeypatch.setattr(directory, "data_fingerprint", spy)
+    monkeypatch.setattr(streamed, "data_fingerprint", spy)
+    return calls
+
+
+def test_the_data_file_is_hashed_once_a_study_and_every_run_records_it(tmp_path, hashes):
+    # Input: 3 trials and the refit over one CSV. Each streamed run hashed the whole file
+    # for its run record: a full read of data beyond memory per trial.
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    tune(_space(), data, n_trials=3, seed=0, pruner="none", out=out, plots=False)
+    assert hashes == [data.resolve()]  # once, for the study
+    expected = "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()
+    for run in ("0", "1", "2", "best"):
+        _, _, metadata = load_model(out / "trials" / "deepff" / run)
+        assert metadata["run"]["data"]["fingerprint"] == expected, run
+    _, _, metadata = load_model(out / "model.safetensors")
+    assert metadata["run"]["data"]["fingerprint"] == expected
+
+
+def test_a_change_after_the_study_hashed_its_data_is_refused(tmp_path, monkeypatch):
+    # Input: the data file grows a row right after the study hashed it. Its fingerprint
+    # is the old bytes', so no trial may take it: the first trial's check refuses.
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    fingerprint = directory.data_fingerprint
+
+    def then_changed(source):
+        value = fingerprint(source)
+        with open(data, "a") as handle:
+            handle.write("0.1,0.2,0.3,1\n")
+        return value
+
+    monkeypatch.setattr(directory, "data_fingerprint", then_changed)
+    with pytest.raises(ValueError, match=r"d\.csv: the data file changed during the study"):
+        tune(_space(), data, n_trials=2, seed=0, pruner="none", out=out, plots=False)
+    study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    assert not (out / "trials").exists() and not (out / "model.safetensors").exists()

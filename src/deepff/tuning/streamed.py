@@ -24,9 +24,11 @@ What differs from tuning in memory, and why
 The best configuration is retrained as in memory: a streamed run with the validation rows
 given to training (``val_split = 0``: the test rows are the same rows) for the epochs its
 trial ran, into ``OUT/trials/STUDY/best``, scored once on the test rows; its model is the
-study's ``model.safetensors``. The data file may not change during the study: each trial
-checks its size and modification time first (and a streamed run checks them every epoch),
-and a change stops the study with one error naming the file.
+study's ``model.safetensors``. The data file is hashed once for the study, and every
+trial's run record takes that fingerprint (hashing it per trial would read the whole file
+once a trial). The file may not change during the study: each trial checks its size and
+modification time first (and a streamed run checks them every epoch), and a change stops
+the study with one error naming the file.
 
 Examples
 --------
@@ -73,6 +75,10 @@ class StreamedData:
         The rows of each part of the split: ``train``, ``val``, ``test``.
     identity : tuple
         The data file's (size, modification time in ns) when the study opened it.
+    fingerprint : str
+        Its ``deepff.runs.directory.data_fingerprint``, hashed once for the study: every
+        trial's run record takes it as it is (a trial that hashed the file again would
+        read all of it once per trial), and ``check_unchanged`` vouches that it still holds.
     info : dict
         The data part of the refitted model's run record (filled by ``refit_streamed``).
     """
@@ -82,6 +88,7 @@ class StreamedData:
     task: str
     rows: dict
     identity: tuple
+    fingerprint: str
     info: dict = field(default_factory=dict)
 
     def check_unchanged(self) -> None:
@@ -153,6 +160,7 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
     """Open ``data`` once as a streamed run does (a text or Parquet file parsed into the
     cache); return (``StreamedData``, the space with the cache fixed). ``check_streamed``
     has accepted the study."""
+    from ..runs.directory import data_fingerprint
     from ..runs.streamed import _open, _split, _task
 
     options = space.options({})
@@ -163,6 +171,8 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
         options["cache"] = fixed["cache"]
     space = Space(fixed, dict(space.params), space.source, space.lines)
     before = os.stat(source)
+    # Hashed after the stat: a change during the hash shows in the first trial's check.
+    fingerprint = data_fingerprint(source)
     opened, target = _open(source, options, Path(folder))
     task, _ = _task(opened, target, options)
     train, val, test = _split(opened.n_rows, options)
@@ -173,7 +183,7 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
         )
     rows = {"train": len(train), "val": len(val), "test": len(test)}
     identity = (before.st_size, before.st_mtime_ns)
-    return StreamedData(str(source), str(folder), task, rows, identity), space
+    return StreamedData(str(source), str(folder), task, rows, identity, fingerprint), space
 
 
 class StreamedObjective:
@@ -215,7 +225,14 @@ class StreamedObjective:
             try:
                 # No figures: they would be most of a short trial's time (the refit has them).
                 callbacks = [report] if report is not None else ()
-                run = train_streamed(self.data.source, options, out, callbacks, figures=False)
+                run = train_streamed(
+                    self.data.source,
+                    options,
+                    out,
+                    callbacks,
+                    figures=False,
+                    fingerprint=self.data.fingerprint,
+                )
             except Exception:
                 if self._data_changed(trial):  # a change met mid-run is said as such
                     return float("nan")
@@ -255,7 +272,12 @@ def refit_streamed(result, data: StreamedData, epochs, study_name: str) -> None:
     data.check_unchanged()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        run = train_streamed(data.source, options, data.run_folder(study_name, "best"))
+        run = train_streamed(
+            data.source,
+            options,
+            data.run_folder(study_name, "best"),
+            fingerprint=data.fingerprint,
+        )
     network, preprocessor, metadata = load_model(run["out"])
     data.info = dict(metadata.get("run", {}).get("data") or {})
     result.model, result.preprocessor, result.metrics = network, preprocessor, run["metrics"]
