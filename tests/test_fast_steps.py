@@ -176,3 +176,50 @@ def activations_reference(z):
         cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z64 / math.sqrt(2.0)))
         out = z64 * cdf
     return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (2, 1), (7, 17), (128, 256), (1000, 5)])
+def test_batch_norm_kernels_are_bit_identical_to_numpy(shape, dtype, monkeypatch):
+    rng = np.random.default_rng(6)
+    Z = (rng.normal(size=shape) * 3.0 + 1.0).astype(dtype)
+    dA = rng.normal(size=shape).astype(dtype)
+    gamma = rng.normal(size=shape[1])
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        norm = dff.BatchNorm()
+        norm.build(shape[1], rng=np.random.default_rng(0), dtype=dtype)
+        norm.params["gamma"] = gamma
+        norm.params["beta"] = np.linspace(-1.0, 1.0, shape[1])
+        out = norm.forward(Z, training=True).copy()
+        dZ = norm.backward(dA).copy()
+        arrays = [out, dZ, norm._Z_norm, norm._inverse_std, *norm.grads.values()]
+        results.append([*arrays, *[b.copy() for b in norm.buffers.values()]])
+    for fused, plain in zip(*results, strict=True):
+        assert fused.dtype == plain.dtype
+        np.testing.assert_array_equal(fused, plain)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_network_trains_bit_identically_with_and_without_numba(dtype, monkeypatch):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(150, 9))
+    y = rng.integers(0, 3, 150)
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        net = dff.Network(
+            [dff.Dense(16, activation="tanh", batch_norm=True), dff.BatchNorm(),
+             dff.Dense(8, activation="sigmoid", batch_norm=True),
+             dff.Dense(3, activation="softmax")],
+            optimizer=dff.SGD(0.1, momentum=0.9), seed=0, dtype=dtype,
+        )  # fmt: skip
+        history = net.fit(X, y, epochs=3, batch_size=32, verbose=0).history
+        results.append((net.get_state(), net.predict_proba(X), history["loss"]))
+    (fused_state, fused_proba, fused_loss), (plain_state, plain_proba, plain_loss) = results
+    for key, value in plain_state.items():
+        np.testing.assert_array_equal(fused_state[key], value, err_msg=key)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12  # the softmax output's kernels: to rounding
+    np.testing.assert_allclose(fused_proba, plain_proba, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fused_loss, plain_loss, rtol=rtol)

@@ -224,11 +224,17 @@ class BatchNorm(Layer):
             shift = beta - self.buffers["running_mean"] * scale
             return Z * scale + shift
         m, n = Z.shape
-        mean = Z.mean(axis=0)
-        Z_norm = np.subtract(Z, mean, out=self._space("Z_norm", m, n))
-        variance = np.einsum("ij,ij->j", Z_norm, Z_norm) / m
-        inverse_std = 1.0 / np.sqrt(variance + self.eps)
-        Z_norm *= inverse_std
+        Z_norm, out = self._space("Z_norm", m, n), self._space("out", m, n)
+        fused = _fused.kernel("batch_norm_forward", Z, Z_norm, out, gamma, beta)
+        if fused is not None:  # three passes, the same bits (deepff._fused)
+            mean, variance, inverse_std = np.empty((3, n), Z.dtype)
+            fused(Z, Z_norm, out, gamma, beta, mean, variance, inverse_std, Z.dtype.type(self.eps))
+        else:
+            mean = Z.mean(axis=0)
+            np.subtract(Z, mean, out=Z_norm)
+            variance = np.einsum("ij,ij->j", Z_norm, Z_norm) / m
+            inverse_std = 1.0 / np.sqrt(variance + self.eps)
+            Z_norm *= inverse_std
         self._Z_norm, self._inverse_std = Z_norm, inverse_std
         if self.update_statistics:
             unbiased = variance * (m / (m - 1)) if m > 1 else variance
@@ -237,8 +243,9 @@ class BatchNorm(Layer):
             running_mean += self.momentum * mean
             running_var *= 1.0 - self.momentum
             running_var += self.momentum * unbiased
-        out = np.multiply(Z_norm, gamma, out=self._space("out", m, n))
-        out += beta
+        if fused is None:
+            np.multiply(Z_norm, gamma, out=out)
+            out += beta
         return out
 
     #: Set to False to compute batch statistics without touching the running estimates.
@@ -247,10 +254,16 @@ class BatchNorm(Layer):
     def backward(self, dA):
         Z_norm, gamma = self._Z_norm, self.params["gamma"]
         m, n = dA.shape
+        dZ = self._space("dZ", m, n)
+        arrays = (dA, Z_norm, dZ, gamma, self._inverse_std, self.grads["gamma"], self.grads["beta"])
+        fused = _fused.kernel("batch_norm_backward", *arrays)
+        if fused is not None:  # two passes, the same bits
+            fused(*arrays)
+            return dZ
         np.einsum("ij,ij->j", dA, Z_norm, out=self.grads["gamma"])
         dA.sum(axis=0, out=self.grads["beta"])
         # dZ = gamma / (m sigma) (m dZ~ - sum dZ~ - Z_norm sum(dZ~ Z_norm)), eq. 30 differentiated.
-        dZ = np.multiply(Z_norm, self.grads["gamma"], out=self._space("dZ", m, n))
+        np.multiply(Z_norm, self.grads["gamma"], out=dZ)
         dZ += self.grads["beta"]
         dZ *= -1.0 / m
         dZ += dA
