@@ -22,6 +22,10 @@ replace about 20 ufunc calls per batch; the exponentials stay with NumPy, whose 
 exp is faster than numba's scalar one. They agree with NumPy to rounding (their sums run in
 another order; the cost is summed in float64).
 
+BatchNorm's training passes (``batch_norm_forward``, ``batch_norm_backward``) do NumPy's
+operations in NumPy's order in three and two passes instead of seven and six, so they are
+bit-identical to ``layers.BatchNorm``'s NumPy path (2.3x and 2-3x faster on 128 x 256).
+
 Loading the kernels costs about 0.5 s in a new process (numba's import and its cache), more
 than a small fit takes in all. ``Network.train`` and the predictions therefore run inside
 ``sized(work)``: below ``MIN_WORK`` multiply-adds (examples x parameters: one epoch of a
