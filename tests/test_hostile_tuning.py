@@ -274,3 +274,19 @@ def test_a_lock_met_mid_study_is_said_as_the_wait_starts_and_the_study_goes_on(
     assert [row["state"] for row in result.trials] == ["COMPLETE"]
     trial = optuna.load_study(study_name="deepff", storage=f"sqlite:///{database}").trials[0]
     assert sorted(trial.intermediate_values) == list(range(6))
+
+
+def test_a_study_refused_after_the_output_folder_was_made_leaves_none(tmp_path, capsys):
+    # Input: --storage holds study "s", maximizing; --metric loss minimizes, which only the
+    # open study can say, after --out (new, two levels) was made. The message: one line,
+    # exit 2. Nothing changed: no output folder, and the study has no trial.
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    optuna.create_study(storage=url, study_name="s", direction="maximize")
+    out = tmp_path / "new" / "out"
+    args = ["tune", "iris", "--storage", str(tmp_path / "other.db"), "--study", "s"]
+    assert main([*args, "--out", str(out), "--metric", "loss", "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "study 's' is set to maximize its objective" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "new").exists()
+    assert optuna.load_study(study_name="s", storage=url).trials == []

@@ -245,3 +245,68 @@ def test_a_change_after_the_study_hashed_its_data_is_refused(tmp_path, monkeypat
     study = optuna.load_study(study_name="deepff", storage=f"sqlite:///{out / 'study.db'}")
     assert [t.state.name for t in study.trials] == ["FAIL"]
     assert not (out / "trials").exists() and not (out / "model.safetensors").exists()
+
+
+def _snapshot(folder: Path):
+    """Every path under ``folder`` with its bytes and modification time (None: no folder)."""
+    if not folder.exists():
+        return None
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        if path.is_file()
+        else "folder"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(
+    "extra, regression, words",
+    [
+        (["--metric", "accuracy"], True, "metric 'accuracy' does not apply to regression"),
+        (["--task", "classification"], True, "a classification target has at most 10"),
+        (["--val-split", "0"], False, "the validation split of its 900 rows is empty"),
+    ],
+)
+@pytest.mark.parametrize("before", ["absent", "the user's", "another cache"])
+def test_a_refusal_that_needs_the_data_read_leaves_the_folders_as_they_were(
+    tmp_path, capsys, extra, regression, words, before
+):
+    # Input: a refusal known only once the target column is read, i.e. after the cache is
+    # written (OUT/data.npy, or --cache). The message: one line, exit 2. Nothing changed:
+    # what the command made is removed, what was there before is left as it was.
+    data = _csv(tmp_path / "d.csv", regression=regression)
+    out, elsewhere = tmp_path / "t" / "study", tmp_path / "caches"
+    args = ["tune", str(data), "--shuffle", "windowed", "--out", str(out), *extra]
+    if before == "the user's":
+        out.mkdir(parents=True)
+        (out / "notes.txt").write_text("mine\n")
+    if before == "another cache":
+        elsewhere.mkdir()
+        (elsewhere / "other.npy").write_bytes(b"not deepff's")
+        args += ["--cache", str(elsewhere / "c.npy")]
+    snapshots = [_snapshot(tmp_path / "t"), _snapshot(elsewhere)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+    assert [_snapshot(tmp_path / "t"), _snapshot(elsewhere)] == snapshots
+
+
+def test_a_refusal_of_an_earlier_study_keeps_its_cache_and_files(tmp_path, capsys):
+    # Input: the study of OUT rerun with another seed (its trials would not compare).
+    # The message: one line, exit 2. Nothing changed: the cache it reused, study.db and
+    # the earlier outputs are the earlier study's.
+    data = _csv(tmp_path / "d.csv")
+    out = tmp_path / "t"
+    args = ["tune", str(data), "--shuffle", "windowed", "--out", str(out), "--no-plots"]
+    assert main([*args, "--trials", "1", "--seed", "0", "--quiet"]) == 0
+    capsys.readouterr()
+    files = {
+        name: (out / name).read_bytes()
+        for name in ("data.npy", "data.npy.json", "trials.csv", "model.safetensors")
+    }
+    listing = sorted(str(path.relative_to(out)) for path in out.rglob("*"))
+    assert main([*args, "--trials", "1", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "splits the data with seed 0; got 1" in err and len(err.strip().splitlines()) == 1
+    assert {name: (out / name).read_bytes() for name in files} == files
+    assert sorted(str(path.relative_to(out)) for path in out.rglob("*")) == listing

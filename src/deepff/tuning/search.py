@@ -114,9 +114,73 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     call.space = _seeded(load_space(space, sampler), seed)
     call.source, call.study_name = _source(data), study_name or "deepff"
-    if call.space.options({})["shuffle"] == "windowed":
-        return _tune_streamed(call)
-    return _tune_in_memory(call)
+    return _tune_undone_if_refused(call)
+
+
+def _tune_undone_if_refused(call) -> TuningResult:
+    """The study, in memory or streamed; a failure before its first trial removes what
+    this call made (``Created``)."""
+    call.created = Created()
+    try:
+        if call.space.options({})["shuffle"] == "windowed":
+            return _tune_streamed(call)
+        return _tune_in_memory(call)
+    except BaseException:
+        call.created.remove()  # a refusal before the first trial leaves no trace
+        raise
+
+
+class Created:
+    """The paths a call of ``tune`` creates before its first trial (the output folder, the
+    cache, the study file), to remove if the call fails before a trial runs.
+
+    Some refusals need the data read first (the task, and with it the metric, comes from
+    the target column, read from the cache a streamed study writes); such a refusal then
+    removes what this call made, so the output folder is as it was. A path registered
+    while it exists is the user's (or an earlier call's) and is never touched.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "out")
+    >>> created = Created()
+    >>> created.folder(folder); created.file(os.path.join(folder, "study.db"))
+    >>> os.mkdir(folder); _ = open(os.path.join(folder, "study.db"), "w").close()
+    >>> created.remove(); os.path.exists(folder)
+    False
+    """
+
+    def __init__(self):
+        self.files, self.folders, self.kept = [], [], False
+
+    def folder(self, path) -> None:
+        """Register the folder ``path`` and every missing folder above it."""
+        path = Path(path).absolute()
+        while not os.path.lexists(path) and path != path.parent:
+            self.folders.append(path)  # the deepest first: removed in this order
+            path = path.parent
+
+    def file(self, *paths) -> None:
+        """Register the files of ``paths`` that do not exist yet."""
+        self.files += [Path(path) for path in paths if not os.path.lexists(path)]
+
+    def keep(self) -> None:
+        """Trials start: what exists from now on is the study's."""
+        self.kept = True
+
+    def remove(self) -> None:
+        """Remove the registered files that now exist, then the registered folders that are
+        empty (a folder something else wrote into stays); nothing after ``keep``."""
+        if self.kept:
+            return
+        for path in self.files:
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+        for path in self.folders:
+            try:
+                path.rmdir()
+            except OSError:  # not empty, or gone: not this call's alone
+                pass
 
 
 def _tune_in_memory(call) -> TuningResult:
@@ -124,7 +188,7 @@ def _tune_in_memory(call) -> TuningResult:
     space = call.space
     prepared = prepare_data(load_dataset(call.data, space.fixed), space, call.cv, call.source)
     call.metric = _check_metric(call.metric, prepared.task)
-    call.out, call.url = _storage(call.storage, call.out, call.n_jobs)
+    call.out, call.url = _storage(call.storage, call.out, call.n_jobs, call.created)
     study, result = _search(call, prepared)
     if call.refit and result.best_trial is not None:
         refit_best(result, prepared, study.best_trial.user_attrs.get("epochs"))
@@ -140,13 +204,16 @@ def _tune_streamed(call) -> TuningResult:
     import contextlib
     import tempfile
 
-    from .streamed import check_streamed, prepare_streamed, refit_streamed
+    from .streamed import cache_path, check_streamed, prepare_streamed, refit_streamed
 
     check_streamed(call.data, call.space, call.cv, call.metric)
-    call.out, call.url = _storage(call.storage, call.out, call.n_jobs)
+    call.out, call.url = _storage(call.storage, call.out, call.n_jobs, call.created)
     scratch = tempfile.TemporaryDirectory(prefix="deepff-tune-") if call.out is None else None
     with scratch if scratch is not None else contextlib.nullcontext():
         folder = call.out if scratch is None else Path(scratch.name)
+        cache = cache_path(call.data, call.space, folder)
+        if cache is not None:  # the cache and its record (``deepff.io.stream.build_cache``)
+            call.created.file(cache, f"{cache}.json")
         data, call.space = prepare_streamed(call.data, call.space, folder)
         call.metric = _check_metric(call.metric, data.task, streamed=True)
         study, result = _search(call, data)
@@ -160,16 +227,22 @@ def _tune_streamed(call) -> TuningResult:
     return result
 
 
-def _storage(storage, out, n_jobs) -> tuple:
-    """(the output folder, made; the study's storage URL): workers need a shared one."""
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+def _storage(storage, out, n_jobs, created: Created) -> tuple:
+    """(the output folder, made; the study's storage URL): workers need a shared one.
+    ``created`` learns what this makes, and the study file the study will make."""
     url = storage_url(storage, out)
     if n_jobs > 1 and url is None:
         raise ValueError(
             "n_jobs > 1 needs a storage the worker processes share: give storage or out"
         )
+    if url is not None and url.startswith("sqlite:///"):
+        database = url[len("sqlite:///") :]
+        if not os.path.lexists(database):  # the side files only of a file this call makes
+            created.file(database, *(database + end for end in ("-wal", "-shm", "-journal")))
+    if out is not None:
+        out = Path(out)
+        created.folder(out)
+        out.mkdir(parents=True, exist_ok=True)
     return out, url
 
 
@@ -190,6 +263,7 @@ def _search(call, prepared) -> tuple:
     )
     existing = study.get_trials(deepcopy=False)
     count, grid_exhausted = trials_to_run(study, call.space, call.sampler, call.n_trials)
+    call.created.keep()  # the checks passed: from here on, what is written is the study's
     job = Job(
         call.space,
         prepared,

@@ -156,6 +156,22 @@ def check_streamed(data, space: Space, cv, metric) -> None:
         raise ValueError("shuffle = 'windowed': class_weight is not supported; leave it out")
 
 
+def cache_path(data, space: Space, folder) -> Path | None:
+    """Where a streamed study keeps the cache of ``data`` (the space's ``cache``, default
+    ``folder/data.npy``), absolute; None for a ``.npy`` file, which is read as it is.
+
+    Examples
+    --------
+    >>> from deepff.tuning.space import load_space
+    >>> space = load_space({"shuffle": "windowed", "params": {"units": {"values": [4, 8]}}})
+    >>> cache_path("d.csv", space, "out").name, cache_path("d.npy", space, "out")
+    ('data.npy', None)
+    """
+    if Path(os.fspath(data)).suffix.lower() == ".npy":
+        return None
+    return Path(space.options({})["cache"] or Path(folder) / "data.npy").resolve()
+
+
 def prepare_streamed(data, space: Space, folder) -> tuple:
     """Open ``data`` once as a streamed run does (a text or Parquet file parsed into the
     cache); return (``StreamedData``, the space with the cache fixed). ``check_streamed``
@@ -166,9 +182,9 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
     options = space.options({})
     source = Path(os.fspath(data)).resolve()
     fixed = dict(space.fixed)
-    if source.suffix.lower() != ".npy":  # parsed once, here; the trials read the cache
-        fixed["cache"] = str(Path(options["cache"] or Path(folder) / "data.npy").resolve())
-        options["cache"] = fixed["cache"]
+    cache = cache_path(source, space, folder)
+    if cache is not None:  # parsed once, here; the trials read the cache
+        fixed["cache"] = options["cache"] = str(cache)
     space = Space(fixed, dict(space.params), space.source, space.lines)
     before = os.stat(source)
     # Hashed after the stat: a change during the hash shows in the first trial's check.
