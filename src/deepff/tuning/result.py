@@ -183,7 +183,7 @@ class TuningResult:
         else:
             lines.append("no trial has completed yet")
         if self.test_scores:
-            scores = ", ".join(f"{k} {v:.4f}" for k, v in self.test_scores.items())
+            scores = ", ".join(f"{k} {_number(v, '.4f')}" for k, v in self.test_scores.items())
             lines.append(f"best configuration retrained, on the test rows: {scores}")
         for kind, path in self.files.items():
             lines.append(f"{kind}: {path}")
@@ -194,6 +194,17 @@ class TuningResult:
             f"TuningResult(study={self.study_name!r}, trials={len(self.trials)}, "
             f"best_value={self.best_value!r}, best_params={self.best_params!r})"
         )
+
+
+def _number(value, spec: str) -> str:
+    """A score as text: n/a for None (a run's score that was not finite).
+
+    Examples
+    --------
+    >>> _number(0.25, ".4f"), _number(None, ".4f")
+    ('0.2500', 'n/a')
+    """
+    return "n/a" if value is None else format(value, spec)
 
 
 def cell(value) -> str:
@@ -286,8 +297,11 @@ def collect(study, space, settings: dict, n_finished_before: int) -> TuningResul
 def refit(result: TuningResult, data, epochs=None) -> None:
     """Train the best configuration on the training and validation rows (for the epochs its
     trial ran or stopped at) and score it once on the test rows; fills ``result.model``,
-    ``preprocessor``, ``metrics`` and ``test_scores``."""
+    ``preprocessor``, ``metrics`` and ``test_scores``. The scores are a run's
+    (``deepff.runs.evaluation.split_metrics``, as ``deepff train`` writes them): the model
+    file of a study and of a run say the same of the same network."""
     from ..runs.build import build_network
+    from ..runs.evaluation import split_metrics
     from .data import prepare_fold
 
     options = result.best_options
@@ -311,13 +325,7 @@ def refit(result: TuningResult, data, epochs=None) -> None:
             batch_size=options["batch_size"],
             verbose=0,
         )
-    metrics = {"train": None, "val": None, "test": None}
-    parts = [("train", prepared.X_train, prepared.y_train)]
-    if prepared.X_test is not None:
-        parts.append(("test", prepared.X_test, prepared.y_test))
-    for part, X, y in parts:
-        scores = {k: float(v) for k, v in network.evaluate(X, y).items()}
-        metrics[part] = {**scores, "examples": len(y)}
+    metrics = split_metrics(network, prepared)  # no validation part: it was trained on
     result.model, result.preprocessor, result.metrics = network, prepared.preprocessor, metrics
     if metrics["test"] is not None:
         result.test_scores = {k: v for k, v in metrics["test"].items() if k != "examples"}
@@ -377,7 +385,7 @@ def _write_best_params(path: Path, result: TuningResult, options_raw: dict, sour
         f"train with: deepff train {data}--config {path}",
     ]
     if result.test_scores:
-        scores = ", ".join(f"{k} = {v:.6g}" for k, v in result.test_scores.items())
+        scores = ", ".join(f"{k} = {_number(v, '.6g')}" for k, v in result.test_scores.items())
         comment.append(f"retrained on training + validation rows, test rows: {scores}")
     write_toml(path, {"data": source, **options_raw}, comment="\n".join(comment))
 
