@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -310,3 +311,45 @@ def test_a_refusal_of_an_earlier_study_keeps_its_cache_and_files(tmp_path, capsy
     assert "splits the data with seed 0; got 1" in err and len(err.strip().splitlines()) == 1
     assert {name: (out / name).read_bytes() for name in files} == files
     assert sorted(str(path.relative_to(out)) for path in out.rglob("*")) == listing
+
+
+def test_a_changed_data_file_is_said_in_deepffs_one_line_alone(
+    tmp_path, capsys, caplog, monkeypatch
+):
+    # Input: the data file changes during the second trial. The message: deepff's one line
+    # naming the file, without Optuna's two on the failed trial. Nothing else changed:
+    # Optuna's logger is as it was, and a trial failing for another reason keeps its lines.
+    data = _csv(tmp_path / "d.csv")
+    train_streamed = streamed.train_streamed
+    calls = []
+
+    def changing(source, options, run_out, *args, **kwargs):
+        calls.append(run_out)
+        if len(calls) == 2:
+            with open(data, "a") as handle:
+                handle.write("0.1,0.2,0.3,1\n")
+        return train_streamed(source, options, run_out, *args, **kwargs)
+
+    monkeypatch.setattr(streamed, "train_streamed", changing)
+    args = ["tune", str(data), "--shuffle", "windowed", "--trials", "3", "--pruner", "none"]
+    caplog.set_level("WARNING", logger="optuna")
+    assert main([*args, "--out", str(tmp_path / "t"), "--seed", "0", "--quiet"]) == 2
+    printed, err = capsys.readouterr()
+    assert printed == "" and len(err.strip().splitlines()) == 1, err
+    assert "d.csv: the data file changed during the study" in err
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("optuna")] == []
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
+    # A trial whose run scored nothing (NaN: Optuna's FAIL) is Optuna's to report, as before.
+    monkeypatch.setattr(
+        streamed,
+        "train_streamed",
+        lambda *args, **kwargs: {
+            "network": SimpleNamespace(epoch=1),
+            "metrics": {"val": None},
+        },
+    )
+    other = _csv(tmp_path / "e.csv")
+    status = main(["tune", str(other), *args[2:], "--out", str(tmp_path / "u"), "--quiet"])
+    assert status == 0
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("optuna")]
+    assert "Trial 0 failed with value nan." in logged

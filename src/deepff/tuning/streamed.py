@@ -220,6 +220,7 @@ class StreamedObjective:
     def __init__(self, space, data, metric: str, pruning: bool, study_name: str):
         self.space, self.data, self.metric = space, data, metric
         self.pruning, self.study_name = pruning, study_name
+        self._verbosity = None  # Optuna's, while silenced for a trial failed on purpose
 
     def __call__(self, trial):
         import optuna
@@ -270,8 +271,29 @@ class StreamedObjective:
         except StudyDataChanged as error:
             trial.set_user_attr("failed", str(error))
             trial.study.stop()
+            self._silence_optuna()
             return True
         return False
+
+    def _silence_optuna(self) -> None:
+        """Silence Optuna's logger until the failed trial is recorded (``restore_logging``):
+        its two lines on the trial ("failed with parameters ... The value nan is not
+        acceptable") say less than deepff's one, naming the file, which ``tune`` raises
+        once the study stops. Any other failure keeps Optuna's lines."""
+        import optuna
+
+        if self._verbosity is None:
+            self._verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+    def restore_logging(self, study=None, trial=None) -> None:
+        """A study callback (Optuna calls it once a trial is recorded): Optuna's logger as it
+        was before ``_silence_optuna``."""
+        import optuna
+
+        if self._verbosity is not None:
+            optuna.logging.set_verbosity(self._verbosity)
+            self._verbosity = None
 
 
 def refit_streamed(result, data: StreamedData, epochs, study_name: str) -> None:

@@ -449,6 +449,9 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
     else:
         objective = Objective(job.space, job.data, job.metric, job.pruner != "none")
     started = []  # trial ids this process ran: failed here if the database goes away
+    # A streamed trial that failed on purpose (its data changed) silences Optuna's logger
+    # until the trial is recorded; this callback, first, restores it.
+    restore = [objective.restore_logging] if isinstance(objective, StreamedObjective) else []
 
     def run(trial):
         started.append((trial._trial_id, trial.number))
@@ -469,7 +472,7 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
                 run,
                 n_trials=n_trials,
                 catch=(ValueError, ArithmeticError, np.linalg.LinAlgError),
-                callbacks=[_progress(job, worker)],
+                callbacks=[*restore, _progress(job, worker)],
             )
     except Exception as error:
         # Optuna, failing to record the trial's end, may raise its own UnboundLocalError
@@ -479,6 +482,8 @@ def optimize(job: Job, n_trials: int, worker=None, study=None) -> None:
         _storage_lost(job, study, started[-1:], error)
     finally:
         threading.excepthook = previous_hook
+        for callback in restore:  # also when the trial's end was never recorded
+            callback()
 
 
 def _storage_lost(job, study, trials, error):
