@@ -187,8 +187,6 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
         fixed["cache"] = options["cache"] = str(cache)
     space = Space(fixed, dict(space.params), space.source, space.lines)
     before = os.stat(source)
-    # Hashed after the stat: a change during the hash shows in the first trial's check.
-    fingerprint = data_fingerprint(source)
     opened, target = _open(source, options, Path(folder))
     task, _ = _task(opened, target, options)
     train, val, test = _split(opened.n_rows, options)
@@ -199,6 +197,9 @@ def prepare_streamed(data, space: Space, folder) -> tuple:
         )
     rows = {"train": len(train), "val": len(val), "test": len(test)}
     identity = (before.st_size, before.st_mtime_ns)
+    # Last, so a refused study reads no more of the file; after the stat, so a change
+    # during the hash (or the parse) shows in the first trial's check.
+    fingerprint = data_fingerprint(source)
     return StreamedData(str(source), str(folder), task, rows, identity, fingerprint), space
 
 
