@@ -11,6 +11,7 @@ import pytest
 import deepff as dff
 from deepff.batching import ArrayBatches
 from deepff.callbacks import Callback
+from deepff.io import coded
 from deepff.io.datasets import DataError
 from deepff.io.stream import (
     ArraySource,
@@ -80,7 +81,7 @@ def test_csv_gz_and_parquet_are_parsed_once_into_a_memory_mapped_cache(tmp_path)
     np.testing.assert_array_equal(source.read(0, None), table)
 
 
-def test_a_cache_of_other_data_is_refused_and_a_bad_file_leaves_nothing(tmp_path):
+def test_a_cache_of_other_data_is_refused_and_a_bad_file_leaves_nothing(tmp_path, monkeypatch):
     first = _csv(tmp_path / "a.csv", _table(50))
     second = _csv(tmp_path / "b.csv", _table(60, seed=2))
     cache = tmp_path / "cache.npy"
@@ -88,10 +89,11 @@ def test_a_cache_of_other_data_is_refused_and_a_bad_file_leaves_nothing(tmp_path
     build_cache(first, cache)  # the same data: kept
     with pytest.raises(DataError, match="made from other data"):
         build_cache(second, cache)
+    monkeypatch.setattr(coded, "MAX_CATEGORIES", 3)
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b\n1,2\n3,x\n")
-    with pytest.raises(DataError, match="must be a number"):
-        build_cache(bad, tmp_path / "bad.npy", chunk_rows=1)
+    bad.write_text("a,b\n" + "".join(f"{i},k{i}\n" for i in range(9)))
+    with pytest.raises(DataError, match="column 'b' has 4 distinct values, more than the 3"):
+        build_cache(bad, tmp_path / "bad.npy", chunk_rows=1)  # at the 4th row, not the 9th
     assert not any(p.name.startswith("bad.npy") for p in tmp_path.iterdir())
 
 
@@ -286,15 +288,24 @@ def test_deepff_train_shuffle_windowed_streams_a_csv_and_writes_a_run(tmp_path, 
     assert dff.load(run / "model.safetensors").epoch == 5
 
 
-def test_a_streamed_run_refuses_text_cells_clearly(tmp_path, capsys):
+def test_a_streamed_run_refuses_a_category_column_past_the_limit_naming_it(
+    tmp_path, capsys, monkeypatch
+):
     from deepff.cli import main
 
+    monkeypatch.setattr(coded, "MAX_CATEGORIES", 5)
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,colour,label\n1,red,0\n2,blue,1\n")
+    bad.write_text("a,user,label\n" + "".join(f"{i},u{i},{i % 2}\n" for i in range(40)))
     out = tmp_path / "run"
     assert main(["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]) == 2
-    assert "every cell of a streamed file must be a number" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "column 'user' has 40 distinct values, more than the 5" in err
+    assert "--drop user" in err and len(err.splitlines()) == 1
     assert not (out / "model.safetensors").exists() and not (out / "data.npy").exists()
+    # dropped, the column is no category and the run trains (its codes stay in the cache)
+    monkeypatch.setattr(coded, "MAX_CATEGORIES", 100)
+    args = ["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]
+    assert main([*args, "--drop", "user", "--epochs", "2"]) == 0
 
 
 def test_blocks_of_a_sparse_split_span_a_bounded_stretch_of_the_file(monkeypatch):

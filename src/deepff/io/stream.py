@@ -37,7 +37,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import mmap
 import os
@@ -48,6 +47,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..serialization import write_atomically
+from .coded import read_record, same_data, write_record
 from .datasets import DataError
 
 #: Rows a chunk holds unless told (about 1 MiB of 64 float32 columns).
@@ -81,6 +81,7 @@ class _Source:
 
     def _remember(self) -> None:
         self._identity = None if self.path is None else _stat(self.path)
+        self.levels, self.missing = {}, None  # a cache's text codes and missing cells
 
     def check_unchanged(self) -> None:
         """Raise ``DataChanged`` if the file changed since the source was opened."""
@@ -244,83 +245,65 @@ def _npy_header(shape, dtype) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
 
 
-def _text_chunks(path, chunk_rows):
-    """(column names, iterator of float32 blocks) of a CSV (.gz too) or Parquet file."""
-    path = Path(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
-        import pyarrow.parquet as pq
-
-        handle = pq.ParquetFile(path)
-        names = list(handle.schema_arrow.names)
-
-        def blocks():
-            for batch in handle.iter_batches(batch_size=chunk_rows):
-                yield np.column_stack(
-                    [
-                        np.asarray(c.to_numpy(zero_copy_only=False), np.float32)
-                        for c in batch.columns
-                    ]
-                )
-
-        return names, blocks()
-    import pandas as pd
-
-    sep = "\t" if ".tsv" in suffixes else ","
-    names = [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
-    reader = pd.read_csv(path, dtype=np.float32, engine="c", sep=sep, chunksize=chunk_rows)
-    return names, (frame.to_numpy(np.float32) for frame in reader)
-
-
 def _cache_identity(path) -> dict:
     path = Path(path)
     size, mtime = _stat(path)
     return {"data": str(path.resolve()), "size": size, "mtime_ns": mtime, "dtype": "float32"}
 
 
-def build_cache(path, cache, chunk_rows=CHUNK_ROWS) -> Path:
+def build_cache(path, cache, chunk_rows=CHUNK_ROWS, *, fingerprint=None, rebuild=False) -> Path:
     """Parse a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet file once, by chunks, into a
     float32 ``.npy`` file ``cache`` that later epochs memory-map.
 
-    The array is written to ``cache + ".<pid>.part"`` under a reserved header and renamed
-    when complete (processes building the same cache at once do not collide), with
-    ``cache + ".json"`` naming the data it came from (path, size, time). An existing cache
-    of the same data is kept; a cache of other data is refused (delete it or name
-    another), so a stale cache never trains a model. Non-numeric cells are refused,
-    naming the file. Memory: one chunk.
+    Numbers are stored as read, a text column's cells as the codes of its distinct values
+    (``deepff.io.coded.CodedTable``), missing cells as NaN. The array is written to
+    ``cache + ".<pid>.part"`` under a reserved header and renamed when complete (processes
+    building the same cache at once do not collide), with ``cache + ".json"`` recording the
+    data it came from (path, size, time, and ``fingerprint``, the content's hash, when the
+    caller gives it), the columns, each text column's values by code, and each column's
+    missing cells. An existing cache of the same data is kept. One whose file was only
+    touched (another size or time, but the same ``fingerprint`` as recorded) is kept and
+    its record updated. Any other is refused (delete it or name another), so a stale cache
+    never trains a model, unless ``rebuild`` (a cache deepff made in a run directory): then
+    it is made again. Memory: one chunk, and each text column's distinct values (at most
+    ``deepff.io.coded.MAX_CATEGORIES``).
 
     Examples
     --------
     >>> import tempfile, os
     >>> folder = tempfile.mkdtemp()
     >>> csv = os.path.join(folder, "d.csv")
-    >>> _ = open(csv, "w").write("a,b\\n1,2\\n3,4\\n5,6\\n")
+    >>> _ = open(csv, "w").write("a,b\\n1,x\\n3,y\\n5,x\\n")
     >>> cache = build_cache(csv, os.path.join(folder, "d.npy"), chunk_rows=2)
     >>> NpySource(cache).read(0, 3).tolist()
-    [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    [[1.0, 0.0], [3.0, 1.0], [5.0, 0.0]]
+    >>> import json
+    >>> json.loads(open(str(cache) + ".json").read())["levels"]
+    {'b': ['x', 'y']}
     """
     path, cache = Path(path), Path(cache)
     identity = _cache_identity(path)
     sidecar = Path(str(cache) + ".json")
     if cache.exists():
-        try:
-            known = json.loads(sidecar.read_text())
-        except (OSError, ValueError):
-            known = None
-        if known is None or {k: known.get(k) for k in identity} != identity:
+        known = read_record(sidecar)
+        if same_data(known, identity, fingerprint):
+            if {k: known.get(k) for k in identity} != identity:  # touched: the same bytes
+                write_record(sidecar, {**known, **identity})
+            return cache
+        if not rebuild:
             raise DataError(
                 f"{cache}: this cache was made from other data (or its record "
                 f"{sidecar.name} is missing or differs from {path}); delete it or name "
                 "another cache"
             )
-        return cache
     partial = Path(f"{cache}.{os.getpid()}.part")  # one per process: ranks may race
     try:
-        names = _write_cache(path, partial, chunk_rows)
-        identity["columns"] = names
-        record = Path(f"{sidecar}.{os.getpid()}.part")
-        record.write_text(json.dumps(identity))
-        os.replace(record, sidecar)
+        record = _write_cache(path, partial, chunk_rows)
+        if _cache_identity(path) != identity:
+            raise DataChanged(f"{path}: the data file changed while its cache was made")
+        if fingerprint is not None:
+            identity["fingerprint"] = fingerprint
+        write_record(sidecar, {**identity, **record})
         os.replace(partial, cache)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -328,31 +311,46 @@ def build_cache(path, cache, chunk_rows=CHUNK_ROWS) -> Path:
     return cache
 
 
-def _write_cache(path, partial, chunk_rows) -> list:
-    rows, width = 0, None
-    try:
-        names, blocks = _text_chunks(path, chunk_rows)
-        with open(partial, "wb") as out:
-            out.write(b"\0" * _HEADER_BYTES)
-            for block in blocks:
-                if width is None:
-                    width = block.shape[1]
-                out.write(np.ascontiguousarray(block, np.float32).tobytes())
-                rows += block.shape[0]
+def _write_cache(path, partial, chunk_rows) -> dict:
+    """Write the float32 array of a text or Parquet file to ``partial``; return its record:
+    ``columns``, ``levels`` (each text column's values by code) and ``missing``."""
+    from .coded import CodedTable, _TextFound
+
+    table = CodedTable(path, chunk_rows)
+    with open(partial, "wb") as out:
+        while True:
             out.seek(0)
-            out.write(_npy_header((rows, width or len(names)), np.float32))
-    except (ValueError, TypeError) as error:
-        raise DataError(
-            f"{path}: every cell of a streamed file must be a number "
-            f"({str(error).splitlines()[0]}); encode text columns first, or train from memory"
-        ) from error
-    return names
+            out.truncate()
+            out.write(b"\0" * _HEADER_BYTES)
+            rows = 0
+            try:
+                for block in table.blocks():
+                    out.write(np.ascontiguousarray(block, np.float32).tobytes())
+                    rows += block.shape[0]
+            except _TextFound:  # numbers in the first rows, text further down: read again
+                continue
+            break
+        out.seek(0)
+        out.write(_npy_header((rows, len(table.names)), np.float32))
+    return {"columns": table.names, "levels": table.levels, "missing": table.missing}
 
 
-def open_source(data, *, dataset=None, cache=None, columns=None, chunk_rows=CHUNK_ROWS):
+def open_source(
+    data,
+    *,
+    dataset=None,
+    cache=None,
+    columns=None,
+    chunk_rows=CHUNK_ROWS,
+    fingerprint=None,
+    rebuild=False,
+):
     """The data source for ``data``: an array, a ``.npy`` path, an HDF5 path (with
     ``dataset``), or a CSV/Parquet path (parsed into ``cache``, default ``data + ".npy"``
-    beside it; the command line puts it in the run directory).
+    beside it; the command line puts it in the run directory; ``fingerprint`` and
+    ``rebuild`` as ``build_cache`` takes them). A source has ``levels`` (each text
+    column's values by code: a cache's) and ``missing`` (a cache's record of missing
+    cells, else None).
 
     Examples
     --------
@@ -375,10 +373,12 @@ def open_source(data, *, dataset=None, cache=None, columns=None, chunk_rows=CHUN
             raise DataError(f"{path}: name the HDF5 dataset to stream (dataset=...)")
         return HDF5Source(path, dataset, columns)
     cache = Path(cache) if cache is not None else path.with_name(path.name + ".npy")
-    build_cache(path, cache, chunk_rows)
-    names = json.loads(Path(str(cache) + ".json").read_text())["columns"]
-    source = NpySource(cache, columns or names)
+    build_cache(path, cache, chunk_rows, fingerprint=fingerprint, rebuild=rebuild)
+    record = read_record(Path(str(cache) + ".json")) or {}
+    source = NpySource(cache, columns or record.get("columns"))
     source.origin, source.origin_identity = path, _stat(path)
+    # Caches made before text columns streamed hold numbers only, with no missing record.
+    source.levels, source.missing = record.get("levels", {}), record.get("missing")
     return _WatchOrigin(source)
 
 
@@ -429,6 +429,12 @@ class Moments:
         """The moments of one block, in float64, NaN cells left out."""
         block = np.asarray(block, np.float64)
         missing = np.isnan(block)
+        if block.shape[0] and not missing.any():  # complete: no masked copies of the block
+            mean = block.mean(axis=0)
+            centered = block - mean
+            m2 = np.einsum("ij,ij->j", centered, centered)
+            count = np.full(block.shape[1], block.shape[0])
+            return cls(count, mean, m2, block.min(axis=0), block.max(axis=0))
         count = (~missing).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             total = np.where(missing, 0.0, block).sum(axis=0)
@@ -562,6 +568,9 @@ class SourceBatches:
     rows : array of int, optional
         The rows that are examples (a training split), in increasing order; the epoch's
         order runs over them.
+    inputs : callable, optional
+        A block of the source's rows to the features (``Preprocessor.coded_transform``
+        of a streamed run): in place of ``features``, ``mean`` and ``scale``.
 
     Examples
     --------
@@ -588,6 +597,7 @@ class SourceBatches:
         rank=0,
         size=1,
         rows=None,
+        inputs=None,
     ):
         from ..sharding import check_shuffle
 
@@ -606,6 +616,7 @@ class SourceBatches:
         self.scale = None if scale is None else np.asarray(scale, self.dtype)
         self.chunk_rows, self.window, self.rank, self.size = chunk_rows, window, rank, size
         self.global_size, self.global_weight = 0, None
+        self.inputs = inputs
 
     @property
     def n_examples(self) -> int:
@@ -625,11 +636,13 @@ class SourceBatches:
     def split(self, block):
         """(X, Y) of a block of rows: the scaled features and the encoded target."""
         columns = self._columns
-        if self.mean is not None:
+        if self.inputs is not None:
+            X = self.inputs(block)
+        elif self.mean is not None:
             X = np.subtract(block[:, columns], self.mean, dtype=self.dtype)
         else:
             X = np.array(block[:, columns], dtype=self.dtype)
-        if self.scale is not None:
+        if self.scale is not None and self.inputs is None:
             X *= self._inverse_scale
         y = np.asarray(block[:, self.target])
         Y = self.encode(y) if self.encode is not None else y.reshape(-1, 1).astype(self.dtype)

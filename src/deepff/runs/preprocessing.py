@@ -20,6 +20,8 @@ import math
 import numpy as np
 
 from .._checks import describe, is_int
+from ..io.coded import check_categories
+from ..io.stream import Moments
 from .options import CATEGORICAL, IMPUTES, SCALES, _fail
 
 #: ``auto`` gives integer codes (for an ``Embedding`` block) to the text columns of more than
@@ -127,41 +129,83 @@ class Preprocessor:
         """Column by column, so that at most one column is copied at a time."""
         self.kind = "table"
         labels = {str(c): c for c in frame.columns}
+        self._check_names(labels)
+        self._fit_columns(
+            [
+                self._summary(name, self._column(frame, labels[name], name, rows))
+                for name in labels
+                if name not in self.drop
+            ]
+        )
+
+    def _check_names(self, names) -> None:
+        """Every column named by drop, category and numeric is one of ``names``."""
         for name in (*self.drop, *self.as_category, *self.as_numeric):
-            if name not in labels:
+            if name not in names:
                 raise ValueError(
-                    f"the data has no column {name!r}; its columns are {', '.join(labels)}"
+                    f"the data has no column {name!r}; its columns are {', '.join(names)}"
                 )
-        self.columns = [name for name in labels if name not in self.drop]
-        self.categories = {}
-        self.fill = {}
-        numeric, moments = [], []
-        for name in self.columns:
-            column = self._column(frame, labels[name], name, rows)
-            if _is_text(column):
-                values = column.dropna().astype(str)
-                self.categories[name] = sorted(values.unique().tolist())
-                if self.impute and column.isna().any():
-                    mode = values.mode()
-                    self.fill[name] = str(mode.iloc[0]) if len(mode) else ""
+
+    def _summary(self, name, column) -> _Column:
+        """What fitting needs of one column of a frame (its training rows)."""
+        if _is_text(column):
+            values = column.dropna().astype(str)
+            counts = values.value_counts(sort=False)
+            counts = dict(zip(counts.index.tolist(), counts.tolist(), strict=True))
+            return _Column(name, counts=counts, missing=len(column) - len(values))
+        values = column.to_numpy(np.float64)
+        missing = np.isnan(values)
+        kept = values[~missing]
+        if not np.all(np.isfinite(kept)) or (missing.any() and not self.impute):
+            bad = values[~np.isfinite(values)][0]
+            raise _NonFinite(f"data must be finite; found {bad} in a row")
+        median = None
+        if self.impute == "median" and missing.any() and kept.size:
+            median = float(np.median(kept))
+        moments = Moments.of(kept.reshape(-1, 1))
+        return _Column(name, moments=moments, missing=int(missing.sum()), median=median)
+
+    def _fit_columns(self, summaries) -> None:
+        """The encoding and scaling from each column's summary (a frame's, or a streamed
+        pass's): the categories seen, sorted; a text column's fill its most frequent
+        value (the first in order of a tie); a number's its mean or median, the imputed
+        values joined to the column's moments by Chan's update (the same numbers as
+        moments of the filled column, to float64 rounding)."""
+        self.columns = [column.name for column in summaries]
+        self.categories, self.fill = {}, {}
+        numeric, stats = [], []
+        for column in summaries:
+            name = column.name
+            if column.counts is not None:
+                seen = sorted(v for v, n in column.counts.items() if n > 0)
+                check_categories(name, len(seen))
+                self.categories[name] = seen
+                if self.impute and column.missing:
+                    top = max((column.counts[v] for v in seen), default=0)
+                    self.fill[name] = min((v for v in seen if column.counts[v] == top), default="")
                 continue
             numeric.append(name)
-            values = column.to_numpy(np.float64, copy=True)
-            missing = np.isnan(values)
-            if self.impute and missing.any():
-                kept = values[~missing]
-                if kept.size == 0:
+            moments = column.moments
+            if self.impute and column.missing:
+                if not moments.count[0]:
                     stat = 0.0
                 else:
-                    stat = kept.mean() if self.impute == "mean" else np.median(kept)
+                    stat = float(moments.mean[0]) if self.impute == "mean" else column.median
                 self.fill[name] = float(stat)
-                values[missing] = stat
-            moments.append(_moments(values.reshape(-1, 1)))
+                moments = moments.combine(_constant(stat, column.missing))
+            stats.append(moments)
         self.numeric = numeric
-        if moments:
-            self._set_scaling(*(np.concatenate(parts) for parts in zip(*moments, strict=True)))
+        if stats:
+            joined = Moments(
+                *(np.concatenate(parts) for parts in zip(*map(_fields, stats), strict=True))
+            )
+            self._set_scaling(*_scaling_of(joined))
         else:
             self._set_scaling(*_empty_moments(0))
+        self._finish_table()
+
+    def _finish_table(self) -> None:
+        numeric = self.numeric
         self.input_shape = [len(self.columns)]
         self.embedded = {
             name: self.categories.pop(name)
@@ -179,6 +223,199 @@ class Preprocessor:
             + [f"{name}={value}" for name, values in self.categories.items() for value in values]
             + [f"{name} (code)" for name in self.embedded]
         )
+
+    def fit_coded(self, blocks, columns, levels=None, *, exclude=()) -> Preprocessor:
+        """Fit on a table's training rows given as blocks of coded numbers, in one pass:
+        what a streamed run fits (``deepff.runs.streamed``), the Preprocessor ``fit``
+        makes of the raw rows, equal to float64 rounding.
+
+        ``columns`` names the blocks' columns; a text column's cells are codes into its
+        ``levels[name]`` (its values by code, ``deepff.io.coded``), a missing cell is NaN;
+        the columns in ``exclude`` (the target) are not features. The moments are Chan's
+        parallel update over the blocks (``deepff.io.stream.Moments``), and imputing by
+        the mean streams exactly (the imputed values join the moments at the end); the
+        median needs every value at once and is refused. Then ``coded_transform`` turns
+        blocks of the same columns into features.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> blocks = [np.array([[1.0, 0.0], [np.nan, 1.0]]), np.array([[3.0, 0.0]])]
+        >>> pre = Preprocessor(impute="mean").fit_coded(blocks, ["x", "city"],
+        ...                                              {"city": ["b", "a"]})
+        >>> pre.categories, pre.fill
+        ({'city': ['a', 'b']}, {'x': 2.0})
+        >>> pre.coded_transform(np.array([[np.nan, 1.0]]))
+        array([[0., 1., 0.]], dtype=float32)
+        """
+        if self.impute not in (None, "mean"):
+            raise ValueError(
+                f"impute {self.impute!r} needs every value at once, so it does not stream; "
+                "impute 'mean' streams (exactly)"
+            )
+        levels = dict(levels or {})
+        self.kind = "table"
+        names = [name for name in columns if name not in exclude]
+        self._check_names(names)
+        where = {name: i for i, name in enumerate(columns)}
+        kept = [name for name in names if name not in self.drop]
+        numbers = [
+            name
+            for name in kept
+            if (name in levels and name in self.as_numeric)
+            or (name not in levels and name not in self.as_category)
+        ]
+        texts = [name for name in kept if name not in numbers]
+        self._coding = {"at": where, "numbers": [where[n] for n in numbers], "lookups": {}}
+        for j, name in enumerate(numbers):
+            if name in levels:  # --numeric: a text column's values as numbers, as ``_column``
+                import pandas as pd
+
+                values = pd.Series(levels[name], dtype=object)
+                lookup = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+                self._coding["lookups"][j] = np.append(lookup, np.nan)
+        total, rows, tally = self._coded_pass(blocks, texts, levels)
+        summaries = []
+        for name in kept:
+            if name in numbers:
+                j = numbers.index(name)
+                moments = Moments(*(field[j : j + 1] for field in _fields(total)))
+                if rows > moments.count[0] and not self.impute:
+                    raise ValueError(
+                        f"column {name!r} has missing values ({rows - int(moments.count[0]):,}"
+                        " of the training rows); use --impute mean to fill them"
+                    )
+                summaries.append(_Column(name, moments=moments, missing=rows - moments.count[0]))
+            else:
+                counts, missing = tally[name]
+                summaries.append(_Column(name, counts=counts, missing=missing))
+        self._fit_columns(summaries)
+        self._code_positions(texts, levels)
+        self.fitted = True
+        return self
+
+    def _coded_pass(self, blocks, texts, levels) -> tuple:
+        """(the numbers' moments, the rows, each category column's (counts, missing))."""
+        total, rows = None, 0
+        counts = {n: np.zeros(len(levels[n]), np.int64) for n in texts if n in levels}
+        seen = {n: {} for n in texts if n not in levels}  # --category: number -> count
+        missing = dict.fromkeys(texts, 0)
+        where = self._coding["at"]
+        for block in blocks:
+            block = np.asarray(block)
+            part = Moments.of(self._coded_numbers(block))
+            total = part if total is None else total.combine(part)
+            rows += len(block)
+            for name in texts:
+                cells = block[:, where[name]]
+                gap = np.isnan(cells)
+                missing[name] += int(gap.sum())
+                if name in counts:
+                    codes = cells[~gap].astype(np.int64)
+                    counts[name] += np.bincount(codes, minlength=len(counts[name]))
+                    continue
+                values, times = np.unique(cells[~gap], return_counts=True)
+                for value, n in zip(values.tolist(), times.tolist(), strict=True):
+                    seen[name][value] = seen[name].get(value, 0) + n
+                check_categories(name, len(seen[name]))
+        if total is None:
+            raise ValueError("no training rows to fit the preprocessing on")
+        tally = {
+            n: (dict(zip(levels[n], c.tolist(), strict=True)), missing[n])
+            for n, c in counts.items()
+        }
+        for name, values in seen.items():
+            tally[name] = ({_number_text(v): n for v, n in values.items()}, missing[name])
+            self._coding.setdefault("numbers_of", {})[name] = np.array(sorted(values))
+        return total, rows, tally
+
+    def _code_positions(self, texts, levels) -> None:
+        """Each category column's cell -> the position of its value among the categories."""
+        positions = {}
+        for name in texts:
+            categories = self.categories.get(name, self.embedded.get(name))
+            index = {value: i for i, value in enumerate(categories)}
+            if name in levels:
+                keys = levels[name]
+            else:
+                keys = [_number_text(v) for v in self._coding["numbers_of"][name].tolist()]
+            fill = self.fill.get(name)
+            positions[name] = (
+                np.array([index.get(k, -1) for k in keys], np.int64),
+                None if fill is None else index.get(fill, -1),
+            )
+        self._coding["positions"] = positions
+
+    def _coded_numbers(self, block) -> np.ndarray:
+        """The numeric columns of a coded block, in float64 (--numeric text looked up)."""
+        at = self._coding["numbers"]
+        if at and at == list(range(at[0], at[-1] + 1)):
+            X = np.array(block[:, at[0] : at[-1] + 1], np.float64)
+        else:
+            X = np.array(block[:, at], np.float64)
+        for j, lookup in self._coding["lookups"].items():
+            cells = X[:, j]
+            gap = np.isnan(cells)
+            X[:, j] = lookup[np.where(gap, len(lookup) - 1, cells).astype(np.int64)]
+        return X
+
+    def coded_transform(self, block, out=None) -> np.ndarray:
+        """The features of a block of coded rows (the columns ``fit_coded`` was given):
+        what ``transform`` gives of the same rows raw, bit for bit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> pre = Preprocessor(scale="minmax").fit_coded([np.array([[0.0], [2.0]])], ["x"])
+        >>> pre.coded_transform(np.array([[1.0]]))
+        array([[0.5]], dtype=float32)
+        """
+        self._check_fitted()
+        if getattr(self, "_coding", None) is None:
+            raise ValueError("coded_transform takes the blocks of a Preprocessor fit_coded fitted")
+        block = np.asarray(block)
+        if out is None:
+            out = np.empty((len(block), self.n_features_out), self.dtype)
+        X = self._coded_numbers(block)
+        gaps = np.isnan(X)
+        for j in np.flatnonzero(gaps.any(axis=0)):
+            name = self.numeric[j]
+            if name not in self.fill:
+                raise ValueError(f"missing value in column {name!r}; use --impute mean")
+            X[gaps[:, j], j] = self.fill[name]
+        X -= self.offset
+        X *= self.multiplier
+        out[:, : len(self.numeric)] = X
+        start = len(self.numeric)
+        for name, categories in self.categories.items():
+            codes = self._positions(block, name)
+            part = out[:, start : start + len(categories)]
+            part[...] = 0
+            known = codes >= 0
+            part[np.flatnonzero(known), codes[known]] = 1
+            start += len(categories)
+        for name in self.embedded:  # unseen: -1 + 1 = the reserved 0
+            out[:, start] = self._positions(block, name) + 1
+            start += 1
+        return out
+
+    def _positions(self, block, name) -> np.ndarray:
+        """A category column's cells of a coded block as positions among its categories
+        (-1: unseen); a missing cell is the fill's, or refused."""
+        cells = block[:, self._coding["at"][name]]
+        table, fill = self._coding["positions"][name]
+        gap = np.isnan(cells)
+        if gap.any() and fill is None:
+            raise ValueError(f"missing value in column {name!r}; use --impute mean")
+        numbers = self._coding.get("numbers_of", {}).get(name)
+        if numbers is None:
+            codes = np.where(gap, 0, cells).astype(np.int64)
+            found = table[np.minimum(codes, len(table) - 1)] if len(table) else codes * 0 - 1
+        else:  # --category of numbers: the value's place among the training values
+            place = np.minimum(np.searchsorted(numbers, cells), max(len(numbers) - 1, 0))
+            hit = numbers[place] == cells if len(numbers) else np.zeros(len(cells), bool)
+            found = np.where(hit, table[place] if len(table) else -1, -1)
+        return np.where(gap, -1 if fill is None else fill, found)
 
     def _column(self, frame, label, name, rows=None):
         """A table column as the model reads it: forced to numbers or to text if asked."""
@@ -207,12 +444,20 @@ class Preprocessor:
         self.fill = {}
         self.feature_names = None
         self.n_features_out = n
-        accumulator = _Moments(n)
+        total = None
         for block in _blocks(X, rows):
-            accumulator.add(block.reshape(block.shape[0], -1))
+            flat = block.reshape(block.shape[0], -1)
+            if not np.all(np.isfinite(flat)):
+                position = tuple(int(i) for i in np.argwhere(~np.isfinite(flat))[0])
+                raise _NonFinite(f"data must be finite; found {flat[position]} in a row")
+            if len(flat):
+                part = Moments.of(flat)
+                total = part if total is None else total.combine(part)
         if self.impute:
             raise ValueError("impute applies to tables (CSV/TSV); arrays must be complete")
-        self._set_scaling(*accumulator.result())
+        if total is None:
+            raise ValueError("no training rows to fit the preprocessing on")
+        self._set_scaling(*_scaling_of(total))
 
     def _set_scaling(self, mean, std, low, high):
         if self.scale == "standard":
@@ -599,48 +844,35 @@ class _NonFinite(ValueError):
     """NaN, infinity, or values whose statistics overflow: ``prepare`` says where they are."""
 
 
-class _Moments:
-    """Mean, standard deviation, min and max of columns, accumulated over chunks."""
+class _Column:
+    """What fitting needs of one table column over the training rows: ``counts`` of a
+    category column's values, else the ``moments`` of its numbers (and the ``median``
+    when imputing by it); ``missing``, its missing cells."""
 
-    def __init__(self, n):
-        self.count = 0
-        self.mean = np.zeros(n)
-        self.m2 = np.zeros(n)
-        self.low = np.full(n, np.inf)
-        self.high = np.full(n, -np.inf)
-
-    def add(self, block):
-        if block.shape[0] == 0:
-            return
-        if not np.all(np.isfinite(block)):
-            position = tuple(int(i) for i in np.argwhere(~np.isfinite(block))[0])
-            raise _NonFinite(f"data must be finite; found {block[position]} in a row")
-        k = block.shape[0]
-        with np.errstate(over="ignore", invalid="ignore"):  # checked in result()
-            mean = block.mean(axis=0)
-            m2 = ((block - mean) ** 2).sum(axis=0)
-            total = self.count + k
-            delta = mean - self.mean
-            self.mean = self.mean + delta * (k / total)
-            self.m2 = self.m2 + m2 + delta**2 * (self.count * k / total)
-        self.count = total
-        np.minimum(self.low, block.min(axis=0), out=self.low)
-        np.maximum(self.high, block.max(axis=0), out=self.high)
-
-    def result(self):
-        if self.count == 0:
-            raise ValueError("no training rows to fit the preprocessing on")
-        std = np.sqrt(self.m2 / self.count)
-        if not (np.all(np.isfinite(std)) and np.all(np.isfinite(self.mean))):
-            raise _NonFinite("data too large: its variance overflows")
-        return self.mean, std, self.low, self.high
+    def __init__(self, name, *, counts=None, moments=None, missing=0, median=None):
+        self.name, self.counts, self.moments = name, counts, moments
+        self.missing, self.median = int(missing), median
 
 
-def _moments(values):
-    """(mean, std, minimum, maximum) of each column of ``values``, in one chunked pass."""
-    accumulator = _Moments(values.shape[1])
-    accumulator.add(values)
-    return accumulator.result()
+def _constant(value, count) -> Moments:
+    """The moments of ``count`` copies of ``value`` (one column)."""
+    value = np.array([float(value)])
+    return Moments(np.array([count]), value, np.zeros(1), value.copy(), value.copy())
+
+
+def _fields(moments) -> tuple:
+    return moments.count, moments.mean, moments.m2, moments.minimum, moments.maximum
+
+
+def _scaling_of(moments) -> tuple:
+    """(mean, std, minimum, maximum) of columns' moments; none may be empty or overflow."""
+    if not len(moments.count) or np.any(moments.count == 0):
+        raise ValueError("no training rows to fit the preprocessing on")
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = moments.std
+    if not (np.all(np.isfinite(std)) and np.all(np.isfinite(moments.mean))):
+        raise _NonFinite("data too large: its variance overflows")
+    return moments.mean, std, moments.minimum, moments.maximum
 
 
 def _empty_moments(n):

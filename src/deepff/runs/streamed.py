@@ -72,7 +72,7 @@ from .directory import (
 )
 from .options import check_options
 from .prepare import infer_task
-from .preprocessing import Preprocessor
+from .preprocessing import Preprocessor, _NonFinite
 from .run import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -95,8 +95,8 @@ from .run import (
 
 #: Validation rows held in memory for the per-epoch scores (a random sample of the split).
 VALIDATION_ROWS = 50_000
-#: Options of a table read in memory that a streamed run (every cell a number) does not take.
-_NOT_STREAMED = ("class_weight", "impute", "drop", "id_column", "category", "numeric")
+#: Options of a run in memory that a streamed run does not take.
+_NOT_STREAMED = ("class_weight",)
 #: Rows of the evaluation figures (a random sample of the test part, else validation, ...).
 FIGURE_ROWS = 50_000
 
@@ -124,18 +124,73 @@ def _sample(rows, limit, seed, salt):
     return rows[np.sort(chosen)]
 
 
-def _preprocessor(source, features, names, train, options):
-    """The run's table Preprocessor of numeric columns, scaled by streamed moments."""
-    import pandas as pd
-
-    sample = pd.DataFrame(np.asarray(source.take(train[:64]))[:, features], columns=names)
-    pre = Preprocessor(scale=options["scale"], dtype=options["dtype"]).fit(sample)
-    stats = stream.moments(source, columns=features, rows=train)
-    pre._set_scaling(stats.mean, stats.std, stats.minimum, stats.maximum)
+def _preprocessor(source, target, train, options):
+    """The run's table Preprocessor, fitted in one streamed pass over the training rows of
+    the source (its text columns codes, ``Preprocessor.fit_coded``): the object, and the
+    statistics, an in-memory run fits on the same rows."""
+    drop = [*(options["drop"] or ()), *filter(None, [options["id_column"]])]
+    pre = Preprocessor(
+        options["scale"],
+        options["impute"],
+        options["dtype"],
+        options["categorical"],
+        drop=drop,
+        category=options["category"],
+        numeric=options["numeric"],
+    )
+    passes = stream.blocks(source, 65536, train)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            pre.fit_coded(passes, source.columns, source.levels, exclude=[source.columns[target]])
+    except _NonFinite:
+        raise RunError(
+            f"{_name(source)}: features must be finite numbers, and small enough to scale"
+        ) from None
+    except ValueError as error:
+        raise RunError(f"{_name(source)}: {error}") from None
+    finally:
+        source.release()
     return pre
 
 
+def _name(source) -> str:
+    """The data file a source reads (a cache's text file)."""
+    return Path(str(getattr(source, "origin", None) or source.path)).name
+
+
+def _check_missing(source, target, options) -> None:
+    """A cache's missing cells, refused before any work as the in-memory loaders refuse
+    them (the first in file order, named): a label always, a feature without --impute."""
+    missing = source.missing or {}
+    label = source.columns[target]
+    if label in missing:
+        row = missing[label][1]
+        raise RunError(
+            f"{_name(source)}: missing label in column {label!r} at row {row + 1} "
+            f"(line {row + 2} of the file)"
+        )
+    if options["impute"] is not None:
+        return
+    dropped = {*(options["drop"] or ()), options["id_column"]}
+    found = [
+        (first, source.columns.index(name), name)
+        for name, (_, first) in missing.items()
+        if name not in dropped
+    ]
+    if found:
+        row, _, name = min(found)
+        raise RunError(
+            f"{_name(source)}: missing value in column {name!r} at row {row + 1} (line "
+            f"{row + 2} of the file); use --impute mean to fill missing values"
+        )
+
+
 def _task(source, target, options):
+    name = source.columns[target]
+    if name in source.levels:  # text labels: classes, as in memory
+        if options["task"] == "regression":
+            raise RunError(f"the target {name!r} holds text; a regression target is numbers")
+        return "classification", np.array(sorted(source.levels[name]))
     classes = stream.unique_values(source, target, limit=10)
     if classes is not None and np.array_equal(classes, np.round(classes)):
         classes = classes.astype(np.int64)  # labels 0 and 1, as a CSV read in memory has them
@@ -208,9 +263,12 @@ def _claim(source, options, out, overwrite, resume, known=None):
     for name in _NOT_STREAMED:  # options a streamed run would otherwise ignore, silently
         if options[name] is not None:
             flag = "--" + name.replace("_", "-")
-            raise RunError(
-                f"--shuffle windowed: {flag} is not supported (a numeric table); leave it out"
-            )
+            raise RunError(f"--shuffle windowed: {flag} is not supported; leave it out")
+    if options["impute"] not in (None, "mean"):
+        raise RunError(
+            f"--shuffle windowed: --impute {options['impute']} needs every value at once, so "
+            "it does not stream; --impute mean streams (exactly), or train from memory"
+        )
     if not resume:
         check_run_directory(out, overwrite)
     elif not (out / CHECKPOINT_FILE).exists():
@@ -226,17 +284,22 @@ def _claim(source, options, out, overwrite, resume, known=None):
             fingerprint = data_fingerprint(source) if known is None else known
             if resume:
                 resume_checkpoint(out, options, fingerprint, source, "loss")
-        _open(source, options, out)  # the cache, made once
+        _open(source, options, out, fingerprint)  # the cache, made once
     except BaseException:
         lock.release()
         raise
     return lock, fingerprint
 
 
-def _open(source, options, out):
+def _open(source, options, out, fingerprint=None):
+    """(the source, the target's column); a CSV or Parquet file is parsed into the cache
+    once. A cache whose data was touched but has the same ``fingerprint`` is kept; the
+    default cache (in the run directory, deepff's own) of other data is made again."""
     cache = options["cache"] or out / "data.npy"
     try:
-        data = stream.open_source(source, cache=cache)
+        data = stream.open_source(
+            source, cache=cache, fingerprint=fingerprint, rebuild=options["cache"] is None
+        )
     except ValueError as error:
         raise RunError(f"--shuffle windowed: {error}") from None
     target = data.column_index(options["target"] if options["target"] is not None else -1)
@@ -250,12 +313,13 @@ class _StreamedRun:
     def __init__(self, source, options, out, comm, resume, fingerprint):
         self.options, self.out, self.comm = options, out, comm
         self.rank, self.size = (0, 1) if comm is None else (comm.rank, comm.size)
-        self.data, self.target = data, target = _open(source, options, out)
+        self.data, self.target = data, target = _open(source, options, out, fingerprint)
+        _check_missing(data, target, options)
         self.features = [i for i in range(data.n_columns) if i != target]
         names = [data.columns[i] for i in self.features]
         self.parts = _split(data.n_rows, options)
         self.task, classes = _task(data, target, options)
-        self.preprocessor = _preprocessor(data, self.features, names, self.parts[0], options)
+        self.preprocessor = _preprocessor(data, target, self.parts[0], options)
         self.info = _describe(source, data, target, names, options, self.task, self.parts)
         self.info["data"]["fingerprint"] = fingerprint
         self.monitor = "val_loss" if len(self.parts[1]) else "loss"
@@ -272,14 +336,20 @@ class _StreamedRun:
         if comm is not None:
             comm.check_batches(len(self.parts[0]), options["batch_size"])
             comm.bcast_parameters(self.network)
-        self.inputs = _inputs(self.preprocessor, self.network, self.features)
-        self.encode = stream.label_encoder(self.network) if self.task == "classification" else None
+        self.inputs = _inputs(self.preprocessor, self.network)
+        self.levels = data.levels.get(data.columns[target])  # text labels' codes, or None
+        self.encode = None
+        if self.task == "classification":
+            self.encode = _encoder(self.network, self.levels)
 
     def _create(self, classes) -> None:
         options = self.options
         n_outputs = len(classes) if self.task == "classification" else 1
         # Built first: options the network refuses must leave an earlier run in DIR intact.
-        self.network = build_network(options, len(self.features), self.task, n_outputs)
+        pre = self.preprocessor
+        self.network = build_network(
+            options, pre.n_features_out, self.task, n_outputs, pre.embedding_layout()
+        )
         if self.task == "classification":
             self.network.classes_ = classes
         if self.rank == 0:
@@ -353,9 +423,8 @@ class _StreamedRun:
     def _fit(self, epochs, callbacks) -> None:
         batches = stream.SourceBatches(
             self.data, self.target, self.options["batch_size"], "windowed", encode=self.encode,
-            mean=self.preprocessor.offset, scale=1.0 / self.preprocessor.multiplier,
-            dtype=self.network.dtype, features=self.features, rows=self.parts[0],
-            rank=self.rank, size=self.size,
+            dtype=self.network.dtype, rows=self.parts[0], rank=self.rank, size=self.size,
+            inputs=self.inputs,
         )  # fmt: skip
         validation = None
         if len(self.parts[1]):
@@ -379,10 +448,14 @@ class _StreamedRun:
         if name is not None:
             X, _, block = self._read(parts[name], FIGURE_ROWS, 2)
             setattr(prepared, f"X_{name}", X)
-            setattr(prepared, f"y_{name}", _labels(block[:, self.target], self.network))
-            if len(self.features) == 2 and len(self.parts[0]):
+            labels = _labels(block[:, self.target], self.network, self.levels)
+            setattr(prepared, f"y_{name}", labels)
+            pre = self.preprocessor
+            if len(pre.numeric) == 2 == pre.n_features_out and len(self.parts[0]):
                 _, _, raw = self._read(self.parts[0], FIGURE_ROWS, 3)
-                data = SimpleNamespace(X=raw[:, self.features], y=raw[:, self.target])
+                kept = [self.data.columns.index(name) for name in pre.numeric]
+                y = _labels(raw[:, self.target], self.network, self.levels)
+                data = SimpleNamespace(X=raw[:, kept], y=y)
                 prepared.indices = (np.arange(len(raw)),)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return draw_figures(
@@ -390,21 +463,38 @@ class _StreamedRun:
             )
 
 
-def _labels(values, network):
-    """A target column as the labels ``draw_figures`` compares with ``network.classes_``."""
+def _labels(values, network, levels=None):
+    """A target column as the labels ``draw_figures`` compares with ``network.classes_``
+    (text labels from their codes)."""
     values = np.asarray(values)
+    if levels is not None:
+        return np.asarray(levels)[values.astype(np.int64)]
     return values.astype(np.float64) if network.is_classifier else values
 
 
-def _inputs(pre, network, features):
-    """Rows of the source to the network's inputs: the features, scaled by ``pre``."""
-    offset = pre.offset.astype(network.dtype)
-    multiplier = pre.multiplier.astype(network.dtype)
+def _encoder(network, levels):
+    """A target column's cells to the output's form: numbers by ``label_encoder``, the
+    codes of text labels through their classes' positions."""
+    if levels is None:
+        return stream.label_encoder(network)
+    position = np.searchsorted(network.classes_, np.asarray(levels))
+    eye = np.eye(len(network.classes_), dtype=network.dtype)
+
+    def encode(codes):
+        labels = position[np.asarray(codes).astype(np.int64)]
+        if network.output_units == 1:
+            return labels.astype(network.dtype).reshape(-1, 1)
+        return eye[labels]
+
+    return encode
+
+
+def _inputs(pre, network):
+    """Rows of the source to the network's inputs: ``pre.coded_transform`` (what its
+    ``transform`` makes of the raw rows, bit for bit), in the network's dtype."""
 
     def inputs(block):
-        X = np.subtract(block[:, features], offset, dtype=network.dtype)
-        X *= multiplier
-        return X
+        return pre.coded_transform(block).astype(network.dtype, copy=False)
 
     return inputs
 
