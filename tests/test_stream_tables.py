@@ -234,3 +234,16 @@ def test_a_streamed_run_over_a_npy_fits_its_preprocessing_without_pandas(tmp_pat
     assert done.stdout.strip() == "[]"
     _, pre, _ = load_model(tmp_path / "run")
     assert pre.kind == "table" and pre.columns == ["0", "1", "2", "3"]
+
+
+def test_the_category_limit_is_the_in_memory_runs_too(monkeypatch):
+    import pandas as pd
+
+    from deepff.io import coded
+    from deepff.runs.preprocessing import Preprocessor
+
+    monkeypatch.setattr(coded, "MAX_CATEGORIES", 3)
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "user": ["a", "b", "c", "d"]})
+    with pytest.raises(ValueError, match="column 'user' has 4 distinct values, more than the 3"):
+        Preprocessor().fit(frame)
+    assert Preprocessor(drop=["user"]).fit(frame).columns == ["x"]

@@ -12,17 +12,20 @@ never whole unless it already is in memory:
 
 Every source has ``n_rows``, ``n_columns``, ``columns``, ``read(start, stop)`` (a float
 block) and ``take(rows)`` (rows by index), and ``check_unchanged()``, which raises a
-``DataChanged`` when the file under it changed since it was opened (each epoch asks).
+``DataChanged`` when the file under it changed since it was opened (each epoch asks). A
+cache's text columns hold codes (``deepff.io.coded``): ``levels`` gives each one's values
+by code, ``missing`` each column's missing cells (NaN in the cache).
 
 On top of a source, ``SourceBatches`` is a batch source of ``Network.train``
 (``deepff.batching``): it reads the target and feature columns of each batch, scales the
 features, and encodes the targets. Shuffling is ``"exact"`` (one permutation of all rows
 per epoch; rows gathered by index) or ``"windowed"`` (the chunks are permuted, then rows
 are shuffled inside a window of ``window`` chunks: reads stay sequential, memory stays
-one window; deterministic for a seed), or off. ``moments`` gives the scaling statistics in
-one streaming pass (Chan's parallel update), equal to the in-memory ones to float64
-rounding; ``fit_source`` is ``fit`` over a source, and ``predict_to_csv`` writes
-predictions as it reads.
+one window; deterministic for a seed), or off. ``moments`` gives the scaling statistics
+in one streaming pass (Chan's parallel update, ``Moments``: the one accumulator, which the
+run's ``Preprocessor`` fits with too), equal to the in-memory ones to float64 rounding;
+``fit_source`` is ``fit`` over a source, and ``predict_to_csv`` writes predictions as it
+reads.
 
 Examples
 --------

@@ -1,39 +1,50 @@
 """``deepff train DATA --shuffle windowed``: a run whose data never has to fit in memory.
 
-DATA is a numeric table: a ``.npy`` file (memory-mapped), or a CSV / Parquet file parsed
+DATA is a table: a numeric ``.npy`` file (memory-mapped), or a CSV / Parquet file parsed
 once into a float32 ``.npy`` cache (``--cache``, default ``DIR/data.npy``;
-``deepff.io.stream.build_cache``). The target is ``--target`` or the last column. Then:
+``deepff.io.stream.build_cache``) in which a text column's cells are the codes of its
+distinct values (at most ``deepff.io.coded.MAX_CATEGORIES`` a column, refused by name past
+that) and a missing cell is NaN; its record keeps each text column's values and each
+column's missing cells. The target is ``--target`` or the last column. Then:
 
 1. the split: each row is drawn into train, validation or test from ``--seed``
    (``--val-split``, ``--test-split``), one byte a row;
-2. the classes (a classifier's target with at most 10 whole values, as ``infer_task``
-   says) and the training rows' moments, one streamed pass each; the preprocessing is the
-   run's usual table ``Preprocessor`` (so ``deepff predict`` and ``evaluate`` read raw
-   rows), its scaling taken from the streamed moments;
+2. the classes (text labels, or a target with at most 10 whole values, as ``infer_task``
+   says), then one streamed pass over the training rows that fits the run's usual table
+   ``Preprocessor`` (``Preprocessor.fit_coded``: Chan's moments of the numbers, the
+   categories seen and their counts), the very object and statistics an in-memory run
+   fits on those rows (to float64 rounding; tested), so ``deepff predict`` and
+   ``evaluate`` read raw rows. ``--impute mean``, ``--drop``, ``--id-column``,
+   ``--category``, ``--numeric`` and ``--categorical`` act as in memory; missing cells
+   without ``--impute`` are refused before any work, naming the first (the cache's
+   record), and so is a missing label;
 3. training over ``SourceBatches`` (windowed shuffle, its order drawn from the network's
-   generator, which each checkpoint saves), with the ordinary run's bookkeeping
-   (``deepff.runs.run``): history.csv, trace.csv, early stopping on a random sample of up
-   to ``VALIDATION_ROWS`` validation rows held in memory, checkpoint.safetensors after
-   every epoch;
+   generator, which each checkpoint saves; each batch's features from
+   ``Preprocessor.coded_transform``, what ``transform`` gives the raw rows, bit for bit),
+   with the ordinary run's bookkeeping (``deepff.runs.run``): history.csv, trace.csv,
+   early stopping on a random sample of up to ``VALIDATION_ROWS`` validation rows held in
+   memory, checkpoint.safetensors after every epoch;
 4. the metrics of each part, streamed; the model file, metrics.json, config.toml, and the
    figures of ``draw_figures``: the learning curves and norms, and the evaluation figures
    (confusion matrix, ROC and precision-recall, calibration, or residuals; the decision
-   boundary for two features) over a random sample of up to ``FIGURE_ROWS`` rows of the
-   test part (else validation, else training), each figure's title giving its count.
+   boundary for two numeric features) over a random sample of up to ``FIGURE_ROWS`` rows
+   of the test part (else validation, else training), each figure's title giving its count.
 
 ``resume=True`` (``deepff train --resume DIR``) continues from the last checkpoint: the
 options must be the run's (but ``--epochs``) and the data the same bytes
-(``deepff.runs.directory.data_fingerprint``, checked before the cache is opened); the
+(``deepff.runs.directory.data_fingerprint``, checked before the cache is opened; a file
+only touched keeps its cache, whose record holds the same fingerprint, and the run
+directory's own cache that cannot show it holds these bytes is made again); the
 weights, optimizer state, generator (so every later epoch's order) and early-stopping
 progress are the checkpoint's, so an interrupted run resumed ends with the weights of a
 run never interrupted (tested bit for bit).
 
 Under ``mpiexec`` every rank reads only its share of each global batch (and of the rows
 scored at the end) from the same cache, and rank 0 alone writes the run. What a streamed
-run does not do: text columns (refused, naming the file: encode them first, or train from
-memory), and the table options ``--class-weight``, ``--impute``, ``--drop``,
-``--id-column``, ``--category``, ``--numeric`` (each refused, not ignored). Peak memory
-is about one window of chunks plus the validation and figure samples.
+run does not do: ``--class-weight`` and ``--impute median`` (a median needs every value at
+once; ``--impute mean`` streams exactly), each refused in one line, not ignored. Peak memory
+is about one window of chunks plus the validation and figure samples; fitting the
+preprocessing imports no pandas (only parsing a text file into the cache does).
 
 Examples
 --------
