@@ -157,7 +157,15 @@ def test_table_options_stream_and_predict_reads_raw_rows(tmp_path, capsys):
     assert len(lines) == 701 and {line.split(",")[1] for line in lines[1:]} <= {"no", "yes"}
     capsys.readouterr()
     assert main(["evaluate", str(out), str(data), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["examples"] == 700
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["examples"] == 700
+    assert main(["evaluate", str(out), str(data), "--json", "--stream"]) == 0
+    chunked = json.loads(capsys.readouterr().out)
+    assert chunked["confusion_matrix"] == whole["confusion_matrix"]
+    np.testing.assert_allclose(chunked["loss"], whole["loss"], rtol=1e-6)
+    streamed = tmp_path / "s.csv"
+    assert main(["predict", str(out), str(data), "--out", str(streamed), "--stream"]) == 0
+    assert streamed.read_bytes() == (tmp_path / "p.csv").read_bytes()
 
 
 def test_missing_cells_without_impute_are_refused_naming_the_first(tmp_path, capsys):
