@@ -89,11 +89,10 @@ def test_a_cache_of_other_data_is_refused_and_a_bad_file_leaves_nothing(tmp_path
     build_cache(first, cache)  # the same data: kept
     with pytest.raises(DataError, match="made from other data"):
         build_cache(second, cache)
-    monkeypatch.setattr(coded, "MAX_CATEGORIES", 3)
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b\n" + "".join(f"{i},k{i}\n" for i in range(9)))
-    with pytest.raises(DataError, match="column 'b' has 4 distinct values, more than the 3"):
-        build_cache(bad, tmp_path / "bad.npy", chunk_rows=1)  # at the 4th row, not the 9th
+    bad.write_text('a,b\n1,2\n3,"x\n')  # an open quote: not a table
+    with pytest.raises(DataError, match=r"bad\.csv: not a readable table"):
+        build_cache(bad, tmp_path / "bad.npy", chunk_rows=1)
     assert not any(p.name.startswith("bad.npy") for p in tmp_path.iterdir())
 
 
@@ -288,7 +287,7 @@ def test_deepff_train_shuffle_windowed_streams_a_csv_and_writes_a_run(tmp_path, 
     assert dff.load(run / "model.safetensors").epoch == 5
 
 
-def test_a_streamed_run_refuses_a_category_column_past_the_limit_naming_it(
+def test_a_category_column_past_the_limit_is_let_go_and_refused_unless_dropped(
     tmp_path, capsys, monkeypatch
 ):
     from deepff.cli import main
@@ -296,16 +295,19 @@ def test_a_streamed_run_refuses_a_category_column_past_the_limit_naming_it(
     monkeypatch.setattr(coded, "MAX_CATEGORIES", 5)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,user,label\n" + "".join(f"{i},u{i},{i % 2}\n" for i in range(40)))
+    cache = build_cache(bad, tmp_path / "c.npy", chunk_rows=4)  # stops at the 6th value
+    record = json.loads((tmp_path / "c.npy.json").read_text())
+    assert record["overflow"] == {"user": 8} and record["levels"]["user"] is None
+    assert np.isnan(NpySource(cache).read(0, None)[4:, 1]).all()  # no codes from there on
     out = tmp_path / "run"
-    assert main(["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]) == 2
+    args = ["train", str(bad), "--shuffle", "windowed", "--cache", str(cache), "--quiet"]
+    assert main([*args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "column 'user' has 40 distinct values, more than the 5" in err
+    assert "bad.csv: column 'user' has at least 8 distinct values, more than the 5" in err
     assert "--drop user" in err and len(err.splitlines()) == 1
-    assert not (out / "model.safetensors").exists() and not (out / "data.npy").exists()
-    # dropped, the column is no category and the run trains (its codes stay in the cache)
-    monkeypatch.setattr(coded, "MAX_CATEGORIES", 100)
-    args = ["train", str(bad), "--shuffle", "windowed", "--out", str(out), "--quiet"]
-    assert main([*args, "--drop", "user", "--epochs", "2"]) == 0
+    assert not (out / "model.safetensors").exists()
+    # dropped (or an ID), the column is no feature: the same cache trains the run
+    assert main([*args, "--out", str(out), "--id-column", "user", "--epochs", "2"]) == 0
 
 
 def test_blocks_of_a_sparse_split_span_a_bounded_stretch_of_the_file(monkeypatch):

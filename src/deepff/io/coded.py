@@ -10,8 +10,10 @@ A column is text as the whole-file loaders decide: pandas' type of the first
 Booleans are text (``"True"``, ``"False"``), as the loaders make them categories.
 
 As it reads, the table counts each column's missing cells and the first row of one
-(``missing``), and refuses a text column with more than ``MAX_CATEGORIES`` distinct values
-the moment it has seen that many, naming it (before its codes grow further). What the
+(``missing``), and stops coding a text column the moment it has seen more than
+``MAX_CATEGORIES`` distinct values (``overflow``; its values are let go): a run that keeps
+it as a feature is refused, naming it and the count (``check_categories``), one that drops
+it (an ID) trains, and the cache serves both. What the
 preprocessing needs of the training rows (moments, the categories seen there, the mode)
 comes from these blocks later: ``deepff.runs.preprocessing.Preprocessor.fit_coded``.
 
@@ -44,8 +46,9 @@ MAX_CATEGORIES = 100_000
 SNIFF_ROWS = 10_000
 
 
-def check_categories(name, count) -> None:
-    """Refuse a category column of more than ``MAX_CATEGORIES`` distinct values.
+def check_categories(name, count, at_least=False) -> None:
+    """Refuse a category column of more than ``MAX_CATEGORIES`` distinct values (``count``,
+    or ``at_least`` that many where counting stopped).
 
     Examples
     --------
@@ -58,7 +61,8 @@ def check_categories(name, count) -> None:
     """
     if count > MAX_CATEGORIES:
         raise DataError(
-            f"column {name!r} has {count:,} distinct values, more than the "
+            f"column {name!r} has {'at least ' if at_least else ''}{count:,} distinct values, "
+            f"more than the "
             f"{MAX_CATEGORIES:,} a category column may have; leave it out with --drop "
             f"{name} (an ID: --id-column {name})"
         )
@@ -72,7 +76,9 @@ class CodedTable:
     """The chunks of a table file as float32 blocks, text as codes (see the module).
 
     After ``blocks()`` is consumed: ``names`` (the columns), ``levels`` (each text column's
-    values by code), ``missing`` (a column's ``[count, first row]`` of missing cells).
+    values by code; None past ``MAX_CATEGORIES``), ``missing`` (a column's ``[count,
+    first row]`` of missing cells), ``overflow`` (the distinct values seen when a column
+    passed the limit: its cells are NaN, no codes).
     """
 
     def __init__(self, path, chunk_rows):
@@ -80,7 +86,7 @@ class CodedTable:
         suffixes = [s.lower() for s in self.path.suffixes]
         self.parquet = ".parquet" in suffixes or ".pq" in suffixes
         self.names, self.text = [], set()
-        self.levels, self.missing = {}, {}
+        self.levels, self.missing, self.overflow = {}, {}, {}
 
     def blocks(self):
         """Yield the float32 blocks of the whole file, from its first row.
@@ -89,7 +95,7 @@ class CodedTable:
         known as text: the caller starts again (``deepff.io.stream._write_cache``)."""
         self.levels = {name: [] for name in self.text}
         self._codes = {name: {} for name in self.text}
-        self.missing, self._rows = {}, 0
+        self.missing, self.overflow, self._rows = {}, {}, 0
         if self.parquet:
             yield from self._parquet_blocks()
             return
@@ -163,26 +169,30 @@ class CodedTable:
         block = np.empty((len(frame), len(self.names)), np.float32)
         for j, (name, column) in enumerate(zip(self.names, frame.columns, strict=True)):
             values = frame[column]
-            if name in self.text:
-                local, uniques = pd.factorize(values.astype(object).where(values.notna()))
+            gaps = values.isna().to_numpy()
+            if name not in self.text:
+                block[:, j] = values.to_numpy(np.float32, na_value=np.nan)
+                gaps = np.isnan(block[:, j])
+            elif name in self.overflow:  # past the limit: no codes (a run must drop it)
+                block[:, j] = np.nan
+            else:
+                local, uniques = pd.factorize(values.astype(object).where(~gaps))
+                uniques = uniques.astype(str).tolist()
                 table = self._codes[name]
-                for value in uniques.astype(str).tolist():
+                for value in uniques:
                     if value not in table:
                         table[value] = len(table)
                         self.levels[name].append(value)
-                check_categories(name, len(table))
-                codes = np.array([table[v] for v in uniques.astype(str).tolist()] + [-1])
-                column_codes = codes[local].astype(np.float32)
-                column_codes[local < 0] = np.nan
-                block[:, j] = column_codes
-            else:
-                block[:, j] = values.to_numpy(np.float32, na_value=np.nan)
-        gaps = np.isnan(block)
-        for j in np.flatnonzero(gaps.any(axis=0)):
-            count, first = self.missing.get(self.names[j], [0, None])
-            if first is None:
-                first = self._rows + int(np.argmax(gaps[:, j]))
-            self.missing[self.names[j]] = [count + int(gaps[:, j].sum()), first]
+                if len(table) > MAX_CATEGORIES:
+                    self.overflow[name], self.levels[name] = len(table), None
+                    self._codes[name] = {}
+                    block[:, j] = np.nan
+                else:
+                    codes = np.array([table[v] for v in uniques] + [np.nan], np.float32)
+                    block[:, j] = codes[local]  # -1, a missing cell: the NaN at the end
+            if gaps.any():
+                count, first = self.missing.get(name, [0, self._rows + int(np.argmax(gaps))])
+                self.missing[name] = [count + int(gaps.sum()), first]
         self._rows += len(frame)
         return block
 

@@ -84,7 +84,8 @@ class _Source:
 
     def _remember(self) -> None:
         self._identity = None if self.path is None else _stat(self.path)
-        self.levels, self.missing = {}, None  # a cache's text codes and missing cells
+        # a cache's text codes, missing cells and text columns past the category limit
+        self.levels, self.missing, self.overflow = {}, None, {}
 
     def check_unchanged(self) -> None:
         """Raise ``DataChanged`` if the file changed since the source was opened."""
@@ -335,7 +336,12 @@ def _write_cache(path, partial, chunk_rows) -> dict:
             break
         out.seek(0)
         out.write(_npy_header((rows, len(table.names)), np.float32))
-    return {"columns": table.names, "levels": table.levels, "missing": table.missing}
+    return {
+        "columns": table.names,
+        "levels": table.levels,
+        "missing": table.missing,
+        "overflow": table.overflow,
+    }
 
 
 def open_source(
@@ -382,6 +388,7 @@ def open_source(
     source.origin, source.origin_identity = path, _stat(path)
     # Caches made before text columns streamed hold numbers only, with no missing record.
     source.levels, source.missing = record.get("levels", {}), record.get("missing")
+    source.overflow = record.get("overflow", {})
     return _WatchOrigin(source)
 
 

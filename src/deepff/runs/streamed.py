@@ -3,9 +3,9 @@
 DATA is a table: a numeric ``.npy`` file (memory-mapped), or a CSV / Parquet file parsed
 once into a float32 ``.npy`` cache (``--cache``, default ``DIR/data.npy``;
 ``deepff.io.stream.build_cache``) in which a text column's cells are the codes of its
-distinct values (at most ``deepff.io.coded.MAX_CATEGORIES`` a column, refused by name past
-that) and a missing cell is NaN; its record keeps each text column's values and each
-column's missing cells. The target is ``--target`` or the last column. Then:
+distinct values and a missing cell is NaN; its record keeps each text column's values and
+each column's missing cells. A text column past ``deepff.io.coded.MAX_CATEGORIES``
+distinct values is let go there, and a run that keeps it is refused, naming it. The target is ``--target`` or the last column. Then:
 
 1. the split: each row is drawn into train, validation or test from ``--seed``
    (``--val-split``, ``--test-split``), one byte a row;
@@ -71,6 +71,7 @@ import numpy as np
 
 from .. import distributed
 from ..io import stream
+from ..io.coded import check_categories
 from ..io.toml import write_toml
 from ..sharding import share
 from .build import build_network
@@ -169,11 +170,20 @@ def _name(source) -> str:
     return Path(str(getattr(source, "origin", None) or source.path)).name
 
 
-def _check_missing(source, target, options) -> None:
-    """A cache's missing cells, refused before any work as the in-memory loaders refuse
-    them (the first in file order, named): a label always, a feature without --impute."""
+def _check_cache(source, target, options) -> None:
+    """What a cache's record says a run cannot take, refused before any work: a text
+    column past the category limit that the run keeps; missing cells, as the in-memory
+    loaders refuse them (the first in file order, named): a label's always, a feature's
+    without --impute."""
     missing = source.missing or {}
     label = source.columns[target]
+    dropped = {*(options["drop"] or ()), options["id_column"]}
+    for name, count in source.overflow.items():
+        if name not in dropped:
+            try:
+                check_categories(name, count, at_least=True)
+            except ValueError as error:
+                raise RunError(f"{_name(source)}: {error}") from None
     if label in missing:
         row = missing[label][1]
         raise RunError(
@@ -182,7 +192,6 @@ def _check_missing(source, target, options) -> None:
         )
     if options["impute"] is not None:
         return
-    dropped = {*(options["drop"] or ()), options["id_column"]}
     found = [
         (first, source.columns.index(name), name)
         for name, (_, first) in missing.items()
@@ -325,7 +334,7 @@ class _StreamedRun:
         self.options, self.out, self.comm = options, out, comm
         self.rank, self.size = (0, 1) if comm is None else (comm.rank, comm.size)
         self.data, self.target = data, target = _open(source, options, out, fingerprint)
-        _check_missing(data, target, options)
+        _check_cache(data, target, options)
         self.features = [i for i in range(data.n_columns) if i != target]
         names = [data.columns[i] for i in self.features]
         self.parts = _split(data.n_rows, options)
