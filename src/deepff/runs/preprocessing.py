@@ -349,10 +349,10 @@ class Preprocessor:
     def _coded_numbers(self, block) -> np.ndarray:
         """The numeric columns of a coded block, in float64 (--numeric text looked up)."""
         at = self._coding["numbers"]
-        if at and at == list(range(at[0], at[-1] + 1)):
-            X = np.array(block[:, at[0] : at[-1] + 1], np.float64)
-        else:
-            X = np.array(block[:, at], np.float64)
+        if "columns" not in self._coding:  # consecutive columns: a slice, no gather
+            consecutive = at and at == list(range(at[0], at[-1] + 1))
+            self._coding["columns"] = slice(at[0], at[-1] + 1) if consecutive else at
+        X = np.array(block[:, self._coding["columns"]], np.float64)
         for j, lookup in self._coding["lookups"].items():
             cells = X[:, j]
             gap = np.isnan(cells)
@@ -377,12 +377,13 @@ class Preprocessor:
         if out is None:
             out = np.empty((len(block), self.n_features_out), self.dtype)
         X = self._coded_numbers(block)
-        gaps = np.isnan(X)
-        for j in np.flatnonzero(gaps.any(axis=0)):
-            name = self.numeric[j]
-            if name not in self.fill:
-                raise ValueError(f"missing value in column {name!r}; use --impute mean")
-            X[gaps[:, j], j] = self.fill[name]
+        if X.size and np.isnan(X.min()):  # NaN propagates: one pass when nothing is missing
+            gaps = np.isnan(X)
+            for j in np.flatnonzero(gaps.any(axis=0)):
+                name = self.numeric[j]
+                if name not in self.fill:
+                    raise ValueError(f"missing value in column {name!r}; use --impute mean")
+                X[gaps[:, j], j] = self.fill[name]
         X -= self.offset
         X *= self.multiplier
         out[:, : len(self.numeric)] = X

@@ -5,7 +5,8 @@ once into a float32 ``.npy`` cache (``--cache``, default ``DIR/data.npy``;
 ``deepff.io.stream.build_cache``) in which a text column's cells are the codes of its
 distinct values and a missing cell is NaN; its record keeps each text column's values and
 each column's missing cells. A text column past ``deepff.io.coded.MAX_CATEGORIES``
-distinct values is let go there, and a run that keeps it is refused, naming it. The target is ``--target`` or the last column. Then:
+distinct values is let go there, and a run that keeps it is refused, naming it. The target
+is ``--target`` or the last column. Then:
 
 1. the split: each row is drawn into train, validation or test from ``--seed``
    (``--val-split``, ``--test-split``), one byte a row;
@@ -150,7 +151,7 @@ def _preprocessor(source, target, train, options):
         category=options["category"],
         numeric=options["numeric"],
     )
-    passes = stream.blocks(source, 65536, train)
+    passes = stream.blocks(source, stream.CHUNK_ROWS, train)  # in cache: 4096 rows
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             pre.fit_coded(passes, source.columns, source.levels, exclude=[source.columns[target]])
