@@ -202,7 +202,9 @@ def test_batch_norm_kernels_are_bit_identical_to_numpy(shape, dtype, monkeypatch
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_network_trains_bit_identically_with_and_without_numba(dtype, monkeypatch):
+def test_batch_norm_and_l2_network_trains_bit_identically_with_and_without_numba(
+    dtype, monkeypatch
+):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(150, 9))
     y = rng.integers(0, 3, 150)
@@ -210,9 +212,9 @@ def test_batch_norm_network_trains_bit_identically_with_and_without_numba(dtype,
     for enabled in (True, False):
         monkeypatch.setattr(_fused, "ENABLED", enabled)
         net = dff.Network(
-            [dff.Dense(16, activation="tanh", batch_norm=True), dff.BatchNorm(),
-             dff.Dense(8, activation="sigmoid", batch_norm=True),
-             dff.Dense(3, activation="softmax")],
+            [dff.Dense(16, activation="tanh", batch_norm=True, l2=1e-2), dff.BatchNorm(),
+             dff.Dense(8, activation="sigmoid", batch_norm=True, l2=1e-2),
+             dff.Dense(3, activation="softmax", l2=1e-2)],
             optimizer=dff.SGD(0.1, momentum=0.9), seed=0, dtype=dtype,
         )  # fmt: skip
         history = net.fit(X, y, epochs=3, batch_size=32, verbose=0).history
@@ -223,3 +225,20 @@ def test_batch_norm_network_trains_bit_identically_with_and_without_numba(dtype,
     rtol = 1e-5 if dtype == np.float32 else 1e-12  # the softmax output's kernels: to rounding
     np.testing.assert_allclose(fused_proba, plain_proba, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(fused_loss, plain_loss, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_gradient_kernel_is_bit_identical_to_numpy(dtype, monkeypatch):
+    from deepff import regularizers
+
+    rng = np.random.default_rng(8)
+    W = rng.normal(size=(37, 53)).astype(dtype)
+    start = rng.normal(size=W.shape).astype(dtype)
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        dW = start.copy()
+        regularizers.add_l2_gradient(dW, W, 0.3, 7)
+        results.append(dW)
+    np.testing.assert_array_equal(*results)
+    assert not np.array_equal(results[0], start)

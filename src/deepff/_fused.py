@@ -164,7 +164,20 @@ def _relu_kernels(jit):
                 dZ[i, j] = value
                 db[j] += value
 
-    return {"bias_activation": bias_activation, "activation_backward": activation_backward}
+    @jit
+    def add_scaled(out, X, c):
+        # out += c X: the product rounded, then the sum, as NumPy's dW += c * W (the L2
+        # term's gradient), in one pass and without its W-sized temporary.
+        m, n = out.shape
+        for i in range(m):
+            for j in range(n):
+                out[i, j] += X[i, j] * c
+
+    return {
+        "bias_activation": bias_activation,
+        "activation_backward": activation_backward,
+        "add_scaled": add_scaled,
+    }
 
 
 def _softmax_kernels(jit):
