@@ -238,13 +238,19 @@ def train_streamed(
 ):
     """Train a run from a data source (see the module); return ``Run.finish``'s summary.
 
+    ``source`` is a ``.npy``, CSV or Parquet file: numbers, text columns and missing cells,
+    with every table option of an in-memory run but ``class_weight`` and ``impute =
+    "median"`` (refused in one line before any work). Its ``Preprocessor`` (in the model
+    file) is the one an in-memory run fits on the same training rows.
+
     With ``comm`` (``deepff.distributed.Communicator``, under ``mpiexec``) every rank opens
     the same cache (rank 0 makes it first), draws the same split, and reads only its share
     of each global batch and of the rows scored at the end; rank 0 alone writes the run.
     ``resume=True`` continues the interrupted run in ``out`` from its checkpoint;
     ``figures=False`` draws none (a tuning trial: most of a short run's time).
     ``fingerprint``: the data's ``data_fingerprint``, when the caller has it (a tuning
-    study hashes its file once, not once a trial); None: hashed here.
+    study hashes its file once, not once a trial); None: hashed here. The cache's record
+    keeps it, so a file touched but not changed keeps its cache.
 
     Returns
     -------
