@@ -202,9 +202,7 @@ def test_batch_norm_kernels_are_bit_identical_to_numpy(shape, dtype, monkeypatch
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_and_l2_network_trains_bit_identically_with_and_without_numba(
-    dtype, monkeypatch
-):
+def test_regularized_network_trains_bit_identically_with_and_without_numba(dtype, monkeypatch):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(150, 9))
     y = rng.integers(0, 3, 150)
@@ -213,7 +211,7 @@ def test_batch_norm_and_l2_network_trains_bit_identically_with_and_without_numba
         monkeypatch.setattr(_fused, "ENABLED", enabled)
         net = dff.Network(
             [dff.Dense(16, activation="tanh", batch_norm=True, l2=1e-2), dff.BatchNorm(),
-             dff.Dense(8, activation="sigmoid", batch_norm=True, l2=1e-2),
+             dff.Dropout(0.3), dff.Dense(8, activation="sigmoid", batch_norm=True, l2=1e-2),
              dff.Dense(3, activation="softmax", l2=1e-2)],
             optimizer=dff.SGD(0.1, momentum=0.9), seed=0, dtype=dtype,
         )  # fmt: skip
@@ -242,3 +240,23 @@ def test_l2_gradient_kernel_is_bit_identical_to_numpy(dtype, monkeypatch):
         results.append(dW)
     np.testing.assert_array_equal(*results)
     assert not np.array_equal(results[0], start)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_kernels_are_bit_identical_to_numpy(dtype, monkeypatch):
+    rng = np.random.default_rng(9)
+    A = rng.normal(size=(31, 45)).astype(dtype)
+    A[0, :3] = [np.inf, -np.inf, np.nan]
+    dA = rng.normal(size=A.shape).astype(dtype)
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_fused, "ENABLED", enabled)
+        drop = dff.Dropout(0.4)
+        drop.build(A.shape[1], rng=np.random.default_rng(0), dtype=dtype)
+        with np.errstate(invalid="ignore"):
+            out = drop.forward(A, training=True).copy()
+        results.append((out, drop._keep.copy(), drop.backward(dA).copy()))
+    for fused, plain in zip(*results, strict=True):
+        assert fused.dtype == plain.dtype
+        np.testing.assert_array_equal(fused, plain)
+    assert 0 < results[0][1].mean() < 1

@@ -173,10 +173,33 @@ def _relu_kernels(jit):
             for j in range(n):
                 out[i, j] += X[i, j] * c
 
+    @jit
+    def dropout_forward(draws, A, out, keep, rate, scale):
+        # keep = draws >= rate; out = (A keep) scale: NumPy's bool-to-float product, then
+        # the scale, in one pass instead of three.
+        zero, one = A.dtype.type(0), A.dtype.type(1)
+        m, n = A.shape
+        for i in range(m):
+            for j in range(n):
+                kept = draws[i, j] >= rate
+                keep[i, j] = kept
+                out[i, j] = (A[i, j] * (one if kept else zero)) * scale
+
+    @jit
+    def dropout_backward(dA, keep, out, scale):
+        # out = (dA keep) scale, as the forward pass.
+        zero, one = dA.dtype.type(0), dA.dtype.type(1)
+        m, n = dA.shape
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = (dA[i, j] * (one if keep[i, j] else zero)) * scale
+
     return {
         "bias_activation": bias_activation,
         "activation_backward": activation_backward,
         "add_scaled": add_scaled,
+        "dropout_forward": dropout_forward,
+        "dropout_backward": dropout_backward,
     }
 
 

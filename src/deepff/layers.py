@@ -537,6 +537,13 @@ class Dropout(Layer):
                 raise ValueError(f"fixed_mask must have shape {A.shape}; got {keep.shape}")
         else:
             draws = self.rng.random((m, n), dtype=self.dtype, out=self._space("draws", m, n))
+            out = self._space("out", m, n)
+            fused = _fused.kernel("dropout_forward", draws, A, out)
+            if fused is not None:  # one pass, the same bits (deepff._fused)
+                self._keep = np.empty((m, n), bool)
+                cast = A.dtype.type
+                fused(draws, A, out, self._keep, cast(self.rate), cast(1.0 / (1.0 - self.rate)))
+                return out
             keep = np.greater_equal(draws, self.rate)
         self._keep = keep
         out = np.multiply(A, keep, out=self._space("out", m, n))
@@ -547,7 +554,12 @@ class Dropout(Layer):
         if self.rate == 0.0:
             return dA
         m, n = dA.shape
-        dA_prev = np.multiply(dA, self._keep, out=self._space("dA", m, n))
+        dA_prev, keep = self._space("dA", m, n), self._keep
+        fused = _fused.kernel("dropout_backward", dA, dA_prev)
+        if fused is not None and keep.shape == dA.shape and keep.flags.c_contiguous:
+            fused(dA, keep, dA_prev, dA.dtype.type(1.0 / (1.0 - self.rate)))
+            return dA_prev
+        np.multiply(dA, keep, out=dA_prev)
         dA_prev *= 1.0 / (1.0 - self.rate)
         return dA_prev
 
