@@ -124,8 +124,24 @@ def _split(m, options):
     kind[draw < val_cut] = 1
     kind[draw < test_cut] = 2
     del draw
-    index = np.int32 if m < 2**31 else np.int64
-    return tuple(np.flatnonzero(kind == part).astype(index) for part in (0, 1, 2))
+    return tuple(_rows_of(kind, part) for part in (0, 1, 2))
+
+
+def _rows_of(kind, part, chunk=1 << 20):
+    """The rows where ``kind == part``, as int32 where it fits, found a chunk at a time.
+
+    ``np.flatnonzero`` of the whole array would hold 8 bytes a row of int64 before the cast
+    (80 MB for 10M rows); by chunks the only row-sized array is the result.
+    """
+    index = np.int32 if len(kind) < 2**31 else np.int64
+    starts = range(0, len(kind), chunk)
+    counts = [np.count_nonzero(kind[start : start + chunk] == part) for start in starts]
+    rows = np.empty(sum(counts), index)
+    filled = 0
+    for start, count in zip(starts, counts, strict=True):
+        rows[filled : filled + count] = np.flatnonzero(kind[start : start + chunk] == part) + start
+        filled += count
+    return rows
 
 
 def _sample(rows, limit, seed, salt):
