@@ -260,3 +260,26 @@ def test_dropout_kernels_are_bit_identical_to_numpy(dtype, monkeypatch):
         assert fused.dtype == plain.dtype
         np.testing.assert_array_equal(fused, plain)
     assert 0 < results[0][1].mean() < 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("arrangement", ["in place", "own output", "with slopes"])
+def test_silu_kernel_agrees_with_numpy_however_its_buffers_alias(arrangement, dtype, monkeypatch):
+    from deepff import _fused_act
+
+    z = np.random.default_rng(10).normal(scale=4.0, size=(29, 23)).astype(dtype)
+    z[0, :5] = [np.nan, np.inf, -np.inf, 1e30, -1e30]
+    silu = dff.activations.get("silu")
+    monkeypatch.setattr(_fused, "ENABLED", False)
+    with np.errstate(all="ignore"):
+        expected_A, expected_S = silu.g(z.copy()), silu.derivative(z.copy())
+    monkeypatch.setattr(_fused, "ENABLED", True)
+    Z = z.copy()
+    A = Z if arrangement == "in place" else np.empty_like(Z)
+    S = np.empty_like(Z) if arrangement == "with slopes" else None
+    kernel = _fused_act.kernel("silu", Z, A, A if S is None else S)
+    kernel(Z, A, A if S is None else S, S is not None)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(A, expected_A, rtol=rtol, atol=rtol)
+    if S is not None:
+        np.testing.assert_allclose(S, expected_S, rtol=rtol, atol=rtol)
