@@ -10,6 +10,11 @@ float kernel does (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7, sharing its e
 with phi): within 5e-7 of the exact value where |z| < 10, and 4 to 5 times faster than
 ``math.erf`` and a second exponential. They follow ``deepff._fused``: None without numba, when
 ``_fused.ENABLED`` is False, or unless the arrays are C-contiguous and of one float dtype.
+
+numba's ``math.exp`` is a scalar libm call per element. The float32 GELU and SiLU therefore
+take their exponentials from NumPy's vectorized exp first and run a pass with no call left,
+which the compiler vectorizes, on arrays that do not overlap (``_after_exponentials``): 2.2x
+to 4x faster than one pass with the calls inside, and within an ulp of it (another exp).
 """
 
 from __future__ import annotations
