@@ -255,3 +255,21 @@ def test_the_category_limit_is_the_in_memory_runs_too(monkeypatch):
     with pytest.raises(ValueError, match="column 'user' has 4 distinct values, more than the 3"):
         Preprocessor().fit(frame)
     assert Preprocessor(drop=["user"]).fit(frame).columns == ["x"]
+
+
+def test_a_streamed_run_says_what_each_column_became(tmp_path, capsys):
+    """The in-memory run's column table, without the warnings that need the rows in memory."""
+    data = _messy_csv(tmp_path / "d.csv")
+    flags = ["--impute", "mean", "--numeric", "n", "--drop", "z", "--id-column", "id"]
+    args = ["train", str(data), "--shuffle", "windowed", "--epochs", "1", *flags]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    start = printed.index("target: 'label' (the last column; choose another with --target COL)")
+    assert printed[start + 1] == "columns (5 -> 6 inputs):"
+    assert [line.split(None, 1) for line in printed[start + 2 : start + 7]] == [
+        ["x", "numeric"],
+        ["city", "category, one-hot (4 values)"],
+        ["n", "numeric (as asked)"],
+        ["z", "dropped (--drop)"],
+        ["id", "ID (--id-column: not a feature; copied into predictions)"],
+    ]

@@ -114,9 +114,15 @@ def announce_columns(run, stream=None) -> None:
     >>> with load_data("iris") as data:
     ...     announce_columns(Run(tempfile.mkdtemp(), data, "iris", {"epochs": 1}))
     """
-    from ..runs.columns import describe_columns
+    from ..runs.columns import describe_columns, describe_treatments
 
-    for line in describe_columns(run.dataset, run.preprocessor, run.options):
+    if getattr(run, "dataset", None) is not None:
+        lines = describe_columns(run.dataset, run.preprocessor, run.options)
+    elif getattr(run.preprocessor, "kind", None) == "table":  # streamed: no rows in memory
+        lines = describe_treatments(run.preprocessor, run.options, run.info["data"]["target"])
+    else:
+        lines = []
+    for line in lines:
         print(line, file=stream or sys.stdout)
 
 
@@ -204,7 +210,7 @@ def cmd_train(args):
 
     def announce(run):
         spinner.stop()
-        if not args.json and run is not None:  # None: a streamed run (issue 16)
+        if not args.json and run is not None:
             announce_columns(run)
 
     try:

@@ -48,8 +48,29 @@ def describe_columns(dataset, pre, options: dict) -> list:
     """
     if pre is None or pre.kind != "table" or not hasattr(dataset.X, "columns"):
         return []
+    lines = describe_treatments(pre, options, dataset.info.get("target"))
+    return lines + [_wrap(text) for text in column_warnings(dataset.X, pre, options)]
+
+
+def describe_treatments(pre, options: dict, target=None) -> list:
+    """The target line and each column's treatment, from a fitted table ``Preprocessor``.
+
+    What ``describe_columns`` says without the warnings that need the rows in memory: a
+    streamed run, whose rows stay on disk, says this much.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from deepff.runs.preprocessing import Preprocessor
+    >>> pre = Preprocessor().fit(pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]}))
+    >>> for line in describe_treatments(pre, {}, "y"):
+    ...     print(line)
+    target: 'y' (the last column; choose another with --target COL)
+    columns (2 -> 3 inputs):
+      x  numeric
+      c  category, one-hot (2 values)
+    """
     lines = []
-    target = dataset.info.get("target")
     if target is not None:
         why = (
             "given by --target"
@@ -60,8 +81,7 @@ def describe_columns(dataset, pre, options: dict) -> list:
     rows = _treatments(pre, options)
     width = min(max(len(_short(name, 24)) for name, _ in rows), 24)
     lines.append(f"columns ({len(rows)} -> {pre.n_features_out} inputs):")
-    lines += [f"  {_short(name, 24):<{width}}  {what}" for name, what in rows]
-    return lines + [_wrap(text) for text in column_warnings(dataset.X, pre, options)]
+    return lines + [f"  {_short(name, 24):<{width}}  {what}" for name, what in rows]
 
 
 def _treatments(pre, options) -> list:

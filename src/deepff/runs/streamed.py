@@ -434,7 +434,7 @@ class _StreamedRun:
             write_marker(self.out)
             self._write_config(self.info["data"]["source"])
         if announce is not None and self.rank == 0:
-            announce(None)  # no table in memory to describe: the display only stops waiting
+            announce(self)  # its preprocessor and options: what the columns became
         remaining = options["epochs"] - network.epoch
         if remaining > 0 and not (stopper is not None and stopper.stopped_epoch is not None):
             self._fit(remaining, callbacks)
