@@ -53,6 +53,9 @@ def spawn(args, cwd):
         dimensions=(24, 80),
         timeout=180,
         encoding="utf-8",
+        # ^C makes the terminal flush its output queue (ISIG without NOFLSH), which can cut
+        # a bar's multibyte character in two: read what is left, as a terminal shows it
+        codec_errors="replace",
     )
     child.logfile_read = io.StringIO()
     return child
