@@ -627,6 +627,11 @@ class SourceBatches:
         self.chunk_rows, self.window, self.rank, self.size = chunk_rows, window, rank, size
         self.global_size, self.global_weight = 0, None
         self.inputs = inputs
+        # Derived once, not a batch at a time: the feature columns as a slice when they are
+        # consecutive (a view, no gather), and 1 / scale.
+        f = self.features
+        self._columns = slice(f[0], f[-1] + 1) if f and f == list(range(f[0], f[-1] + 1)) else f
+        self._inverse_scale = None if scale is None else (1.0 / self.scale).astype(self.dtype)
 
     @property
     def n_examples(self) -> int:
@@ -657,20 +662,6 @@ class SourceBatches:
         y = np.asarray(block[:, self.target])
         Y = self.encode(y) if self.encode is not None else y.reshape(-1, 1).astype(self.dtype)
         return X, Y
-
-    @property
-    def _columns(self):
-        """The feature columns as a slice when they are consecutive (a view, no gather)."""
-        f = self.features
-        if f and f == list(range(f[0], f[-1] + 1)):
-            return slice(f[0], f[-1] + 1)
-        return f
-
-    @property
-    def _inverse_scale(self):
-        if getattr(self, "_inverse", None) is None:
-            self._inverse = (1.0 / self.scale).astype(self.dtype)
-        return self._inverse
 
     def epoch(self, rng):
         """Yield this process's ``(X_b, Y_b, None)`` of each batch of one epoch."""
