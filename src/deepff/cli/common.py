@@ -132,16 +132,32 @@ def add_training_options(parser) -> None:
     for option in OPTIONS:
         if option.group not in groups:
             groups[option.group] = parser.add_argument_group(option.group)
-        kwargs = {"dest": option.name, "default": argparse.SUPPRESS, "help": option.help_text()}
-        if option.kind == "flag":
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif TYPES[option.kind] is not None:
-            kwargs["type"] = TYPES[option.kind]
-        if option.choices is not None:
-            kwargs["choices"] = option.choices
-        if option.metavar is not None:
-            kwargs["metavar"] = option.metavar
-        groups[option.group].add_argument(option.flag, *option.aliases, **kwargs)
+        add_option(groups[option.group], option)
+
+
+def add_option(parser, option) -> None:
+    """Add one ``deepff.runs.options.Option`` to ``parser`` (or an argument group): its
+    flag and aliases, type, choices and metavar; absent from the namespace unless given.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from deepff.runs.options import OPTION
+    >>> parser = argparse.ArgumentParser()
+    >>> add_option(parser, OPTION["val_split"])
+    >>> vars(parser.parse_args(["--val-split", "0.25"]))
+    {'val_split': 0.25}
+    """
+    kwargs = {"dest": option.name, "default": argparse.SUPPRESS, "help": option.help_text()}
+    if option.kind == "flag":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif TYPES[option.kind] is not None:
+        kwargs["type"] = TYPES[option.kind]
+    if option.choices is not None:
+        kwargs["choices"] = option.choices
+    if option.metavar is not None:
+        kwargs["metavar"] = option.metavar
+    parser.add_argument(option.flag, *option.aliases, **kwargs)
 
 
 def add_data_keys(parser) -> None:
@@ -199,6 +215,7 @@ __all__ = [
     "CommandError",
     "Parser",
     "add_data_keys",
+    "add_option",
     "add_training_options",
     "batch_size",
     "int_at_least",

@@ -10,7 +10,6 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from ..runs.options import DATA_OPTIONS, OPTION
 from ..tuning import METRICS, PRUNERS, SAMPLERS, tune
-from .common import TYPES
+from .common import add_option
 
 DESCRIPTION = (
     "Search deepff train options on DATA. Trials are scored on validation rows (or K folds), "
@@ -169,15 +168,7 @@ def add_parser(commands, common=None):
         parser.add_argument(*flags, **keywords)
     data = parser.add_argument_group("data (as deepff train)")
     for name in DATA_FLAGS:
-        option = OPTION[name]
-        keywords = {"dest": name, "default": argparse.SUPPRESS, "help": option.help_text()}
-        if TYPES[option.kind] is not None:
-            keywords["type"] = TYPES[option.kind]
-        if option.choices is not None:
-            keywords["choices"] = option.choices
-        if option.metavar is not None:
-            keywords["metavar"] = option.metavar
-        data.add_argument(option.flag, *option.aliases, **keywords)
+        add_option(data, OPTION[name])
     parser.set_defaults(func=run)
     return parser
 
