@@ -311,14 +311,10 @@ def cmd_predict(args):
     with data:
         m = data.n_examples
         columns = ["file"] if data.info.get("files") else []
-        id_column = _id_column(metadata, data)  # issue 18: the run's --id-column, copied
+        # issue 18: the run's --id-column, copied
+        id_column = _id_column(metadata, getattr(data.X, "columns", None))
         columns += [id_column] if id_column else []
-        if network.is_classifier or network.output_units == 1:
-            columns.append("prediction")
-        else:
-            columns += [f"prediction_{j}" for j in range(network.output_units)]
-        if args.proba:
-            columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
+        columns += _prediction_columns(network, metadata, args.proba)
         # A unique temporary file beside --out, renamed at the end: nothing else is touched.
         write_csv(args.out, _prediction_rows(columns, network, pre, data, args.proba, id_column))
     print(
@@ -347,15 +343,8 @@ def _streamed_rows(path, network, pre, metadata, args, counter):
     from ..runs.streamed_evaluation import table_chunks
 
     header, chunks = table_chunks(path, _raw_kinds(pre))
-    id_column = (metadata.get("run", {}).get("options") or {}).get("id_column")
-    id_column = id_column if id_column in header else None
-    if network.is_classifier or network.output_units == 1:
-        columns = ["prediction"]
-    else:
-        columns = [f"prediction_{j}" for j in range(network.output_units)]
-    if args.proba:
-        columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
-    yield ([id_column] if id_column else []) + columns
+    id_column = _id_column(metadata, header)
+    yield ([id_column] if id_column else []) + _prediction_columns(network, metadata, args.proba)
     for chunk in chunks:
         try:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -367,10 +356,7 @@ def _streamed_rows(path, network, pre, metadata, args, counter):
         ids = chunk[id_column].astype(object).tolist() if id_column else None
         for i in range(len(chunk)):
             row = [_cell(ids[i])] if ids else []
-            row += list(map(_cell, np.atleast_1d(predicted[i])))
-            if probabilities is not None:
-                row += [f"{p:.6g}" for p in probabilities[i]]
-            yield row
+            yield row + _prediction_cells(predicted, probabilities, i)
         counter[0] += len(chunk)
 
 
@@ -388,11 +374,29 @@ def _refuse_an_input(out, *inputs) -> None:
             )
 
 
-def _id_column(metadata, data):
-    """The run's ``--id-column`` when DATA holds it (tables), else None."""
+def _id_column(metadata, columns):
+    """The run's ``--id-column`` when DATA's ``columns`` hold it (tables), else None."""
     name = (metadata.get("run", {}).get("options") or {}).get("id_column")
-    columns = getattr(data.X, "columns", None)
     return name if name is not None and columns is not None and name in columns else None
+
+
+def _prediction_columns(network, metadata, proba) -> list:
+    """The header of the predictions, after any file and id columns."""
+    if network.is_classifier or network.output_units == 1:
+        columns = ["prediction"]
+    else:
+        columns = [f"prediction_{j}" for j in range(network.output_units)]
+    if proba:
+        columns += [f"proba_{c}" for c in class_labels(network, metadata.get("run", {}))]
+    return columns
+
+
+def _prediction_cells(predicted, probabilities, i) -> list:
+    """Row ``i``'s prediction cells, then its probabilities when asked for."""
+    row = list(map(_cell, np.atleast_1d(predicted[i])))
+    if probabilities is not None:
+        row += [f"{p:.6g}" for p in probabilities[i]]
+    return row
 
 
 def _prediction_rows(columns, network, pre, data, proba, id_column=None):
@@ -410,10 +414,7 @@ def _prediction_rows(columns, network, pre, data, proba, id_column=None):
         for i in range(len(rows)):
             row = [files[start + i]] if files else []
             row += [_cell(ids[start + i])] if ids else []
-            row += list(map(_cell, np.atleast_1d(predicted[i])))
-            if probabilities is not None:
-                row += [f"{p:.6g}" for p in probabilities[i]]
-            yield row
+            yield row + _prediction_cells(predicted, probabilities, i)
 
 
 def _cell(value):
