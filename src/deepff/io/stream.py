@@ -659,9 +659,7 @@ class SourceBatches:
             X = np.array(block[:, columns], dtype=self.dtype)
         if self.scale is not None and self.inputs is None:
             X *= self._inverse_scale
-        y = np.asarray(block[:, self.target])
-        Y = self.encode(y) if self.encode is not None else y.reshape(-1, 1).astype(self.dtype)
-        return X, Y
+        return X, _targets(block, self.target, self.encode, self.dtype)
 
     def epoch(self, rng):
         """Yield this process's ``(X_b, Y_b, None)`` of each batch of one epoch."""
@@ -694,6 +692,13 @@ class SourceBatches:
             f"SourceBatches({self.source!r}, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle!r})"
         )
+
+
+def _targets(block, target, encode, dtype):
+    """A block's target column in the output's form: ``encode``d, else a column of ``dtype``
+    (``SourceBatches`` and a streamed run's scores and samples)."""
+    y = np.asarray(block[:, target])
+    return encode(y) if encode is not None else y.reshape(-1, 1).astype(dtype)
 
 
 def _scaling(network, source, features, chunk_rows):

@@ -424,7 +424,11 @@ class _StreamedRun:
         rows = _sample(rows, limit, self.options["seed"], salt)
         block = np.concatenate(list(stream.blocks(self.data, 16384, rows)))
         self.data.release()
-        return self.inputs(block), _targets(block, self.target, self.encode, self.network), block
+        return (
+            self.inputs(block),
+            stream._targets(block, self.target, self.encode, self.network.dtype),
+            block,
+        )
 
     def train(self, callbacks, announce, draw=True) -> dict:
         """Train the epochs left, then score, save and draw; return the run's summary."""
@@ -542,11 +546,6 @@ def _inputs(pre, network):
     return inputs
 
 
-def _targets(block, target, encode, network):
-    y = np.asarray(block[:, target])
-    return encode(y) if encode is not None else y.reshape(-1, 1).astype(network.dtype)
-
-
 def _penalty(network, m) -> float:
     """The regularization term of a cost over m rows (lambda / (2 m) ||W||^2 and L1's)."""
     return float(sum(layer.regularization_cost(m) for layer in network.layers if layer.params))
@@ -566,7 +565,7 @@ def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=6
         block = np.asarray(block)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             scores = network._evaluate_encoded(
-                inputs(block), _targets(block, target, encode, network)
+                inputs(block), stream._targets(block, target, encode, network.dtype)
             )
         scores["loss"] -= _penalty(network, len(block))
         for key, value in scores.items():
