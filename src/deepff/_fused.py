@@ -388,11 +388,7 @@ def rows_kernel():
     global _KERNELS
     if not enabled():
         return None
-    if _KERNELS is None:
-        try:
-            _KERNELS = _compile()
-        except ImportError:
-            _KERNELS = {}
+    _KERNELS = compiled(_KERNELS, _compile)
     return _KERNELS.get("dense_rows")
 
 
@@ -407,22 +403,35 @@ def kernel(name: str, *arrays):
     is compiled.
     """
     global _KERNELS
-    if not enabled():
+    if not enabled() or not fits(arrays, flat=name in ("momentum", "rmsprop", "adam")):
         return None
+    _KERNELS = compiled(_KERNELS, _compile)
+    return _KERNELS.get(name)
+
+
+def fits(arrays, flat: bool) -> bool:
+    """Whether ``arrays`` suit a kernel compiled for them: of one float dtype, C-contiguous and
+    not empty, and either flat buffers of one size (``flat``) or (m, n) arrays of one shape and
+    vectors of n (biases). Empty arrays take the NumPy path, which has the rules for them.
+    """
     first = arrays[0]
-    flat = name in ("momentum", "rmsprop", "adam")
     if first.dtype.kind != "f" or first.ndim != (1 if flat else 2) or first.size == 0:
-        return None  # empty arrays take the NumPy path, which has the rules for them
-    # Flat buffers of one size, or (m, n) arrays of one shape and vectors of n (biases).
+        return False
     shapes = (first.shape,) if flat else (first.shape, first.shape[1:])
     for array in arrays:
         if array.dtype != first.dtype or array.shape not in shapes:
-            return None
+            return False
         if not array.flags.c_contiguous:
-            return None
-    if _KERNELS is None:
+            return False
+    return True
+
+
+def compiled(kernels, compile_) -> dict:
+    """A kernel module's kernels by name: ``kernels`` once loaded, else ``compile_()``, or {}
+    without numba (each module compiles its own on the first call that wants one)."""
+    if kernels is None:
         try:
-            _KERNELS = _compile()
+            kernels = compile_()
         except ImportError:
-            _KERNELS = {}
-    return _KERNELS.get(name)
+            kernels = {}
+    return kernels

@@ -87,21 +87,9 @@ def _compile():
 def kernel(name: str, *arrays):
     """Return the kernel ``name`` for these flat arrays, or None (see the module docs)."""
     global _KERNELS
-    if not _fused.enabled():
+    if not _fused.enabled() or not _fused.fits(arrays, flat=True):
         return None
-    first = arrays[0]
-    if first.dtype.kind != "f" or first.ndim != 1 or first.size == 0:
-        return None
-    for array in arrays:
-        if array.dtype != first.dtype or array.shape != first.shape:
-            return None
-        if not array.flags.c_contiguous:
-            return None
-    if _KERNELS is None:
-        try:
-            _KERNELS = _compile()
-        except ImportError:
-            _KERNELS = {}
+    _KERNELS = _fused.compiled(_KERNELS, _compile)
     return _KERNELS.get(name)
 
 
