@@ -47,7 +47,7 @@ import numpy as np
 from . import loop
 from ._checks import check_int
 from ._version import __version__
-from .layers import BatchNorm, Dense, Dropout
+from .layers import Dense, Dropout
 from .sharding import ShardedBatches
 
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
@@ -258,14 +258,6 @@ class Communicator:
         return array.tolist()
 
 
-def _norms(network):
-    for layer in network.layers:
-        if isinstance(layer, BatchNorm):
-            yield layer
-        elif isinstance(layer, Dense) and layer.batch_norm:
-            yield layer.normalization
-
-
 def _sync_batch_norm(norm, comm) -> None:
     """Give one BatchNorm layer statistics over the global batch (for this training only).
 
@@ -298,12 +290,7 @@ def _sync_batch_norm(norm, comm) -> None:
         Z_norm *= inverse_std
         norm._Z_norm, norm._inverse_std = Z_norm, inverse_std
         if norm.update_statistics:
-            unbiased = variance * (M / (M - 1)) if M > 1 else variance
-            running_mean, running_var = norm.buffers["running_mean"], norm.buffers["running_var"]
-            running_mean *= 1.0 - norm.momentum
-            running_mean += norm.momentum * mean
-            running_var *= 1.0 - norm.momentum
-            running_var += norm.momentum * unbiased
+            norm._track(mean, variance, M)
         out = np.multiply(Z_norm, gamma, out=norm._space("out", m, n))
         out += beta
         return out
@@ -442,7 +429,7 @@ def train(network, batches, comm, epochs=1, validation=None, callbacks=None, ver
     network._comm = comm
     # The loop calls network._train_step; on this network, it is the data-parallel step.
     network._train_step = functools.partial(comm.train_step, network)
-    norms = list(_norms(network)) if comm.size > 1 else []
+    norms = list(network._batch_norms()) if comm.size > 1 else []
     for norm in norms:
         _sync_batch_norm(norm, comm)
     guard = comm.abort_on_error() if comm.size > 1 else contextlib.nullcontext()

@@ -237,12 +237,7 @@ class BatchNorm(Layer):
             Z_norm *= inverse_std
         self._Z_norm, self._inverse_std = Z_norm, inverse_std
         if self.update_statistics:
-            unbiased = variance * (m / (m - 1)) if m > 1 else variance
-            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
-            running_mean *= 1.0 - self.momentum
-            running_mean += self.momentum * mean
-            running_var *= 1.0 - self.momentum
-            running_var += self.momentum * unbiased
+            self._track(mean, variance, m)
         if fused is None:
             np.multiply(Z_norm, gamma, out=out)
             out += beta
@@ -250,6 +245,17 @@ class BatchNorm(Layer):
 
     #: Set to False to compute batch statistics without touching the running estimates.
     update_statistics = True
+
+    def _track(self, mean, variance, m) -> None:
+        """Move the running estimates toward a batch's: its mean and, from its biased
+        ``variance`` over ``m`` rows, the unbiased one (also the data-parallel global batch's,
+        ``deepff.distributed``)."""
+        unbiased = variance * (m / (m - 1)) if m > 1 else variance
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= 1.0 - self.momentum
+        running_mean += self.momentum * mean
+        running_var *= 1.0 - self.momentum
+        running_var += self.momentum * unbiased
 
     def backward(self, dA):
         Z_norm, gamma = self._Z_norm, self.params["gamma"]
