@@ -26,7 +26,14 @@ import math
 import numpy as np
 
 
-def _number(value):
+def finite_or_none(value):
+    """``float(value)``, or None for NaN and infinity (JSON's null).
+
+    Examples
+    --------
+    >>> finite_or_none(0.5), finite_or_none(float("nan"))
+    (0.5, None)
+    """
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -85,7 +92,7 @@ def split_metrics(network, prepared) -> dict:
         # inputs: the scores say so, as None, without a trail of NumPy warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             scores = network.evaluate(X, y)
-        metrics[part] = {**{k: _number(v) for k, v in scores.items()}, "examples": len(y)}
+        metrics[part] = {**{k: finite_or_none(v) for k, v in scores.items()}, "examples": len(y)}
     return metrics
 
 
@@ -97,14 +104,14 @@ def _regression(predicted, y) -> dict:
         return {"examples": len(y), "mae": None, "rmse": None, "r2": None, "mape": None}
     out = {
         "examples": len(y),
-        "mae": _number(metrics.mean_absolute_error(y, predicted)),
-        "rmse": _number(math.sqrt(metrics.mean_squared_error(y, predicted))),
-        "r2": _number(metrics.r2_score(y, predicted)) if len(y) > 1 else None,
+        "mae": finite_or_none(metrics.mean_absolute_error(y, predicted)),
+        "rmse": finite_or_none(math.sqrt(metrics.mean_squared_error(y, predicted))),
+        "r2": finite_or_none(metrics.r2_score(y, predicted)) if len(y) > 1 else None,
         # MAPE is defined only where no target is 0
         "mape": None,
     }
     if np.all(y != 0):
-        out["mape"] = _number(metrics.mean_absolute_percentage_error(y, predicted))
+        out["mape"] = finite_or_none(metrics.mean_absolute_percentage_error(y, predicted))
     return out
 
 
@@ -121,7 +128,7 @@ def _classification(network, X, y, labels) -> dict:
     every = list(range(len(classes)))
     out = {
         "examples": len(y),
-        "accuracy": _number(metrics.accuracy_score(codes, guesses)),
+        "accuracy": finite_or_none(metrics.accuracy_score(codes, guesses)),
         "balanced_accuracy": None,
         "log_loss": None,
         "roc_auc": None,
@@ -131,16 +138,20 @@ def _classification(network, X, y, labels) -> dict:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a class absent from these rows: its recall 0
-            out["balanced_accuracy"] = _number(metrics.balanced_accuracy_score(codes, guesses))
+            out["balanced_accuracy"] = finite_or_none(
+                metrics.balanced_accuracy_score(codes, guesses)
+            )
             for average in ("macro", "weighted"):
                 p, r, f, _ = metrics.precision_recall_fscore_support(
                     codes, guesses, labels=every, average=average, zero_division=0
                 )
-                out[f"precision_{average}"] = _number(p)
-                out[f"recall_{average}"] = _number(r)
-                out[f"f1_{average}"] = _number(f)
+                out[f"precision_{average}"] = finite_or_none(p)
+                out[f"recall_{average}"] = finite_or_none(r)
+                out[f"f1_{average}"] = finite_or_none(f)
             if np.all(np.isfinite(probabilities)):
-                out["log_loss"] = _number(metrics.log_loss(codes, probabilities, labels=every))
+                out["log_loss"] = finite_or_none(
+                    metrics.log_loss(codes, probabilities, labels=every)
+                )
                 out["roc_auc"] = _roc_auc(metrics, codes, probabilities, every)
     p, r, f, support = metrics.precision_recall_fscore_support(
         codes, guesses, labels=every, zero_division=0
@@ -148,9 +159,9 @@ def _classification(network, X, y, labels) -> dict:
     out["per_class"] = [
         {
             "class": label,
-            "precision": _number(p[i]),
-            "recall": _number(r[i]),
-            "f1": _number(f[i]),
+            "precision": finite_or_none(p[i]),
+            "recall": finite_or_none(r[i]),
+            "f1": finite_or_none(f[i]),
             "support": int(support[i]),
         }
         for i, label in enumerate(labels)
@@ -166,10 +177,12 @@ def _roc_auc(metrics, codes, probabilities, every):
     if len(present) < 2:
         return None
     if len(every) == 2:
-        return _number(metrics.roc_auc_score(codes, probabilities[:, 1]))
+        return finite_or_none(metrics.roc_auc_score(codes, probabilities[:, 1]))
     if len(present) < len(every):
         return None  # one-vs-rest needs every class among the rows
-    return _number(metrics.roc_auc_score(codes, probabilities, multi_class="ovr", labels=every))
+    return finite_or_none(
+        metrics.roc_auc_score(codes, probabilities, multi_class="ovr", labels=every)
+    )
 
 
 #: The headline numbers, in the order ``print_evaluation`` shows them.
@@ -245,4 +258,4 @@ def _print_classes(report, stream) -> None:
         print(f"  {name[:width]:<{width}}" + "".join(f"{v:>{cell}}" for v in row), file=stream)
 
 
-__all__ = ["SUMMARY", "evaluation", "print_evaluation", "split_metrics"]
+__all__ = ["SUMMARY", "evaluation", "finite_or_none", "print_evaluation", "split_metrics"]

@@ -54,7 +54,7 @@ from .directory import (
     data_fingerprint,
     write_marker,
 )
-from .evaluation import split_metrics
+from .evaluation import finite_or_none, split_metrics
 from .options import check_options
 from .prepare import load_run_data, prepare
 from .preprocessing import Preprocessor
@@ -99,18 +99,6 @@ def write_text(path, text: str) -> None:
     serialization.write_atomically(
         path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8")
     )
-
-
-def finite_or_none(value):
-    """``float(value)``, or None for NaN and infinity (JSON's null).
-
-    Examples
-    --------
-    >>> finite_or_none(0.5), finite_or_none(float("nan"))
-    (0.5, None)
-    """
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 class HistoryLog(Callback):

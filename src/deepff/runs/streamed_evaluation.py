@@ -36,7 +36,7 @@ import numpy as np
 
 from ..io.datasets import DataError
 from ..io.stream import NpySource, blocks
-from .run import finite_or_none
+from .evaluation import finite_or_none
 
 #: Rows read at a time.
 CHUNK_ROWS = 65536
