@@ -168,7 +168,6 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
     """
     check_saveable(network, "export")
     try:
-        import onnx
         from onnx import helper
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
@@ -184,11 +183,19 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
     for stage in _affine_stages(network):
         current = graph.stage(current, stage)
     graph.nodes[-1].output[0] = "Y"  # name the last node's output Y
+    opsets = [helper.make_opsetid("", opset)]
+    _write_model(path, graph.make(n_features, network.output_units), network, opsets)
+
+
+def _write_model(path, graph, network, opsets, props=None) -> None:
+    """The ONNX model of ``graph`` (a GraphProto) with deepff's properties (the network's
+    config and classes, and ``props``), checked and written atomically to ``path``:
+    ``export_onnx``'s and ``export_table_onnx``'s."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(
-        graph.make(n_features, network.output_units),
-        producer_name="deepff",
-        producer_version=__version__,
-        opset_imports=[helper.make_opsetid("", opset)],
+        graph, producer_name="deepff", producer_version=__version__, opset_imports=opsets
     )
     model.ir_version = min(model.ir_version, 8)
     classes, classes_dtype = _encode_classes(network.classes_)
@@ -198,6 +205,7 @@ def export_onnx(network, path, *, input_scaling=None, opset: int = 17) -> None:
             "deepff.config": _dumps("the network's config", network.get_config()),
             "deepff.classes": json.dumps(classes),
             "deepff.classes_dtype": json.dumps(classes_dtype),
+            **(props or {}),
         },
     )
     onnx.checker.check_model(model)

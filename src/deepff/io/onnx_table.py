@@ -51,10 +51,9 @@ import json
 
 import numpy as np
 
-from .._version import __version__
 from ..metrics import _threshold
-from ..serialization import _dumps, _encode_classes, check_saveable, write_atomically
-from .onnx import _affine_stages, _Graph
+from ..serialization import check_saveable
+from .onnx import _affine_stages, _Graph, _write_model
 
 _ML = "ai.onnx.ml"
 
@@ -102,7 +101,6 @@ def export_table_onnx(network, preprocessor, path, *, opset: int = 17) -> list:
             "export_table_onnx needs a table's preprocessing and a regressor or a "
             "single-label classifier with cross-entropy"
         )
-    import onnx
     from onnx import helper
 
     graph = _Graph(network.dtype, opset)
@@ -118,31 +116,13 @@ def export_table_onnx(network, preprocessor, path, *, opset: int = 17) -> list:
     clash = sorted(names & (internal - {o.name for o in outputs}) | (names & {"label"}))
     if clash or len(names) != len(inputs):
         raise ValueError(f"column names clash with names of the graph: {clash}")
-    model = helper.make_model(
+    _write_model(
+        path,
         helper.make_graph(graph.nodes, "deepff", inputs, outputs, graph.initializers),
-        producer_name="deepff",
-        producer_version=__version__,
-        opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(_ML, 3)],
+        network,
+        [helper.make_opsetid("", opset), helper.make_opsetid(_ML, 3)],
+        {"deepff.inputs": json.dumps([i.name for i in inputs])},
     )
-    model.ir_version = min(model.ir_version, 8)
-    classes, classes_dtype = _encode_classes(network.classes_)
-    helper.set_model_props(
-        model,
-        {
-            "deepff.config": _dumps("the network's config", network.get_config()),
-            "deepff.classes": json.dumps(classes),
-            "deepff.classes_dtype": json.dumps(classes_dtype),
-            "deepff.inputs": json.dumps([i.name for i in inputs]),
-        },
-    )
-    onnx.checker.check_model(model)
-    data = model.SerializeToString()
-
-    def write(temporary):
-        with open(temporary, "wb") as file:
-            file.write(data)
-
-    write_atomically(path, write)
     return [i.name for i in inputs]
 
 
