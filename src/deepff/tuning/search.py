@@ -249,16 +249,15 @@ def _storage(storage, out, n_jobs, created: Created) -> tuple:
 def _search(call, prepared) -> tuple:
     """Open the study, check it scores as this call does, run the trials; (study, result)."""
     study = open_study(call.url, call.heartbeat, call.study_name, call.metric)
-    seed = call.space.options({})["seed"]
-    shuffle = call.space.options({})["shuffle"]
+    fixed = call.space.options({})
     check_settings(
         study,
         {
             "metric": call.metric,
-            "seed": seed,
+            "seed": fixed["seed"],
             "task": prepared.task,
             "cv": call.cv,
-            "shuffle": shuffle,
+            "shuffle": fixed["shuffle"],
         },
     )
     existing = study.get_trials(deepcopy=False)
