@@ -141,13 +141,7 @@ def _classification(network, X, y, labels) -> dict:
             out["balanced_accuracy"] = finite_or_none(
                 metrics.balanced_accuracy_score(codes, guesses)
             )
-            for average in ("macro", "weighted"):
-                p, r, f, _ = metrics.precision_recall_fscore_support(
-                    codes, guesses, labels=every, average=average, zero_division=0
-                )
-                out[f"precision_{average}"] = finite_or_none(p)
-                out[f"recall_{average}"] = finite_or_none(r)
-                out[f"f1_{average}"] = finite_or_none(f)
+            out.update(_averages(metrics, codes, guesses, every))
             if np.all(np.isfinite(probabilities)):
                 out["log_loss"] = finite_or_none(
                     metrics.log_loss(codes, probabilities, labels=every)
@@ -156,7 +150,29 @@ def _classification(network, X, y, labels) -> dict:
     p, r, f, support = metrics.precision_recall_fscore_support(
         codes, guesses, labels=every, zero_division=0
     )
-    out["per_class"] = [
+    out["per_class"] = _per_class(labels, p, r, f, support)
+    out["confusion_matrix"] = metrics.confusion_matrix(codes, guesses, labels=every).tolist()
+    out["classes"] = labels
+    return out
+
+
+def _averages(metrics, truth, guess, every, weight=None) -> dict:
+    """Precision, recall and F1, macro and weighted (this module's report and
+    ``deepff.runs.streamed_evaluation``'s)."""
+    out = {}
+    for average in ("macro", "weighted"):
+        p, r, f, _ = metrics.precision_recall_fscore_support(
+            truth, guess, labels=every, average=average, zero_division=0, sample_weight=weight
+        )
+        out[f"precision_{average}"] = finite_or_none(p)
+        out[f"recall_{average}"] = finite_or_none(r)
+        out[f"f1_{average}"] = finite_or_none(f)
+    return out
+
+
+def _per_class(labels, p, r, f, support) -> list:
+    """The report's per-class table: each class's precision, recall, F1 and support."""
+    return [
         {
             "class": label,
             "precision": finite_or_none(p[i]),
@@ -166,9 +182,6 @@ def _classification(network, X, y, labels) -> dict:
         }
         for i, label in enumerate(labels)
     ]
-    out["confusion_matrix"] = metrics.confusion_matrix(codes, guesses, labels=every).tolist()
-    out["classes"] = labels
-    return out
 
 
 def _roc_auc(metrics, codes, probabilities, every):

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..io.datasets import DataError
 from ..io.stream import NpySource, blocks
-from .evaluation import finite_or_none
+from .evaluation import _averages, _per_class, finite_or_none
 
 #: Rows read at a time.
 CHUNK_ROWS = 65536
@@ -290,14 +290,7 @@ class StreamedEvaluation:
             out["balanced_accuracy"] = finite_or_none(
                 metrics.balanced_accuracy_score(truth, guess, sample_weight=weight)
             )
-            for average in ("macro", "weighted"):
-                p, r, f, _ = metrics.precision_recall_fscore_support(
-                    truth, guess, labels=every, average=average, zero_division=0,
-                    sample_weight=weight,
-                )  # fmt: skip
-                out[f"precision_{average}"] = finite_or_none(p)
-                out[f"recall_{average}"] = finite_or_none(r)
-                out[f"f1_{average}"] = finite_or_none(f)
+            out.update(_averages(metrics, truth, guess, every, weight))
             if self.probabilistic and self.finite:
                 out["log_loss"] = finite_or_none(self.log_loss / self.count)
                 out["roc_auc"] = self._roc_auc()
@@ -305,16 +298,7 @@ class StreamedEvaluation:
                 truth, guess, labels=every, zero_division=0, sample_weight=weight
             )
         support = matrix.sum(axis=1)
-        out["per_class"] = [
-            {
-                "class": label,
-                "precision": finite_or_none(p[i]),
-                "recall": finite_or_none(r[i]),
-                "f1": finite_or_none(f[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        ]
+        out["per_class"] = _per_class(labels, p, r, f, support)
         out["confusion_matrix"] = matrix.tolist()
         out["classes"] = labels
         return out
