@@ -229,14 +229,15 @@ def _first_line(error) -> str:
 
 
 def _database_cause(error):
-    """The database's own error in ``error``'s chain (or ``error``)."""
+    """The database's own error in ``error``'s chain (SQLAlchemy's or its driver's), or
+    None."""
     seen, current = set(), error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if type(current).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
             return current
         current = current.__cause__ or current.__context__
-    return error
+    return None
 
 
 def database_problem(error) -> str:
@@ -248,7 +249,7 @@ def database_problem(error) -> str:
     >>> database_problem(sqlite3.OperationalError("database is locked"))
     'database is locked: another process held it for more than 120 s'
     """
-    text = _first_line(_database_cause(error))
+    text = _first_line(_database_cause(error) or error)
     if "database is locked" in text:
         text += f": another process held it for more than {SQLITE_TIMEOUT} s"
     return text
@@ -263,14 +264,7 @@ def is_database_error(error) -> bool:
     >>> is_database_error(ValueError("no"))
     False
     """
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        module = type(error).__module__
-        if module.startswith(("sqlalchemy", "psycopg", "sqlite3")):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return _database_cause(error) is not None
 
 
 class StorageLostError(ConnectionError):
