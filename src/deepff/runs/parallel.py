@@ -58,27 +58,21 @@ class ParallelRun(Run):
 
     comm = None
 
-    def train(self, callbacks=()) -> None:
-        """Train the epochs left on every rank (``deepff.distributed.fit``)."""
-        network, prepared, stopper = self.network, self.prepared, self.stopper
-        remaining = self.options["epochs"] - network.epoch
-        stopped = stopper is not None and stopper.stopped_epoch is not None
-        if remaining > 0 and not stopped:
-            has_val = prepared.X_val is not None
-            distributed.fit(
-                network,
-                prepared.X_train,
-                prepared.y_train,
-                comm=self.comm,
-                epochs=remaining,
-                batch_size=self.options["batch_size"],
-                validation=(prepared.X_val, prepared.y_val) if has_val else None,
-                callbacks=[*self.callbacks(), *callbacks],
-                sample_weight=class_weights(prepared.y_train, self.options["class_weight"]),
-            )
-        elif stopper is not None:
-            stopper.set_network(network)
-            stopper.on_train_end()
+    def _fit(self, epochs, callbacks) -> None:
+        """``Run.train``'s epochs on every rank (``deepff.distributed.fit``)."""
+        prepared = self.prepared
+        has_val = prepared.X_val is not None
+        distributed.fit(
+            self.network,
+            prepared.X_train,
+            prepared.y_train,
+            comm=self.comm,
+            epochs=epochs,
+            batch_size=self.options["batch_size"],
+            validation=(prepared.X_val, prepared.y_val) if has_val else None,
+            callbacks=callbacks,
+            sample_weight=class_weights(prepared.y_train, self.options["class_weight"]),
+        )
 
 
 def train_run(

@@ -535,24 +535,29 @@ class Run:
 
         ``callbacks`` (such as a progress display) run after the run's own.
         """
-        network, prepared, stopper = self.network, self.prepared, self.stopper
+        network, stopper = self.network, self.stopper
         remaining = self.options["epochs"] - network.epoch
         stopped = stopper is not None and stopper.stopped_epoch is not None
         if remaining > 0 and not stopped:
-            has_val = prepared.X_val is not None
-            network.fit(
-                prepared.X_train,
-                prepared.y_train,
-                epochs=remaining,
-                batch_size=self.options["batch_size"],
-                validation_data=(prepared.X_val, prepared.y_val) if has_val else None,
-                callbacks=[*self.callbacks(), *callbacks],
-                verbose=0,
-                sample_weight=class_weights(prepared.y_train, self.options["class_weight"]),
-            )
+            self._fit(remaining, [*self.callbacks(), *callbacks])
         elif stopper is not None:
             stopper.set_network(network)
             stopper.on_train_end()  # put back the best weights
+
+    def _fit(self, epochs, callbacks) -> None:
+        """``epochs`` more of ``Network.fit`` (``ParallelRun``: ``distributed.fit``)."""
+        prepared = self.prepared
+        has_val = prepared.X_val is not None
+        self.network.fit(
+            prepared.X_train,
+            prepared.y_train,
+            epochs=epochs,
+            batch_size=self.options["batch_size"],
+            validation_data=(prepared.X_val, prepared.y_val) if has_val else None,
+            callbacks=callbacks,
+            verbose=0,
+            sample_weight=class_weights(prepared.y_train, self.options["class_weight"]),
+        )
 
     def metrics(self) -> dict:
         """Loss and metrics of each part (``deepff.runs.evaluation.split_metrics``)."""
