@@ -383,15 +383,7 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     sample.columns = columns
     if len(columns) < 1:
         raise DataError(f"{path}: no columns")
-    has_target = True
-    if target is None:
-        if len(columns) < 2:
-            raise DataError(f"{path}: needs at least a feature column and a label column")
-        target = columns[-1]
-    elif target not in columns:
-        if require_target:
-            raise DataError(f"{path}: no column {target!r}; columns are {', '.join(columns)}")
-        has_target = False
+    target, has_target = _table_target(path, columns, target, require_target)
     features = [c for c in columns if c != target or not has_target]
     # Explicit dtypes for the full read: float32 numbers and categorical text use a
     # fraction of the memory of pandas' default float64 and Python strings.
@@ -418,6 +410,24 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
     if has_target:
         y = _csv_labels(path, frame[target], target)
         frame = frame.drop(columns=[target])
+    return _table_dataset(path, frame, y, target if has_target else None, impute)
+
+
+def _table_target(path, columns, target, require_target) -> tuple:
+    """(the target column, whether the table has it) of ``load_csv`` and ``load_parquet``:
+    ``target``, else the last column; an absent one is refused with ``require_target``."""
+    if target is None:
+        if len(columns) < 2:
+            raise DataError(f"{path}: needs at least a feature column and a label column")
+        return columns[-1], True
+    if target not in columns and require_target:
+        raise DataError(f"{path}: no column {target!r}; columns are {', '.join(columns)}")
+    return target, target in columns
+
+
+def _table_dataset(path, frame, y, target, impute) -> Dataset:
+    """The ``Dataset`` of a table's features ``frame`` and labels ``y`` (missing features
+    refused without ``impute``): ``load_csv``'s and ``load_parquet``'s."""
     if impute is None:
         _refuse_missing(path, frame)
     return Dataset(
@@ -426,7 +436,7 @@ def load_csv(path, target=None, impute=None, require_target=False) -> Dataset:
         feature_names=list(frame.columns),
         task=None,
         name=path.name,
-        info={"target": target if has_target else None},
+        info={"target": target},
     )
 
 
@@ -450,12 +460,7 @@ def load_parquet(path, target=None, impute=None, require_target=False) -> Datase
     except ValueError as error:
         raise DataError(str(error)) from None
     frame.columns = columns = [str(c) for c in frame.columns]
-    if target is None and len(columns) < 2:
-        raise DataError(f"{path}: needs at least a feature column and a label column")
-    if target is not None and target not in columns and require_target:
-        raise DataError(f"{path}: no column {target!r}; columns are {', '.join(columns)}")
-    target = columns[-1] if target is None else target
-    has_target = target in columns
+    target, has_target = _table_target(path, columns, target, require_target)
     if len(frame) == 0:
         raise DataError(f"{path}: no data rows")
     y = _csv_labels(path, frame[target], target) if has_target else None
@@ -463,15 +468,7 @@ def load_parquet(path, target=None, impute=None, require_target=False) -> Datase
     for name in frame.columns:
         kind = frame[name].dtype.kind
         frame[name] = frame[name].astype("float32" if kind in "iuf" else "category")
-    if impute is None:
-        _refuse_missing(path, frame)
-    return Dataset(
-        X=frame,
-        y=y,
-        feature_names=list(frame.columns),
-        name=path.name,
-        info={"target": target if has_target else None},
-    )
+    return _table_dataset(path, frame, y, target if has_target else None, impute)
 
 
 def _csv_labels(path, column, target) -> np.ndarray:
