@@ -65,7 +65,6 @@ class ProgressBar(Callback):
                 self._start_live()
             except ImportError:
                 self._progress = None
-        self._train_start = time.perf_counter()
         self._durations = []  # per epoch, the first one without its first batch (start-up)
         self._header = False
 
@@ -143,15 +142,9 @@ class ProgressBar(Callback):
         recent = self._durations[1:] or self._durations
         return _duration(sum(recent) / len(recent) * remaining)
 
-    def _line(self, epoch, logs):
-        elapsed = time.perf_counter() - self._epoch_start
-        return epoch_line(epoch, self._total, elapsed, logs, self._eta(epoch))
-
-    def _columns(self, epoch, logs):
+    def _columns(self, epoch, logs, elapsed, eta):
         """(header or None, row): the epoch as a table row, train and validation columns
         lined up under a header printed once; None when it would not fit 80 columns."""
-        elapsed = time.perf_counter() - self._epoch_start
-        eta = self._eta(epoch)
         logs = logs or {}
         train = [k for k in logs if not k.startswith("val_")]
         val = [k for k in logs if k.startswith("val_")]
@@ -175,12 +168,12 @@ class ProgressBar(Callback):
         return shown, row
 
     def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self._epoch_start
+        eta = self._eta(epoch)  # once an epoch: it records the epoch's duration
         if self._progress is not None:
-            durations = list(self._durations)
-            header, line = self._columns(epoch, logs)
+            header, line = self._columns(epoch, logs, elapsed, eta)
             if line is None:  # too wide for a table: the plain line
-                self._durations = durations
-                line = self._line(epoch, logs)
+                line = epoch_line(epoch, self._total, elapsed, logs, eta)
             print_ = self._progress.console.print
             if header is not None:
                 print_(header, highlight=False, markup=False, soft_wrap=True)
@@ -190,7 +183,7 @@ class ProgressBar(Callback):
             )[:36]
             self._progress.update(self._epochs_task, completed=epoch + 1, info=metrics)
         else:
-            print(self._line(epoch, logs), file=self._stream, flush=True)
+            print(epoch_line(epoch, self._total, elapsed, logs, eta), file=self._stream, flush=True)
 
     def on_train_end(self, logs=None):
         if self._progress is not None:
