@@ -359,7 +359,7 @@ class Preprocessor:
             X[:, j] = lookup[np.where(gap, len(lookup) - 1, cells).astype(np.int64)]
         return X
 
-    def coded_transform(self, block, out=None) -> np.ndarray:
+    def coded_transform(self, block) -> np.ndarray:
         """The features of a block of coded rows (the columns ``fit_coded`` was given):
         what ``transform`` gives of the same rows raw, bit for bit.
 
@@ -374,8 +374,7 @@ class Preprocessor:
         if getattr(self, "_coding", None) is None:
             raise ValueError("coded_transform takes the blocks of a Preprocessor fit_coded fitted")
         block = np.asarray(block)
-        if out is None:
-            out = np.empty((len(block), self.n_features_out), self.dtype)
+        out = np.empty((len(block), self.n_features_out), self.dtype)
         X = self._coded_numbers(block)
         if X.size and np.isnan(X.min()):  # NaN propagates: one pass when nothing is missing
             gaps = np.isnan(X)
