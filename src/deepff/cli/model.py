@@ -317,10 +317,7 @@ def cmd_predict(args):
         columns += _prediction_columns(network, metadata, args.proba)
         # A unique temporary file beside --out, renamed at the end: nothing else is touched.
         write_csv(args.out, _prediction_rows(columns, network, pre, data, args.proba, id_column))
-    print(
-        f"Wrote {m} predictions to {'standard output' if to_stdout else out}",
-        file=sys.stderr if to_stdout else sys.stdout,
-    )
+    _say_written(m, None if to_stdout else out)
     return 0
 
 
@@ -331,12 +328,17 @@ def _predict_streamed(args, network, pre, metadata):
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     counter = [0]
     write_csv(args.out, _streamed_rows(path, network, pre, metadata, args, counter))
-    where = "standard output" if args.out == "-" else args.out
-    print(
-        f"Wrote {counter[0]} predictions to {where}",
-        file=sys.stderr if args.out == "-" else sys.stdout,
-    )
+    _say_written(counter[0], None if args.out == "-" else args.out)
     return 0
+
+
+def _say_written(count, where) -> None:
+    """The closing line of ``deepff predict``; on stderr when the predictions went to
+    standard output (``where`` None), so they stay alone there."""
+    print(
+        f"Wrote {count} predictions to {where or 'standard output'}",
+        file=sys.stdout if where else sys.stderr,
+    )
 
 
 def _streamed_rows(path, network, pre, metadata, args, counter):
