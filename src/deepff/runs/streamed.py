@@ -277,10 +277,10 @@ def train_streamed(
     options = check_options(options)
     out = Path(out)
     rank = 0 if comm is None else comm.rank
-    lock = error = None
+    lock = error = opened = None
     try:
         if rank == 0:
-            lock, fingerprint = _claim(source, options, out, overwrite, resume, fingerprint)
+            lock, fingerprint, opened = _claim(source, options, out, overwrite, resume, fingerprint)
     except Exception as caught:
         if lock is not None:
             lock.release()
@@ -291,7 +291,7 @@ def train_streamed(
         comm.check_ok(error)
         fingerprint = comm.comm.bcast(fingerprint, root=0)
     try:
-        run = _StreamedRun(source, options, out, comm, resume, fingerprint)
+        run = _StreamedRun(source, options, out, comm, resume, fingerprint, opened)
         return run.train(callbacks, announce, figures)
     finally:
         if lock is not None:
@@ -299,7 +299,8 @@ def train_streamed(
 
 
 def _claim(source, options, out, overwrite, resume, known=None):
-    """Rank 0's checks before any work; return (the lock, the data's fingerprint).
+    """Rank 0's checks before any work; return (the lock, the data's fingerprint, ``_open``'s
+    (source, target), which the run reuses).
 
     A resumed run's checkpoint and data are checked before the cache is opened, so data
     that changed is said as such (rather than as a cache of other data)."""
@@ -327,11 +328,11 @@ def _claim(source, options, out, overwrite, resume, known=None):
             fingerprint = data_fingerprint(source) if known is None else known
             if resume:
                 resume_checkpoint(out, options, fingerprint, source, "loss")
-        _open(source, options, out, fingerprint)  # the cache, made once
+        opened = _open(source, options, out, fingerprint)  # the cache, made once
     except BaseException:
         lock.release()
         raise
-    return lock, fingerprint
+    return lock, fingerprint, opened
 
 
 def _open(source, options, out, fingerprint=None):
@@ -353,10 +354,12 @@ class _StreamedRun:
     """A streamed run's state: what ``RunCheckpoint`` reads (``out``, ``info``,
     ``preprocessor``, ``stopper``) and what training and scoring need."""
 
-    def __init__(self, source, options, out, comm, resume, fingerprint):
+    def __init__(self, source, options, out, comm, resume, fingerprint, opened=None):
         self.options, self.out, self.comm = options, out, comm
         self.rank, self.size = (0, 1) if comm is None else (comm.rank, comm.size)
-        self.data, self.target = data, target = _open(source, options, out, fingerprint)
+        # Rank 0's source as _claim opened it; other ranks open the cache it made.
+        data, target = opened or _open(source, options, out, fingerprint)
+        self.data, self.target = data, target
         _check_cache(data, target, options)
         self.features = [i for i in range(data.n_columns) if i != target]
         names = [data.columns[i] for i in self.features]
