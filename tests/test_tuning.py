@@ -620,7 +620,7 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
     url = "sqlite:///" + str(tmp_path / "crash.db")
     script = write(tmp_path / "worker.py", WORKER)
     victim = subprocess.Popen([sys.executable, str(script), url, "50", "30", "64"])
-    survivor = subprocess.Popen([sys.executable, str(script), url, "8", "5", "16"])
+    survivor = None
     try:
         deadline = time.monotonic() + 60
         killed = None
@@ -631,11 +631,13 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
             except KeyError:  # the study does not exist yet
                 continue
             for trial in trials:
-                if (
-                    trial.state.name == "RUNNING"
-                    and trial.user_attrs.get("worker", "").endswith(f":{victim.pid}")
-                    and has_heartbeat(url, trial)
-                ):
+                mine = trial.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+                if survivor is None and mine and trial.state.name == "RUNNING":
+                    # The second worker starts beside the victim's running trial: started
+                    # with it, it could finish its 8 short trials before the victim's first
+                    # heartbeat, and then nothing would be left to go on after the kill.
+                    survivor = subprocess.Popen([sys.executable, str(script), url, "8", "5", "16"])
+                if trial.state.name == "RUNNING" and mine and has_heartbeat(url, trial):
                     # Optuna judges staleness by the last heartbeat: a trial killed before
                     # its first one has none and would stay RUNNING.
                     victim.send_signal(signal.SIGKILL)
@@ -647,7 +649,7 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
         assert survivor.wait(timeout=120) == 0
     finally:
         for process in (victim, survivor):
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.kill()
     before = {t.number: t for t in trials_of(url, "crash")}
     completed = {n: t.value for n, t in before.items() if t.state.name == "COMPLETE"}
