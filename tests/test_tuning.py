@@ -637,9 +637,11 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_study_goes_on(tmp_path):
                     # with it, it could finish its 8 short trials before the victim's first
                     # heartbeat, and then nothing would be left to go on after the kill.
                     survivor = subprocess.Popen([sys.executable, str(script), url, "8", "5", "16"])
-                if trial.state.name == "RUNNING" and mine and has_heartbeat(url, trial):
+                running = trial.state.name == "RUNNING" and mine and trial.params
+                if running and has_heartbeat(url, trial):
                     # Optuna judges staleness by the last heartbeat: a trial killed before
-                    # its first one has none and would stay RUNNING.
+                    # its first one has none and would stay RUNNING. One killed before it
+                    # drew its learning rate has no parameters for the retry to repeat.
                     victim.send_signal(signal.SIGKILL)
                     killed, killed_at = trial.number, time.monotonic()
                     killed_clock = datetime.datetime.now()
