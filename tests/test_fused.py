@@ -11,6 +11,8 @@ import deepff as dff
 from deepff import _fused
 
 pytest.importorskip("numba")
+if not _fused.ENABLED:  # the kernels under test are switched off for this process
+    pytest.skip("DEEPFF_NUMBA=0 turns the numba kernels off", allow_module_level=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
