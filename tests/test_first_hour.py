@@ -256,6 +256,32 @@ def test_evaluate_answers_the_usual_questions(tmp_path, capsys):
     assert all(len(line) <= 80 for line in out.splitlines()[1:])  # after the data's path
 
 
+@pytest.mark.parametrize("units", [1, 3], ids=["sigmoid", "softmax"])
+def test_evaluation_classifies_from_one_forward_pass(units, monkeypatch):
+    """The report's predictions are ``predict``'s, taken from predict_proba's own pass."""
+    from sklearn import metrics
+
+    import deepff as dff
+    from deepff.runs.evaluation import evaluation
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.array(["a", "b", "c"])[np.minimum((X[:, 0] > 0) + (X[:, 1] > 0.5) * (units - 1), 2)]
+    activation = "sigmoid" if units == 1 else "softmax"
+    net = dff.Network([dff.Dense(8), dff.Dense(units, activation=activation)], seed=0)
+    net.fit(X, y, epochs=3, verbose=0)
+    expected = metrics.confusion_matrix(y, net.predict(X), labels=net.classes_)
+    passes = []
+    forward = dff.Network._output
+    monkeypatch.setattr(
+        dff.Network, "_output", lambda self, X: passes.append(1) or forward(self, X)
+    )
+    report = evaluation(net, X, y)
+    assert len(passes) == 1
+    assert report["confusion_matrix"] == expected.tolist()
+    assert report["accuracy"] == metrics.accuracy_score(y, net.predict(X))
+
+
 def test_regression_evaluation(tmp_path, capsys):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(80, 2))

@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from .. import metrics as engine_metrics
+
 
 def finite_or_none(value):
     """``float(value)``, or None for NaN and infinity (JSON's null).
@@ -115,16 +117,37 @@ def _regression(predicted, y) -> dict:
     return out
 
 
+def predicted_codes(network, probabilities) -> np.ndarray:
+    """``predict``'s classes, as positions in ``classes_``, from ``predict_proba``'s result:
+    one forward pass gives both. Its columns are A[L] (p of [1 - p, p] for one sigmoid
+    unit), and float32 to float64 keeps every order and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepff as dff
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array(["a", "a", "b", "b"])
+    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
+    >>> _ = net.fit(X, y, epochs=3, verbose=0)
+    >>> codes = predicted_codes(net, net.predict_proba(X))
+    >>> bool(np.array_equal(net.classes_[codes], net.predict(X)))
+    True
+    """
+    probabilities = np.asarray(probabilities)
+    one_unit = probabilities.shape[1] > network.layers[-1].units
+    output = probabilities[:, 1:] if one_unit else probabilities
+    return engine_metrics.predicted_indices(output, network.loss)
+
+
 def _classification(network, X, y, labels) -> dict:
     from sklearn import metrics
 
     classes = network.classes_
     labels = [str(c) for c in classes.tolist()] if labels is None else list(labels)
     probabilities = np.asarray(network.predict_proba(X), np.float64)
-    predicted = network.predict(X)
+    guesses = predicted_codes(network, probabilities)
     index = {c: i for i, c in enumerate(classes.tolist())}
     codes = np.array([index[c] for c in y.tolist()])
-    guesses = np.array([index[c] for c in np.asarray(predicted).tolist()])
     every = list(range(len(classes)))
     out = {
         "examples": len(y),
@@ -271,4 +294,11 @@ def _print_classes(report, stream) -> None:
         print(f"  {name[:width]:<{width}}" + "".join(f"{v:>{cell}}" for v in row), file=stream)
 
 
-__all__ = ["SUMMARY", "evaluation", "finite_or_none", "print_evaluation", "split_metrics"]
+__all__ = [
+    "SUMMARY",
+    "evaluation",
+    "finite_or_none",
+    "predicted_codes",
+    "print_evaluation",
+    "split_metrics",
+]

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..io.datasets import DataError
 from ..io.stream import NpySource, blocks
-from .evaluation import _averages, _per_class, finite_or_none
+from .evaluation import _averages, _per_class, finite_or_none, predicted_codes
 
 #: Rows read at a time.
 CHUNK_ROWS = 65536
@@ -191,11 +191,15 @@ class StreamedEvaluation:
 
     def _add_classes(self, X, y) -> None:
         network, k = self.network, len(self.labels)
-        codes, guesses = self._codes(y), self._codes(network.predict(X))
+        codes = self._codes(y)
+        if not self.probabilistic:
+            guesses = self._codes(network.predict(X))
+        else:  # predict's classes from predict_proba's pass: one forward pass a block
+            probabilities = np.asarray(network.predict_proba(X))
+            guesses = predicted_codes(network, probabilities)
         self.matrix += np.bincount(codes * k + guesses, minlength=k * k).reshape(k, k)
         if not (self.probabilistic and self.finite):
             return
-        probabilities = np.asarray(network.predict_proba(X))
         if not np.all(np.isfinite(probabilities)):
             self.finite, self.codes, self.scores, self.split = False, [], [], ([], [])
             return
