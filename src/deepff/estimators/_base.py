@@ -582,13 +582,13 @@ class _BaseDNN(BaseEstimator):
             next(splitter.split(np.zeros((len(y), 1)), y))
 
     def _stratified(self, y) -> bool:
+        """Whether the validation split is stratified: always for two classes (where
+        ``_check_split`` raises what scikit-learn raises), for more where such a split exists."""
         if not isinstance(self, ClassifierMixin) or y.ndim != 1:
             return False
-        return len(np.unique(y)) <= 2 or self._can_stratify(y)
-
-    def _can_stratify(self, y) -> bool:
-        """Whether a stratified split of multi-class labels y exists."""
-        _, counts = np.unique(y, return_counts=True)
+        _, counts = np.unique(y, return_counts=True)  # one pass over the labels
+        if len(counts) <= 2:
+            return True
         n_train, n_test = _validate_shuffle_split(len(y), self.validation_fraction, None)
         return counts.min() >= 2 and min(n_train, n_test) >= len(counts)
 
