@@ -27,6 +27,7 @@ from .._version import __version__
 from ..callbacks import Callback
 from ..runs.report import REPORT_FILE
 from ..runs.run import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
+from .tensorboard_log import finite_logs
 
 #: Where runs go without a URI: a database and the artifacts in ./mlruns.
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
@@ -118,11 +119,7 @@ class MLflowCallback(Callback):
         self.start()
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = {
-            str(k): float(v)
-            for k, v in (logs or {}).items()
-            if isinstance(v, (int, float)) and math.isfinite(float(v))
-        }
+        metrics = finite_logs(logs)
         if metrics:
             _mlflow().log_metrics(metrics, step=int(epoch) + 1)
 

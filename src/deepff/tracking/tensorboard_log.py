@@ -28,6 +28,22 @@ import time
 from ..callbacks import Callback
 
 
+def finite_logs(logs) -> dict:
+    """An epoch's logs as the trackers take them: name to float, numbers only, NaN and
+    infinity left out (MLflow refuses them; TensorBoard would draw a gap anyway).
+
+    Examples
+    --------
+    >>> finite_logs({"loss": 0.5, "val_loss": float("nan"), "note": "x", "epoch": 3})
+    {'loss': 0.5, 'epoch': 3.0}
+    """
+    return {
+        str(name): float(value)
+        for name, value in (logs or {}).items()
+        if isinstance(value, (int, float)) and math.isfinite(float(value))
+    }
+
+
 class TensorBoardCallback(Callback):
     """Write the metrics of each epoch into TensorBoard event files under ``log_dir``.
 
@@ -63,9 +79,8 @@ class TensorBoardCallback(Callback):
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         values = [
-            summary_pb2.Summary.Value(tag=str(name), simple_value=float(value))
-            for name, value in (logs or {}).items()
-            if isinstance(value, (int, float)) and math.isfinite(float(value))
+            summary_pb2.Summary.Value(tag=name, simple_value=value)
+            for name, value in finite_logs(logs).items()
         ]
         rate = getattr(getattr(self.network, "optimizer", None), "learning_rate", None)
         if isinstance(rate, (int, float)):
