@@ -194,6 +194,38 @@ def _bounded(values, source):
     return values
 
 
+def read_text(path, label=None) -> str:
+    """The UTF-8 text of a regular file of at most ``MAX_BYTES``, read without waiting on a
+    FIFO or a device and without reading more than the bound (``OSError`` as ``open``'s).
+
+    ``label`` names the file in the ``ValueError`` (default: its path).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "space.toml")
+    >>> _ = open(path, "wb").write(b"epochs = 5")
+    >>> read_text(path)
+    'epochs = 5'
+    >>> _ = open(path, "wb").write(bytes([255]))
+    >>> read_text(path, "space file")
+    Traceback (most recent call last):
+    ...
+    ValueError: space file: not UTF-8 text (...)
+    """
+    from .._files import open_regular
+
+    label = str(path) if label is None else label
+    with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
+        raw = handle.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise ValueError(f"{label}: larger than {MAX_BYTES // 2**20} MiB; not an options file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{label}: not UTF-8 text ({error})") from None
+
+
 def read_toml(path) -> dict:
     """Read a TOML file (tomllib, or tomli on Python 3.10).
 
@@ -205,21 +237,22 @@ def read_toml(path) -> dict:
     >>> read_toml(path)
     {'epochs': 5, 'scale': 'minmax', 'l2': 0.01}
     """
-    from .._files import open_regular
-
     tomllib = _tomllib()
+    text = read_text(path)
     try:
-        with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
-            raw = handle.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; not an options file")
-        return _bounded(tomllib.loads(raw.decode("utf-8")), path)
+        return _bounded(tomllib.loads(text), path)
     except RecursionError:
         raise _too_deep(path) from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
 
 
-__all__ = ["dumps_toml", "format_key", "format_value", "loads_toml", "read_toml", "write_toml"]
+__all__ = [
+    "dumps_toml",
+    "format_key",
+    "format_value",
+    "loads_toml",
+    "read_text",
+    "read_toml",
+    "write_toml",
+]

@@ -334,21 +334,13 @@ def load_space(space, sampler: str | None = None) -> Space:
             parsed.check_grid()
         return parsed
     if isinstance(space, (str, os.PathLike)):
-        from .._files import open_regular
-        from ..io.toml import MAX_BYTES
+        from ..io.toml import read_text
 
         path = Path(space)
         try:
-            with open_regular(path) as handle:  # a FIFO or a device is refused at once
-                raw = handle.read(MAX_BYTES + 1)
+            text = read_text(path, f"space file {str(path)!r}")
         except OSError as error:
             raise ValueError(f"space file {str(path)!r}: {error.strerror or error}") from None
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"space file {str(path)!r}: larger than {MAX_BYTES // 2**20} MiB")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(f"space file {str(path)!r}: not UTF-8 text ({error})") from None
         source = path.name
         table = loads_toml(text, source)
         lines = _key_lines(text)
