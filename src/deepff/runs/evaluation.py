@@ -126,9 +126,8 @@ def predicted_codes(network, probabilities) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> import deepff as dff
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array(["a", "a", "b", "b"])
-    >>> net = dff.Network([dff.Dense(1, activation="sigmoid")], seed=0)
-    >>> _ = net.fit(X, y, epochs=3, verbose=0)
+    >>> net = dff.Network([dff.Dense(3, activation="softmax")], seed=0)
+    >>> X = np.eye(3); _ = net.fit(X, np.array(["x", "y", "z"]), epochs=2, verbose=0)
     >>> codes = predicted_codes(net, net.predict_proba(X))
     >>> bool(np.array_equal(net.classes_[codes], net.predict(X)))
     True
