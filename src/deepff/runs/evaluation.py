@@ -138,6 +138,41 @@ def predicted_codes(network, probabilities) -> np.ndarray:
     return engine_metrics.predicted_indices(output, network.loss)
 
 
+def label_codes(classes, values) -> np.ndarray:
+    """Each label of ``values``: its position among ``classes`` (a ``KeyError`` for a label
+    that is not one of them). One binary search over sorted classes, by name otherwise.
+
+    Examples
+    --------
+    >>> label_codes(np.array(["no", "yes"]), ["yes", "no", "yes"]).tolist()
+    [1, 0, 1]
+    """
+    classes, values = np.asarray(classes), np.asarray(values)
+    try:
+        codes = np.minimum(np.searchsorted(classes, values), len(classes) - 1)
+        if np.array_equal(classes[codes], values):
+            return codes
+    except TypeError:  # labels of another kind than the classes: by name, one by one
+        pass
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    return np.array([index[c] for c in values.tolist()], np.int64)
+
+
+def regularization_penalty(network, m) -> float:
+    """The cost's regularization term over m rows (lambda / (2 m) ||W||^2 and L1's): what a
+    score over blocks takes out of each block's loss and adds back once.
+
+    Examples
+    --------
+    >>> import deepff as dff
+    >>> net = dff.Network([dff.Dense(1, l2=0.5)], loss="mse", seed=0); _ = net.build(2)
+    >>> W = net.layers[0].params["W"]
+    >>> bool(np.isclose(regularization_penalty(net, 4), 0.5 / 8 * float((W**2).sum())))
+    True
+    """
+    return float(sum(layer.regularization_cost(m) for layer in network.layers if layer.params))
+
+
 def _classification(network, X, y, labels) -> dict:
     from sklearn import metrics
 
@@ -145,8 +180,7 @@ def _classification(network, X, y, labels) -> dict:
     labels = [str(c) for c in classes.tolist()] if labels is None else list(labels)
     probabilities = np.asarray(network.predict_proba(X), np.float64)
     guesses = predicted_codes(network, probabilities)
-    index = {c: i for i, c in enumerate(classes.tolist())}
-    codes = np.array([index[c] for c in y.tolist()])
+    codes = label_codes(classes, y)
     every = list(range(len(classes)))
     out = {
         "examples": len(y),
@@ -297,7 +331,9 @@ __all__ = [
     "SUMMARY",
     "evaluation",
     "finite_or_none",
+    "label_codes",
     "predicted_codes",
     "print_evaluation",
+    "regularization_penalty",
     "split_metrics",
 ]

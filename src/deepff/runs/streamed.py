@@ -83,6 +83,7 @@ from .directory import (
     data_fingerprint,
     write_marker,
 )
+from .evaluation import regularization_penalty
 from .options import check_options
 from .prepare import infer_task
 from .preprocessing import Preprocessor, _NonFinite
@@ -549,11 +550,6 @@ def _inputs(pre, network):
     return inputs
 
 
-def _penalty(network, m) -> float:
-    """The regularization term of a cost over m rows (lambda / (2 m) ||W||^2 and L1's)."""
-    return float(sum(layer.regularization_cost(m) for layer in network.layers if layer.params))
-
-
 def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=65536):
     """Loss (and accuracy) over some rows, streamed: the weighted mean of chunk scores
     (under MPI each rank scores its share and the sums are reduced). The penalty, which
@@ -570,7 +566,7 @@ def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=6
             scores = network._evaluate_encoded(
                 inputs(block), stream._targets(block, target, encode, network.dtype)
             )
-        scores["loss"] -= _penalty(network, len(block))
+        scores["loss"] -= regularization_penalty(network, len(block))
         for key, value in scores.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(block)
         count += len(block)
@@ -579,7 +575,7 @@ def _scores(network, data, rows, inputs, target, encode, comm=None, chunk_rows=6
         *sums, count = comm.sum_logs(*(totals.get(k, 0.0) for k in keys), count)
         totals = dict(zip(keys, sums, strict=True))
     result = {key: totals[key] / count for key in keys}
-    result["loss"] += _penalty(network, count)
+    result["loss"] += regularization_penalty(network, count)
     result = {key: finite_or_none(value) for key, value in result.items()}
     result["examples"] = int(count)
     return result

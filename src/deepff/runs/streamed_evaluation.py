@@ -36,7 +36,14 @@ import numpy as np
 
 from ..io.datasets import DataError
 from ..io.stream import NpySource, blocks
-from .evaluation import _averages, _per_class, finite_or_none, predicted_codes
+from .evaluation import (
+    _averages,
+    _per_class,
+    finite_or_none,
+    label_codes,
+    predicted_codes,
+    regularization_penalty,
+)
 
 #: Rows read at a time.
 CHUNK_ROWS = 65536
@@ -147,7 +154,6 @@ class StreamedEvaluation:
             classes = network.classes_
             self.labels = [str(c) for c in classes.tolist()] if labels is None else list(labels)
             self.classes = np.asarray(classes)
-            self.index = {c: i for i, c in enumerate(classes.tolist())}
             k = len(classes)
             self.matrix = np.zeros((k, k), np.int64)
             self.probabilistic = network.loss.name in (
@@ -169,7 +175,7 @@ class StreamedEvaluation:
         m = len(y)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             scores = network.evaluate(X, y)
-            penalty = sum(layer.regularization_cost(m) for layer in network.layers if layer.params)
+            penalty = regularization_penalty(network, m)
             self.loss += (scores["loss"] - penalty) * m
             self.accuracy += scores.get("accuracy", 0.0) * m
             if self.classify:
@@ -178,22 +184,11 @@ class StreamedEvaluation:
                 self._add_values(network.predict(X), y)
         self.count += m
 
-    def _codes(self, values) -> np.ndarray:
-        """Each label's position among the classes (a ``KeyError`` for another label)."""
-        classes, values = self.classes, np.asarray(values)
-        try:
-            codes = np.minimum(np.searchsorted(classes, values), len(classes) - 1)
-            if np.array_equal(classes[codes], values):
-                return codes
-        except TypeError:  # labels of another kind than the classes: by name, one by one
-            pass
-        return np.array([self.index[c] for c in values.tolist()], np.int64)
-
     def _add_classes(self, X, y) -> None:
         network, k = self.network, len(self.labels)
-        codes = self._codes(y)
+        codes = label_codes(self.classes, y)
         if not self.probabilistic:
-            guesses = self._codes(network.predict(X))
+            guesses = label_codes(self.classes, network.predict(X))
         else:  # predict's classes from predict_proba's pass: one forward pass a block
             probabilities = np.asarray(network.predict_proba(X))
             guesses = predicted_codes(network, probabilities)
@@ -240,7 +235,7 @@ class StreamedEvaluation:
         if self.count == 0:
             raise DataError("no data rows to evaluate")
         network, m = self.network, self.count
-        penalty = sum(layer.regularization_cost(m) for layer in network.layers if layer.params)
+        penalty = regularization_penalty(network, m)
         metrics = {"loss": finite_or_none(self.loss / m + penalty)}
         if self.classify:
             metrics["accuracy"] = finite_or_none(self.accuracy / m)
