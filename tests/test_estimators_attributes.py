@@ -222,3 +222,26 @@ def test_early_stopping_on_200_binary_blobs():
         for seed in range(20)
     ]
     assert min(scores) > 0.83
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "strings", "multilabel"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_early_stopping_score_is_accuracy_score(kind, weighted):
+    """The per-epoch validation score skips accuracy_score's input checks, not its value."""
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 4))
+    if kind == "multilabel":
+        y = (rng.random((90, 3)) < 0.5).astype(int)
+    else:
+        y = rng.integers(0, 2 if kind == "binary" else 4, 90)
+        if kind == "strings":
+            y = np.array(["cat", "dog", "emu", "fox"])[y]
+    clf = quiet(DNNClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0), X, y)
+    weights = rng.random(90) if weighted else None
+    for seed in range(5):
+        Z = np.random.default_rng(seed).standard_normal((90, clf.network_.layers[-1].units))
+        expected = accuracy_score(y, clf._labels_from_logits(Z), sample_weight=weights)
+        assert clf._score_from_logits(Z, y, weights) == expected
+        assert 0.0 < expected < 1.0
