@@ -245,3 +245,20 @@ def test_compiled_rows_leave_other_layers_to_numpy():
     net.build(3)
     assert _rows.output(net, np.zeros((1, 3), np.float32)) is None
     assert net.predict(np.zeros((1, 3), np.float32)).shape == (1, 2)
+
+
+def test_a_batch_of_another_dtype_does_not_switch_the_compiled_rows_off():
+    # The training loop checks its last batch's outputs through the rows path, with the batch
+    # as the source gave it: float64 rows for a float32 network once broke the kernel's
+    # typing and turned the compiled one-row prediction off for the rest of the process.
+    from deepff import _rows
+    from deepff.batching import ArrayBatches
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    net = dff.Network([dff.Dense(1, activation="sigmoid")], optimizer=dff.SGD(0.5), seed=0)
+    net.train(ArrayBatches(X, net.encode_targets((X[:, 0] > 0).astype(int)), batch_size=16), 2)
+    assert not _rows._BROKEN
+    row = X[:1].astype(np.float32)
+    np.testing.assert_allclose(_rows.output(net, row), net.predict_proba(row)[:, 1:], rtol=1e-6)
+    assert net._row_plan[1] is not None

@@ -64,8 +64,8 @@ def output(network, X):
     """A[L] of the rows of X (C-contiguous, the network's dtype, at most ``ROWS`` rows) in
     one compiled call, or None where this path does not serve (see the module docs)."""
     global _BROKEN
-    if _BROKEN:
-        return None
+    if _BROKEN or X.dtype != network.parameters.dtype or not X.flags.c_contiguous:
+        return None  # (the training loop's last-batch check passes the batch as it came)
     cached = getattr(network, "_row_plan", None)
     if cached is None or cached[0] is not network.parameters:
         cached = (network.parameters, _plan(network))
