@@ -96,6 +96,10 @@ class Loss:
         """Return targets in the form ``cost`` expects (called once per data set)."""
         return Y
 
+    def fused_cost(self, A, Z, Y) -> float:
+        """Return the cost of outputs A = g(Z) for the fused activation g: from Z here."""
+        return self.cost_from_logits(Z, Y)
+
     def __call__(self, A, Y) -> float:
         return self.cost(np.asarray(A, dtype=float), self.prepare_targets(np.asarray(Y)))
 
@@ -235,6 +239,14 @@ class CategoricalCrossentropy(Loss):
         shifted = Z - Z.max(axis=1, keepdims=True)
         log_sum = np.log(np.exp(shifted).sum(axis=1))
         return float((np.dot(Y.sum(axis=1), log_sum) - np.vdot(Y, shifted)) / Z.shape[0])
+
+    def fused_cost(self, A, Z, Y) -> float:
+        """Return -sum(Y' log A) / m for A = softmax(Z): one log where every A is a normal
+        float (a fifth of the time the logits take on 200 x 10), from Z where one is not
+        (an underflowed, NaN or infinite output)."""
+        if not A.min() > np.finfo(A.dtype).tiny:
+            return self.cost_from_logits(Z, Y)
+        return float(-np.vdot(self.smoothed(Y), np.log(A)) / A.shape[0])
 
     def example_costs_from_logits(self, Z, Y):
         """Return each example's cost from Z[L], shape (m,)."""

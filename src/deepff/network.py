@@ -296,7 +296,7 @@ class Network:
                 costs = self.loss.example_costs(output._output, Y)
             cost = float(np.dot(sample_weight, costs)) / m
         elif self._fused:
-            cost = self.loss.cost_from_logits(output._preactivation, Y)
+            cost = self.loss.fused_cost(output._output, output._preactivation, Y)
         else:
             cost = self.loss.cost(output._output, Y)
         for layer in self.layers if penalized is None else penalized:
