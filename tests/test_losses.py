@@ -259,3 +259,22 @@ def test_unknown_loss_lists_valid_names():
 def test_bad_type_raises_type_error(bad):
     with pytest.raises(TypeError, match="loss must be"):
         losses.get(bad)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cce_cost_from_outputs_is_the_cost_from_logits(smoothing):
+    # Network._cost takes it from A where every A is a normal float, from Z otherwise.
+    rng = np.random.default_rng(5)
+    loss = CategoricalCrossentropy(label_smoothing=smoothing)
+    Y = np.eye(4)[rng.integers(0, 4, 50)]
+    Z = rng.normal(scale=4.0, size=(50, 4))
+    A = Softmax().g(Z.copy())
+    assert loss.fused_cost(A, Z, Y) == pytest.approx(loss.cost_from_logits(Z, Y), rel=1e-13)
+    Z[0] = [1000.0, 0.0, -1000.0, 0.0]  # two outputs underflow to 0: log A is no use
+    Y[0] = [0.0, 0.0, 1.0, 0.0]
+    A = Softmax().g(Z.copy())
+    with np.errstate(divide="raise"):
+        cost = loss.fused_cost(A, Z, Y)
+    assert np.isfinite(cost) and cost == loss.cost_from_logits(Z, Y) > 2000 / 50
+    Z[1, 0] = np.nan
+    assert np.isnan(loss.fused_cost(Softmax().g(Z.copy()), Z, Y))
