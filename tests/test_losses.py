@@ -263,18 +263,46 @@ def test_bad_type_raises_type_error(bad):
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cce_cost_from_outputs_is_the_cost_from_logits(smoothing):
-    # Network._cost takes it from A where every A is a normal float, from Z otherwise.
+    # Training steps and evaluate take it from A where every A is a normal float; where one
+    # is not, None sends them to the logits.
     rng = np.random.default_rng(5)
     loss = CategoricalCrossentropy(label_smoothing=smoothing)
     Y = np.eye(4)[rng.integers(0, 4, 50)]
     Z = rng.normal(scale=4.0, size=(50, 4))
     A = Softmax().g(Z.copy())
-    assert loss.fused_cost(A, Z, Y) == pytest.approx(loss.cost_from_logits(Z, Y), rel=1e-13)
+    assert loss.cost_from_outputs(A, Y) == pytest.approx(loss.cost_from_logits(Z, Y), rel=1e-13)
     Z[0] = [1000.0, 0.0, -1000.0, 0.0]  # two outputs underflow to 0: log A is no use
-    Y[0] = [0.0, 0.0, 1.0, 0.0]
-    A = Softmax().g(Z.copy())
-    with np.errstate(divide="raise"):
-        cost = loss.fused_cost(A, Z, Y)
-    assert np.isfinite(cost) and cost == loss.cost_from_logits(Z, Y) > 2000 / 50
-    Z[1, 0] = np.nan
-    assert np.isnan(loss.fused_cost(Softmax().g(Z.copy()), Z, Y))
+    assert loss.cost_from_outputs(Softmax().g(Z.copy()), Y) is None
+    Z[0, 0] = np.nan
+    assert loss.cost_from_outputs(Softmax().g(Z.copy()), Y) is None
+    assert BinaryCrossentropy().cost_from_outputs(np.full((2, 1), 0.5), np.ones((2, 1))) is None
+
+
+def test_evaluate_of_a_softmax_network_is_one_pass_unless_an_output_underflows():
+    import deepff as dff
+
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
+    net = dff.Network([dff.Dense(5, activation="relu"), dff.Dense(3, activation="softmax")],
+                      seed=0, dtype="float64")  # fmt: skip
+    net.fit(X, y, epochs=2, verbose=0)
+    hidden, output = net.layers
+
+    def cost_from_logits():
+        Z = hidden.forward(X) @ output.params["W"].T + output.params["b"]
+        return CategoricalCrossentropy().cost_from_logits(Z, np.eye(3)[y])
+
+    passes = []
+    original = dff.Dense.forward
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dff.Dense, "forward", lambda self, A, training=False: (
+            passes.append(self), original(self, A, training))[1])  # fmt: skip
+        near = net.evaluate(X, y)
+        assert passes == [hidden, output]  # one pass
+        output.params["W"][0] += 1e4  # class 0 dominates: the others underflow to 0
+        passes.clear()
+        far = net.evaluate(X, y)
+        assert passes[:2] == [hidden, output] and len(passes) > 2  # and Z[L] again
+    assert far["loss"] == pytest.approx(cost_from_logits(), rel=1e-12) and far["loss"] > 1e3
+    output.params["W"][0] -= 1e4
+    assert near["loss"] == pytest.approx(cost_from_logits(), rel=1e-12)

@@ -296,7 +296,9 @@ class Network:
                 costs = self.loss.example_costs(output._output, Y)
             cost = float(np.dot(sample_weight, costs)) / m
         elif self._fused:
-            cost = self.loss.fused_cost(output._output, output._preactivation, Y)
+            cost = self.loss.cost_from_outputs(output._output, Y)
+            if cost is None:
+                cost = self.loss.cost_from_logits(output._preactivation, Y)
         else:
             cost = self.loss.cost(output._output, Y)
         for layer in self.layers if penalized is None else penalized:
@@ -837,11 +839,9 @@ class Network:
     def _scores(self, X, Y) -> dict:
         A = self._output(X)
         m = X.shape[0]
-        if self._fused:
-            # Recompute Z[L] in inference mode only for the cost; A comes from it anyway.
+        cost = self.loss.cost_from_outputs(A, Y) if self._fused else self.loss.cost(A, Y)
+        if cost is None:  # a fused cost that needs Z[L]: a second pass recomputes it
             cost = self._inference_cost(X, Y)
-        else:
-            cost = self.loss.cost(A, Y)
         cost += sum(layer.regularization_cost(m) for layer in self.layers if layer.params)
         result = {"loss": float(cost)}
         if self.is_classifier:
