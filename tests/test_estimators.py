@@ -1204,11 +1204,11 @@ REFERENCE = {
         "n_iter": 5, "epoch": 5, "converged": False,
         "learning_rate": 0.001,
         # float32 costs from the softmax's outputs (Network._cost): 1e-8 from the logits'
-        "best_loss": 1.3802840514041843,
+        "best_loss": 1.3802840037204684,
         "best_validation_score": None,
         "loss_curve": [
-            1.4341423027955493, 1.419890715885655, 1.406350535439924, 1.3931742969569314,
-            1.3802840514041843,
+            1.4341422683573102, 1.4198907450257037, 1.4063505433872099, 1.3931742466241201,
+            1.3802840037204684,
         ],
         "validation_scores": None,
         "validation_loss_curve": None,
