@@ -748,3 +748,14 @@ def test_a_second_concurrent_fit_raises_instead_of_racing():
         thread.join()
     assert errors and all("this network is training already" in e for e in errors)
     assert net.epoch % 30 == 0  # whole fits only: no interleaved epochs
+
+
+def test_an_oversized_options_or_space_file_is_refused_unread(here, capsys):
+    from deepff.io.toml import MAX_BYTES
+    from deepff.tuning.space import load_space
+
+    with open(here / "big.toml", "wb") as handle:
+        handle.truncate(MAX_BYTES + 1)  # sparse: 16 MiB of zeros, which are not TOML
+    refused(capsys, r"big\.toml: larger than 16 MiB$", "train", "iris", "--config", "big.toml")
+    with pytest.raises(ValueError, match=r"^space file '.*big\.toml': larger than 16 MiB$"):
+        load_space(here / "big.toml")

@@ -219,7 +219,7 @@ def read_text(path, label=None) -> str:
     with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
         raw = handle.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
-        raise ValueError(f"{label}: larger than {MAX_BYTES // 2**20} MiB; not an options file")
+        raise ValueError(f"{label}: larger than {MAX_BYTES // 2**20} MiB")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
