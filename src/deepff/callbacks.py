@@ -546,6 +546,22 @@ class ProgressLog(Callback):
         return "ProgressLog()"
 
 
+def finite_logs(logs) -> dict:
+    """An epoch's logs as the trackers take them: name to float, numbers only, NaN and
+    infinity left out (MLflow refuses them; TensorBoard would draw a gap anyway).
+
+    Examples
+    --------
+    >>> finite_logs({"loss": 0.5, "val_loss": float("nan"), "note": "x", "epoch": 3})
+    {'loss': 0.5, 'epoch': 3.0}
+    """
+    return {
+        str(name): float(value)
+        for name, value in (logs or {}).items()
+        if isinstance(value, (int, float)) and math.isfinite(float(value))
+    }
+
+
 def epoch_line(epoch: int, total: int, seconds: float, logs, eta: str | None) -> str:
     """The plain line of one finished epoch: ``Epoch e/E - t - name: value - ... - eta r``.
 

@@ -19,15 +19,13 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 from .._version import __version__
-from ..callbacks import Callback
+from ..callbacks import Callback, finite_logs
 from ..runs.report import REPORT_FILE
 from ..runs.run import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
-from .tensorboard_log import finite_logs
 
 #: Where runs go without a URI: a database and the artifacts in ./mlruns.
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
@@ -143,9 +141,9 @@ def log_run_directory(out, metrics=None) -> None:
     mlflow = _mlflow()
     out = Path(out)
     for part, values in (metrics or {}).items():
-        for name, value in (values or {}).items():
-            if name != "examples" and isinstance(value, (int, float)) and math.isfinite(value):
-                mlflow.log_metric(f"final_{part}_{name}", float(value))
+        for name, value in finite_logs(values).items():
+            if name != "examples":
+                mlflow.log_metric(f"final_{part}_{name}", value)
     for name in ARTIFACTS:
         if (out / name).is_file():
             mlflow.log_artifact(str(out / name))

@@ -21,27 +21,10 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
-from ..callbacks import Callback
-
-
-def finite_logs(logs) -> dict:
-    """An epoch's logs as the trackers take them: name to float, numbers only, NaN and
-    infinity left out (MLflow refuses them; TensorBoard would draw a gap anyway).
-
-    Examples
-    --------
-    >>> finite_logs({"loss": 0.5, "val_loss": float("nan"), "note": "x", "epoch": 3})
-    {'loss': 0.5, 'epoch': 3.0}
-    """
-    return {
-        str(name): float(value)
-        for name, value in (logs or {}).items()
-        if isinstance(value, (int, float)) and math.isfinite(float(value))
-    }
+from ..callbacks import Callback, finite_logs
 
 
 class TensorBoardCallback(Callback):
