@@ -95,6 +95,34 @@ def test_in_place_computation_gives_same_values():
         np.testing.assert_allclose(work, expected, rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3,), (200, 100), (1000, 257), (2, 0)])
+def test_relu_and_elu_give_numpys_bits_by_chunks(shape, dtype):
+    # ReLU and ELU compare with an array of zeros a chunk at a time (faster than the scalar 0):
+    # across chunk ends, in place, into another array and on strided views the bits are
+    # np.maximum(Z, 0.0)'s, NaN and signed zeros included.
+    Z = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    Z.flat[::7], Z.flat[1::9], Z.flat[2::11] = np.nan, -0.0, -np.inf
+    expected = np.maximum(Z, 0.0)
+    bits = expected.view(np.uint8)
+    assert ReLU().g(Z).view(np.uint8).tobytes() == bits.tobytes()
+    work = Z.copy()
+    assert ReLU().g(work, out=work) is work and work.view(np.uint8).tobytes() == bits.tobytes()
+    out = np.full_like(Z, 7.0)
+    assert ReLU().g(Z, out=out) is out and out.view(np.uint8).tobytes() == bits.tobytes()
+    if Z.ndim == 2 and Z.shape[1] > 1:
+        view = Z[:, ::2]
+        np.testing.assert_array_equal(ReLU().g(view), np.maximum(view, 0.0))
+        shifted = Z.copy()  # an out that overlaps Z elsewhere: NumPy's own rules
+        np.testing.assert_array_equal(
+            ReLU().g(shifted[:, 1:], out=shifted[:, :-1]), np.maximum(Z[:, 1:], 0.0)
+        )
+    elu = activations.ELU(0.5)
+    with np.errstate(invalid="ignore"):
+        reference = np.maximum(Z, 0.0) + 0.5 * np.expm1(np.minimum(Z, 0.0))
+        np.testing.assert_array_equal(elu.g(Z), reference)
+
+
 # --- numerical safety ------------------------------------------------------------------
 
 
