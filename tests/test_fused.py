@@ -76,9 +76,11 @@ def _train_both_ways(monkeypatch, hidden, output, loss, y, dtype, optimizer):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("activation", ["relu", {"name": "leaky_relu", "c": 0.05}], ids=str)
+@pytest.mark.parametrize(
+    "activation", ["relu", {"name": "leaky_relu", "c": 0.05}, "sigmoid", "tanh"], ids=str
+)
 def test_fused_activation_passes_train_bit_identically(activation, dtype, monkeypatch):
-    # SGD and a sigmoid output, so that the ReLU kernels are the only difference.
+    # SGD and a sigmoid output, so that the hidden layers' kernels are the only difference.
     y = np.random.default_rng(2).integers(0, 2, 120)
     output = dff.Dense(1, activation="sigmoid")
     (fused, fused_proba, fused_history), (plain, plain_proba, plain_history) = _train_both_ways(
@@ -140,6 +142,28 @@ def test_fused_activation_passes_agree_on_nan_and_infinities(activation):
         _fused.kernel("activation_backward", dA, A, dZ, db)(dA, A, dZ, db, slope)
         np.testing.assert_array_equal(dZ, expected)
         np.testing.assert_array_equal(db, expected.sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_sigmoid_and_tanh_backward_kernels_give_numpys_bits(name, dtype):
+    rng = np.random.default_rng(3)
+    activation = dff.activations.get(name)
+    A = activation.g(rng.normal(scale=4.0, size=(37, 19)).astype(dtype))
+    A[0, :4] = [np.nan, 1.0, 0.0, -1.0 if name == "tanh" else 0.5]
+    dA = rng.normal(size=A.shape).astype(dtype)
+    dA[1, :3] = [np.inf, -np.inf, np.nan]
+    dZ, db = np.full_like(A, 9.0), np.full(A.shape[1], 9.0, dtype=dtype)
+    with np.errstate(invalid="ignore"):
+        expected = activation.backward(dA, A)
+        kernel = _fused.kernel(f"{name}_backward", dA, A, dZ, db)
+        kernel(dA, A, dZ, db, dtype(0))
+        np.testing.assert_array_equal(dZ.view(np.uint8), expected.view(np.uint8))
+        np.testing.assert_array_equal(db, expected.sum(axis=0))
+    layer = dff.Dense(4, activation=name)
+    layer.build(3, rng=np.random.default_rng(0), dtype=dtype)
+    assert layer._training_kernel("activation_backward", np.empty((5, 4), dtype))[0] is kernel
+    assert dff.Dense(4, activation=name, batch_norm=True)._kernel_plan("activation_backward")[1] is None
 
 
 def test_activation_kernels_need_matching_two_dimensional_arrays():

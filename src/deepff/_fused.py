@@ -13,7 +13,9 @@ two matrix products: Z += b and A = g(Z) forward (eq. 9-10), dZ = dA * g'(Z) and
 dZ backward (eq. 13, 15). ``bias_activation`` and ``activation_backward`` make one pass each,
 with the same arithmetic in the same order (db sums the rows one after another, as NumPy's
 ``sum(axis=0)`` does), so their results are bit-identical to the NumPy path's; on case 2 of the
-benchmark (256 x 1024) they measured 5x and 2x faster than it.
+benchmark (256 x 1024) they measured 5x and 2x faster than it. A sigmoid or tanh layer's
+backward (dZ = dA * g'(a) and db: four passes and a temporary in NumPy) is one pass the same
+way (``sigmoid_backward``, ``tanh_backward``).
 
 A softmax output works on rows of a few values, where NumPy's per-call and per-row costs
 dominate: ``shift_rows`` (Z - row max), ``normalize_rows`` (divide by the row sums),
@@ -135,7 +137,8 @@ def _optimizer_kernels(jit):
 
 
 def _relu_kernels(jit):
-    """A hidden (leaky) ReLU layer's two passes: bias_activation, activation_backward."""
+    """A hidden layer's fused passes: (leaky) ReLU's bias_activation and activation_backward,
+    sigmoid's and tanh's backward (dZ and db), L2's gradient term and dropout's two."""
 
     @jit
     def bias_activation(Z, b, c):
@@ -164,6 +167,34 @@ def _relu_kernels(jit):
         for i in range(m):
             for j in range(n):
                 value = dA[i, j] * (one if A[i, j] > zero else c)
+                dZ[i, j] = value
+                db[j] += value
+
+    @jit
+    def sigmoid_backward(dA, A, dZ, db, c):
+        # dZ = dA * ((1 - a) a), NumPy's three roundings in its order; db = its column sums.
+        zero, one = A.dtype.type(0), A.dtype.type(1)
+        m, n = A.shape
+        for j in range(n):
+            db[j] = zero
+        for i in range(m):
+            for j in range(n):
+                a = A[i, j]
+                value = dA[i, j] * ((one - a) * a)
+                dZ[i, j] = value
+                db[j] += value
+
+    @jit
+    def tanh_backward(dA, A, dZ, db, c):
+        # dZ = dA * (1 - a a), as sigmoid_backward.
+        zero, one = A.dtype.type(0), A.dtype.type(1)
+        m, n = A.shape
+        for j in range(n):
+            db[j] = zero
+        for i in range(m):
+            for j in range(n):
+                a = A[i, j]
+                value = dA[i, j] * (one - a * a)
                 dZ[i, j] = value
                 db[j] += value
 
@@ -200,6 +231,8 @@ def _relu_kernels(jit):
     return {
         "bias_activation": bias_activation,
         "activation_backward": activation_backward,
+        "sigmoid_backward": sigmoid_backward,
+        "tanh_backward": tanh_backward,
         "add_scaled": add_scaled,
         "dropout_forward": dropout_forward,
         "dropout_backward": dropout_backward,

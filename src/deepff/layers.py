@@ -31,6 +31,10 @@ import numpy as np
 from . import _fused, activations, initializers, regularizers
 from ._checks import check_dtype, check_float, check_int, describe
 
+#: The numba kernels (``deepff._fused``) that compute dZ = dA * g'(a) and db in one pass for
+#: the activations whose g' is written with a alone and is not a slope.
+_BACKWARD_KERNELS = {activations.Sigmoid: "sigmoid_backward", activations.Tanh: "tanh_backward"}
+
 
 class Parameters(dict):
     """A layer's named arrays. Assigning to an existing name writes into its array.
@@ -437,11 +441,21 @@ class Dense(Layer):
         key = (name, Z.shape[0], _fused.enabled())
         cache = self._workspace
         if key not in cache:
-            slope = None if self.keep_preactivation else self._slope
-            b = self.params.get("b")
-            kernel = None if slope is None else _fused.kernel(name, Z, b)
+            name, slope = self._kernel_plan(name)
+            kernel = None if slope is None else _fused.kernel(name, Z, self.params.get("b"))
             cache[key] = (None, None) if kernel is None else (kernel, Z.dtype.type(slope))
         return cache[key]
+
+    def _kernel_plan(self, name):
+        """(kernel, constant) for the pass ``name``: the (leaky) ReLU kernels take the slope c;
+        a sigmoid or tanh layer has a backward kernel of its own. (name, None) if none."""
+        if self.keep_preactivation:
+            return name, None
+        slope = self._slope
+        if slope is not None or name != "activation_backward" or not self.use_bias:
+            return name, slope
+        own = _BACKWARD_KERNELS.get(type(self.activation))
+        return (own, 0.0) if own and not self.batch_norm else (name, None)
 
     def backward(self, dA):
         dZ, db = self._space("dZ", dA.shape[0], self.units), self.grads.get("b")
