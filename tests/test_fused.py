@@ -163,7 +163,8 @@ def test_sigmoid_and_tanh_backward_kernels_give_numpys_bits(name, dtype):
     layer = dff.Dense(4, activation=name)
     layer.build(3, rng=np.random.default_rng(0), dtype=dtype)
     assert layer._training_kernel("activation_backward", np.empty((5, 4), dtype))[0] is kernel
-    assert dff.Dense(4, activation=name, batch_norm=True)._kernel_plan("activation_backward")[1] is None
+    normalized = dff.Dense(4, activation=name, batch_norm=True)
+    assert normalized._kernel_plan("activation_backward")[1] is None
 
 
 def test_activation_kernels_need_matching_two_dimensional_arrays():

@@ -98,7 +98,8 @@ def _compile():
     import numba
 
     jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    kernels = {**_optimizer_kernels(jit), **_relu_kernels(jit), **_softmax_kernels(jit)}
+    kernels = {**_optimizer_kernels(jit), **_relu_kernels(jit), **_backward_kernels(jit)}
+    kernels.update(_softmax_kernels(jit))
     return {**kernels, **_row_kernels(jit), **_batch_norm_kernels(jit)}
 
 
@@ -138,7 +139,7 @@ def _optimizer_kernels(jit):
 
 def _relu_kernels(jit):
     """A hidden layer's fused passes: (leaky) ReLU's bias_activation and activation_backward,
-    sigmoid's and tanh's backward (dZ and db), L2's gradient term and dropout's two."""
+    L2's gradient term and dropout's two."""
 
     @jit
     def bias_activation(Z, b, c):
@@ -167,34 +168,6 @@ def _relu_kernels(jit):
         for i in range(m):
             for j in range(n):
                 value = dA[i, j] * (one if A[i, j] > zero else c)
-                dZ[i, j] = value
-                db[j] += value
-
-    @jit
-    def sigmoid_backward(dA, A, dZ, db, c):
-        # dZ = dA * ((1 - a) a), NumPy's three roundings in its order; db = its column sums.
-        zero, one = A.dtype.type(0), A.dtype.type(1)
-        m, n = A.shape
-        for j in range(n):
-            db[j] = zero
-        for i in range(m):
-            for j in range(n):
-                a = A[i, j]
-                value = dA[i, j] * ((one - a) * a)
-                dZ[i, j] = value
-                db[j] += value
-
-    @jit
-    def tanh_backward(dA, A, dZ, db, c):
-        # dZ = dA * (1 - a a), as sigmoid_backward.
-        zero, one = A.dtype.type(0), A.dtype.type(1)
-        m, n = A.shape
-        for j in range(n):
-            db[j] = zero
-        for i in range(m):
-            for j in range(n):
-                a = A[i, j]
-                value = dA[i, j] * (one - a * a)
                 dZ[i, j] = value
                 db[j] += value
 
@@ -231,12 +204,44 @@ def _relu_kernels(jit):
     return {
         "bias_activation": bias_activation,
         "activation_backward": activation_backward,
-        "sigmoid_backward": sigmoid_backward,
-        "tanh_backward": tanh_backward,
         "add_scaled": add_scaled,
         "dropout_forward": dropout_forward,
         "dropout_backward": dropout_backward,
     }
+
+
+def _backward_kernels(jit):
+    """Sigmoid's and tanh's backward passes: dZ = dA * g'(a) and db, as activation_backward."""
+
+    @jit
+    def sigmoid_backward(dA, A, dZ, db, c):
+        # dZ = dA * ((1 - a) a), NumPy's three roundings in its order; db = its column sums.
+        zero, one = A.dtype.type(0), A.dtype.type(1)
+        m, n = A.shape
+        for j in range(n):
+            db[j] = zero
+        for i in range(m):
+            for j in range(n):
+                a = A[i, j]
+                value = dA[i, j] * ((one - a) * a)
+                dZ[i, j] = value
+                db[j] += value
+
+    @jit
+    def tanh_backward(dA, A, dZ, db, c):
+        # dZ = dA * (1 - a a), as sigmoid_backward.
+        zero, one = A.dtype.type(0), A.dtype.type(1)
+        m, n = A.shape
+        for j in range(n):
+            db[j] = zero
+        for i in range(m):
+            for j in range(n):
+                a = A[i, j]
+                value = dA[i, j] * (one - a * a)
+                dZ[i, j] = value
+                db[j] += value
+
+    return {"sigmoid_backward": sigmoid_backward, "tanh_backward": tanh_backward}
 
 
 def _softmax_kernels(jit):
