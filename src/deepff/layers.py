@@ -31,9 +31,12 @@ import numpy as np
 from . import _fused, activations, initializers, regularizers
 from ._checks import check_dtype, check_float, check_int, describe
 
-#: The numba kernels (``deepff._fused``) that compute dZ = dA * g'(a) and db in one pass for
-#: the activations whose g' is written with a alone and is not a slope.
-_BACKWARD_KERNELS = {activations.Sigmoid: "sigmoid_backward", activations.Tanh: "tanh_backward"}
+#: The numba kernel (``deepff._fused``) and its constant that compute dZ = dA * g'(a) and db
+#: in one pass for the activations whose g' is written with a alone and is not a slope.
+_BACKWARD_KERNELS = {
+    activations.Sigmoid: ("squashing_backward", 0.0),
+    activations.Tanh: ("squashing_backward", 1.0),
+}
 
 
 class Parameters(dict):
@@ -455,7 +458,7 @@ class Dense(Layer):
         if slope is not None or name != "activation_backward" or not self.use_bias:
             return name, slope
         own = _BACKWARD_KERNELS.get(type(self.activation))
-        return (own, 0.0) if own and not self.batch_norm else (name, None)
+        return own if own and not self.batch_norm else (name, None)
 
     def backward(self, dA):
         dZ, db = self._space("dZ", dA.shape[0], self.units), self.grads.get("b")
