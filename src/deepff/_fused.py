@@ -98,9 +98,17 @@ def _compile():
     import numba
 
     jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    kernels = {**_optimizer_kernels(jit), **_relu_kernels(jit), **_backward_kernels(jit)}
-    kernels.update(_softmax_kernels(jit))
-    return {**kernels, **_row_kernels(jit), **_batch_norm_kernels(jit)}
+    kernels = {}
+    for group in (
+        _optimizer_kernels,
+        _relu_kernels,
+        _backward_kernels,
+        _softmax_kernels,
+        _row_kernels,
+        _batch_norm_kernels,
+    ):
+        kernels.update(group(jit))
+    return kernels
 
 
 def _optimizer_kernels(jit):

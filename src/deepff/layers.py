@@ -452,13 +452,12 @@ class Dense(Layer):
     def _kernel_plan(self, name):
         """(kernel, constant) for the pass ``name``: the (leaky) ReLU kernels take the slope c;
         a sigmoid or tanh layer has a backward kernel of its own. (name, None) if none."""
-        if self.keep_preactivation:
+        if self.keep_preactivation or not self.use_bias:  # no bias with batch_norm either
             return name, None
         slope = self._slope
-        if slope is not None or name != "activation_backward" or not self.use_bias:
-            return name, slope
-        own = _BACKWARD_KERNELS.get(type(self.activation))
-        return own if own and not self.batch_norm else (name, None)
+        if slope is None and name == "activation_backward":
+            return _BACKWARD_KERNELS.get(type(self.activation), (name, None))
+        return name, slope
 
     def backward(self, dA):
         dZ, db = self._space("dZ", dA.shape[0], self.units), self.grads.get("b")
